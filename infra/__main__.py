@@ -1,0 +1,5 @@
+import sys
+
+from infra.services import main
+
+sys.exit(main())

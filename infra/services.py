@@ -1,0 +1,387 @@
+"""Start, stop and inspect the local stack without Docker: Apache Kafka (KRaft) and PostgreSQL.
+
+    python -m infra up | down | status
+
+Idempotent: ``up`` starts only what is not already answering, and returns once each service really
+answers (Kafka: a metadata request; Postgres: a query). PID files and logs live in the state folder.
+MLflow needs no server locally: tracking and registry are a sqlite file in the state folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from pricemyride.settings import Settings
+
+INFRA = Path(__file__).resolve().parent
+KAFKA_PORT_GAP = 1  # the controller listens on the broker port + 1
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the local services keep their files."""
+
+    state: Path
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def kafka_jars(self) -> Path:
+        return self.state / "kafka-jars"
+
+    @property
+    def kafka(self) -> Path:
+        return self.state / "kafka"
+
+    def pid_file(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+
+def log(message: str) -> None:
+    print(f"[infra] {message}", flush=True)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"[infra] {what} did not answer within {timeout_s:.0f} s; see the logs in the state folder")
+
+
+def pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+# --- Kafka -------------------------------------------------------------------------------------
+
+
+def kafka_host_port(settings: Settings) -> tuple[str, int]:
+    host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    """True when the broker answers a metadata request (an open port alone is not enough)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    if not port_open(host or "127.0.0.1", int(port)):
+        return False
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def resolve_kafka_jars(paths: Paths) -> None:
+    marker = paths.kafka_jars / ".resolved"
+    pom = INFRA / "kafka" / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if marker.exists() and marker.read_text() == digest:
+        return
+    if shutil.which("mvn") is None:
+        raise SystemExit("[infra] expected Maven (mvn) on PATH to resolve the Kafka jars, found none")
+    log("resolving Apache Kafka jars from Maven Central (first run only)…")
+    shutil.rmtree(paths.kafka_jars, ignore_errors=True)
+    subprocess.run(
+        ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+         f"-DoutputDirectory={paths.kafka_jars}"],
+        check=True,
+    )  # fmt: skip
+    marker.write_text(digest)
+
+
+def java_cmd(paths: Paths, *args: str) -> list[str]:
+    return ["java", "-Xmx512m", "-Xms256m", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
+            "-cp", f"{paths.kafka_jars}/*", *args]  # fmt: skip
+
+
+def write_kafka_config(paths: Paths, host_port: tuple[str, int]) -> Path:
+    _, port = host_port
+    template = (INFRA / "kafka" / "server.properties.template").read_text()
+    config = paths.kafka / "server.properties"
+    config.write_text(
+        template.format(port=port, controller_port=port + KAFKA_PORT_GAP, log_dir=paths.kafka / "data")
+    )
+    return config
+
+
+def format_kafka_storage(paths: Paths, config: Path) -> None:
+    cluster_file = paths.kafka / "cluster.id"
+    if not cluster_file.exists():
+        out = subprocess.run(java_cmd(paths, "kafka.tools.StorageTool", "random-uuid"),
+                             check=True, capture_output=True, text=True)  # fmt: skip
+        cluster_file.write_text(out.stdout.strip().splitlines()[-1])
+    subprocess.run(
+        java_cmd(paths, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(),
+                 "-c", str(config), "--ignore-formatted"),
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def start_kafka(settings: Settings, paths: Paths) -> None:
+    if kafka_answers(settings.kafka_bootstrap):
+        log(f"kafka already answering on {settings.kafka_bootstrap}")
+        return
+    resolve_kafka_jars(paths)
+    paths.kafka.mkdir(parents=True, exist_ok=True)
+    config = write_kafka_config(paths, kafka_host_port(settings))
+    format_kafka_storage(paths, config)
+    log_file = (paths.logs / "kafka.log").open("ab")
+    proc = subprocess.Popen(java_cmd(paths, "kafka.Kafka", str(config)), stdout=log_file,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    paths.pid_file("kafka").write_text(str(proc.pid))
+    log(f"kafka starting (pid {proc.pid}), waiting for metadata on {settings.kafka_bootstrap}…")
+    wait_until(lambda: proc.poll() is None and kafka_answers(settings.kafka_bootstrap), "kafka", 90)
+    log("kafka is up")
+
+
+def stop_pid(name: str, paths: Paths, timeout_s: float = 30) -> None:
+    pid = pid_alive(paths.pid_file(name))
+    if pid is None:
+        paths.pid_file(name).unlink(missing_ok=True)
+        return
+    log(f"stopping {name} (pid {pid})")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_alive(paths.pid_file(name)):
+        time.sleep(0.3)
+    if pid_alive(paths.pid_file(name)):
+        log(f"{name} ignored SIGTERM for {timeout_s:.0f} s; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    paths.pid_file(name).unlink(missing_ok=True)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+def pg_bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    if found:
+        return found[-1].parent
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        return Path(pg_ctl).parent
+    raise SystemExit(
+        "[infra] expected PostgreSQL server binaries (pg_ctl, initdb), found none; "
+        "install Debian's package: apt-get install postgresql"
+    )
+
+
+def pg_user() -> str | None:
+    """Postgres refuses to run as root: as root, run it as the 'postgres' system user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def as_pg_user(cmd: Sequence[str]) -> list[str]:
+    user = pg_user()
+    return ["runuser", "-u", user, "--", *cmd] if user else list(cmd)
+
+
+def pg_home(paths: Paths) -> Path:
+    """The cluster's folder: in the state folder when the postgres user can reach it, else /var/tmp."""
+    home = paths.state / "postgres"
+    user = pg_user()
+    if user is None:
+        return home
+    home.mkdir(parents=True, exist_ok=True)
+    entry = pwd.getpwnam(user)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    if subprocess.run(as_pg_user(["test", "-w", str(home)]), check=False).returncode == 0:
+        return home
+    fallback = Path("/var/tmp") / f"pricemyride-pg-{hashlib.sha1(str(paths.state).encode()).hexdigest()[:10]}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    os.chown(fallback, entry.pw_uid, entry.pw_gid)
+    (paths.state / "postgres.location").write_text(str(fallback))
+    return fallback
+
+
+def pg_params(settings: Settings) -> dict[str, str]:
+    return {k: str(v) for k, v in conninfo_to_dict(settings.database_url.get_secret_value()).items()}
+
+
+def pg_answers(settings: Settings) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def pg_socket_answers(sockdir: Path, port: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres", connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def start_postgres(settings: Settings, paths: Paths) -> None:
+    params = pg_params(settings)
+    home, bindir = pg_home(paths), pg_bindir()
+    data, sockdir = home / "data", home / "run"
+    port = params.get("port", "5432")
+    if not (data / "PG_VERSION").exists():
+        log(f"initialising a PostgreSQL cluster in {data}")
+        run_pg([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"])  # fmt: skip
+    run_pg(["mkdir", "-p", str(sockdir)])
+    if not pg_socket_answers(sockdir, port):
+        log(f"postgres starting on {params.get('host', '127.0.0.1')}:{port}…")
+        run_pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(home / "postgres.log"), "-w", "-t", "60",
+                "-o", f"-p {port} -k {sockdir} -c listen_addresses={params.get('host', '127.0.0.1')}",
+                "start"])  # fmt: skip
+    else:
+        log(f"postgres already answering on port {port}")
+    bootstrap_roles(settings, sockdir, port)
+    wait_until(lambda: pg_answers(settings), "postgres", 30)
+    log("postgres is up")
+
+
+def run_pg(cmd: Sequence[str]) -> None:
+    subprocess.run(as_pg_user(cmd), check=True, stdout=subprocess.DEVNULL)
+
+
+def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
+    """Create the writer role, the read-only role and the database (idempotent)."""
+    import psycopg
+    from psycopg import sql
+
+    from pricemyride.storage import READER_ROLE
+
+    writer = pg_params(settings)
+    reader = {k: str(v) for k, v in conninfo_to_dict(settings.reader_database_url.get_secret_value()).items()}
+    with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        for role in (writer, reader):
+            ensure_role(conn, role["user"], role.get("password", ""))
+        if reader["user"] != READER_ROLE:
+            log(f"warning: the reader role is {reader['user']!r}; grants go to {READER_ROLE!r}")
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
+            sql.Identifier(reader["user"])))  # fmt: skip
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [writer["dbname"]]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(writer["dbname"]), sql.Identifier(writer["user"])))  # fmt: skip
+
+
+def ensure_role(conn: object, user: str, password: str) -> None:
+    from psycopg import sql
+
+    assert hasattr(conn, "execute")
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [user]).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
+
+
+def stop_postgres(paths: Paths) -> None:
+    location = paths.state / "postgres.location"
+    home = Path(location.read_text()) if location.exists() else paths.state / "postgres"
+    data = home / "data"
+    if not (data / "postmaster.pid").exists():
+        return
+    log("stopping postgres")
+    subprocess.run(as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                   check=False, stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def up(settings: Settings, paths: Paths) -> None:
+    for folder in (paths.run, paths.logs):
+        folder.mkdir(parents=True, exist_ok=True)
+    start_kafka(settings, paths)
+    start_postgres(settings, paths)
+    from pricemyride.bootstrap import prepare
+
+    prepare(settings)
+    log(f"ready: kafka {settings.kafka_bootstrap}, postgres {pg_params(settings).get('host')}:"
+        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}")  # fmt: skip
+
+
+def down(paths: Paths) -> None:
+    for name in ("dashboard", "producer", "worker"):
+        stop_pid(name, paths, timeout_s=20)
+    stop_pid("kafka", paths, timeout_s=60)
+    stop_postgres(paths)
+
+
+def status(settings: Settings, paths: Paths) -> int:
+    rows = {
+        "kafka": kafka_answers(settings.kafka_bootstrap),
+        "postgres": pg_answers(settings),
+    }
+    for name in ("worker", "producer", "dashboard"):
+        rows[name] = pid_alive(paths.pid_file(name)) is not None
+    for name, ok in rows.items():
+        print(f"{name:10} {'up' if ok else 'down'}")
+    return 0 if rows["kafka"] and rows["postgres"] else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    paths = Paths(settings.state_path)
+    if args.command == "up":
+        up(settings, paths)
+    elif args.command == "down":
+        down(paths)
+    else:
+        return status(settings, paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Errors raised by PriceMyRide.
+
+PriceMyRideError
+├── InvalidListing      a listing event broke the contract (goes to the dead-letter topic)
+├── ModelNotFound       the registry has no model behind the requested alias
+├── DataFileError       a data file is missing or not in the Craigslist format
+└── ServiceUnavailable  Kafka, Postgres or MLflow did not answer in time
+"""
+
+
+class PriceMyRideError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class InvalidListing(PriceMyRideError):
+    """A listing event broke the event contract; the message is the reason."""
+
+
+class ModelNotFound(PriceMyRideError):
+    """The model registry has no version behind the requested alias."""
+
+
+class DataFileError(PriceMyRideError):
+    """A data file is missing, unreadable or lacks the Craigslist columns."""
+
+
+class ServiceUnavailable(PriceMyRideError):
+    """A backing service did not answer in time."""

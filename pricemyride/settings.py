@@ -1,0 +1,99 @@
+"""One Settings object for every PriceMyRide process.
+
+Values come from the environment (prefix ``PRICEMYRIDE_``) or a ``.env`` file. The defaults describe the
+local development stack that ``make up`` starts; production sets ``PRICEMYRIDE_ENVIRONMENT=production``,
+and then placeholder passwords are refused.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_PASSWORDS = frozenset({"pricemyride-dev", "pricemyride-reader-dev", "changeme", "password", ""})
+
+
+class Settings(BaseSettings):
+    """Configuration shared by producers, workers, training, monitoring and the dashboard."""
+
+    model_config = SettingsConfigDict(env_prefix="PRICEMYRIDE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    state_dir: Path = Field(Path(".state"), description="Local state: logs, PID files, data dirs.")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    listings_topic: str = "listings"
+    dlq_topic: str = "listings.dlq"
+    predictions_topic: str = "price-predictions"
+    retrain_topic: str = "retrain-requests"
+    model_updates_topic: str = "model-updates"
+    listings_partitions: int = Field(4, ge=1)
+    consumer_group: str = "pricemyride-scorer"
+
+    # Postgres: the writer (workers, training) and the read-only role (dashboard).
+    database_url: SecretStr = SecretStr(
+        "postgresql://pricemyride:pricemyride-dev@127.0.0.1:5432/pricemyride"
+    )
+    reader_database_url: SecretStr = SecretStr(
+        "postgresql://pricemyride_reader:pricemyride-reader-dev@127.0.0.1:5432/pricemyride"
+    )
+
+    # MLflow
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("PRICEMYRIDE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
+    )
+    mlflow_artifact_root: Path | None = None
+    mlflow_experiment: str = "pricemyride"
+    model_name: str = "pricemyride"
+    champion_alias: str = "champion"
+
+    # Scoring workers
+    batch_size: int = Field(500, ge=1, description="Most listings scored in one micro-batch.")
+    batch_within_s: float = Field(0.2, gt=0, description="Longest wait to fill a micro-batch.")
+    worker_web_port: int = 6066
+
+    # Data: a Craigslist-format CSV/parquet file; None means the built-in generator.
+    data: Path | None = None
+
+    # Dashboard
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8050
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for name in ("database_url", "reader_database_url"):
+            password = _password_of(getattr(self, name).get_secret_value())
+            if password in DEV_PASSWORDS:
+                raise ValueError(
+                    f"{name}: expected a real password in production, got a development placeholder"
+                )
+        return self
+
+    @cached_property
+    def state_path(self) -> Path:
+        return self.state_dir.resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.state_path / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.mlflow_artifact_root or self.state_path / "mlflow" / "artifacts").resolve()
+
+
+def _password_of(url: str) -> str:
+    """The password part of ``scheme://user:password@host/db`` ('' when absent)."""
+    netloc = url.split("://", 1)[-1].split("@", 1)
+    if len(netloc) < 2 or ":" not in netloc[0]:
+        return ""
+    return netloc[0].split(":", 1)[1]

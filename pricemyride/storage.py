@@ -1,0 +1,158 @@
+"""Postgres access: the schema (idempotent DDL) and the few statements the system writes.
+
+Predictions are keyed by (listing id, model version): replaying an event adds no row. Dead letters are
+keyed by the Kafka coordinate of the rejected message, so a redelivered message is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+READER_ROLE: Final = "pricemyride_reader"
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS predictions (
+    listing_id      text             NOT NULL,
+    model_version   integer          NOT NULL,
+    event_id        uuid             NOT NULL,
+    predicted_price double precision NOT NULL,
+    asking_price    double precision,
+    event_time      timestamptz      NOT NULL,
+    scored_at       timestamptz      NOT NULL,
+    stored_at       timestamptz      NOT NULL DEFAULT clock_timestamp(),
+    listing         jsonb            NOT NULL,
+    PRIMARY KEY (listing_id, model_version)
+);
+CREATE INDEX IF NOT EXISTS predictions_scored_at ON predictions (scored_at DESC);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    topic       text        NOT NULL,
+    partition   integer     NOT NULL,
+    "offset"    bigint      NOT NULL,
+    key         bytea,
+    payload     bytea,
+    reason      text        NOT NULL,
+    failed_at   timestamptz NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
+);
+CREATE INDEX IF NOT EXISTS dead_letters_failed_at ON dead_letters (failed_at DESC);
+"""
+
+GRANT_READER: Final = f"""
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+        GRANT USAGE ON SCHEMA public TO {READER_ROLE};
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE};
+        ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER_ROLE};
+    END IF;
+END $$;
+"""
+
+UPSERT_PREDICTIONS: Final = """
+INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, asking_price,
+                         event_time, scored_at, listing)
+SELECT * FROM unnest(%s::text[], %s::integer[], %s::uuid[], %s::float8[], %s::float8[],
+                     %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
+ON CONFLICT (listing_id, model_version) DO UPDATE
+SET event_id = EXCLUDED.event_id, predicted_price = EXCLUDED.predicted_price,
+    asking_price = EXCLUDED.asking_price, event_time = EXCLUDED.event_time,
+    scored_at = EXCLUDED.scored_at, listing = EXCLUDED.listing, stored_at = clock_timestamp()
+WHERE EXCLUDED.event_time > predictions.event_time
+"""
+
+INSERT_DEAD_LETTERS: Final = """
+INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at)
+SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bytea[], %s::bytea[],
+                     %s::text[], %s::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    """One row of ``predictions``."""
+
+    listing_id: str
+    model_version: int
+    event_id: Any
+    predicted_price: float
+    asking_price: float | None
+    event_time: datetime
+    scored_at: datetime
+    listing: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """One row of ``dead_letters``: a rejected message, its coordinate and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    payload: bytes | None
+    reason: str
+    failed_at: datetime
+
+
+def create_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create tables and indexes if missing, and grant the read-only role SELECT."""
+    with conn.transaction():
+        conn.execute(SCHEMA)
+        conn.execute(GRANT_READER)
+
+
+def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
+    """Keep the newest event per (listing, version): one upsert may not touch a row twice."""
+    newest: dict[tuple[str, int], PredictionRow] = {}
+    for row in rows:
+        key = (row.listing_id, row.model_version)
+        if key not in newest or row.event_time >= newest[key].event_time:
+            newest[key] = row
+    return list(newest.values())
+
+
+def prediction_params(rows: Sequence[PredictionRow]) -> list[list[Any]]:
+    rows = latest_per_listing(rows)
+    return [
+        [r.listing_id for r in rows],
+        [r.model_version for r in rows],
+        [r.event_id for r in rows],
+        [r.predicted_price for r in rows],
+        [r.asking_price for r in rows],
+        [r.event_time for r in rows],
+        [r.scored_at for r in rows],
+        [Jsonb(r.listing) for r in rows],
+    ]
+
+
+def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
+    return [
+        [r.topic for r in rows],
+        [r.partition for r in rows],
+        [r.offset for r in rows],
+        [r.key for r in rows],
+        [r.payload for r in rows],
+        [r.reason for r in rows],
+        [r.failed_at for r in rows],
+    ]
+
+
+async def write_batch(
+    conn: psycopg.AsyncConnection[Any],
+    predictions: Sequence[PredictionRow],
+    dead_letters: Sequence[DeadLetterRow],
+) -> None:
+    """Store one micro-batch in one transaction: one upsert for predictions, one for dead letters."""
+    async with conn.transaction():
+        if predictions:
+            await conn.execute(UPSERT_PREDICTIONS, prediction_params(predictions))
+        if dead_letters:
+            await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
