@@ -179,17 +179,17 @@ FEATURE_FIELDS: Final = tuple(
 
 
 class Prediction(BaseModel):
-    """A scored listing as published to ``price-predictions`` and stored in ``predictions``."""
+    """A scored listing as published to ``price-predictions``: the price, who made it, and the listing."""
 
     model_config = ConfigDict(frozen=True)
 
     listing_id: str
-    event_id: uuid.UUID
     model_version: int
     predicted_price: float
     asking_price: float | None
     event_time: AwareDatetime
     scored_at: AwareDatetime
+    listing: Listing
 
 
 def _reason(error: ValidationError) -> str:

@@ -1,0 +1,143 @@
+"""``pricemyride``: the command line of every PriceMyRide piece.
+
+    pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
+    pricemyride train    [--data FILE] [--limit N] [--no-promote]
+    pricemyride predict  --data FILE --out FILE
+    pricemyride schema   [--out FILE]
+    pricemyride prepare
+    pricemyride worker   [faust worker options]
+    pricemyride dashboard
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pricemyride.errors import PriceMyRideError
+from pricemyride.settings import Settings
+
+QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "kafka", "git", "httpx", "matplotlib")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def data_path(args: argparse.Namespace, settings: Settings) -> Path | None:
+    return args.data or settings.data
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.replay import replay
+
+    summary = replay(settings, data_path(args, settings), rate=args.rate, limit=args.limit, order=args.order,
+                     seed=args.seed)  # fmt: skip
+    print(summary.line(), flush=True)
+    for error in summary.errors:
+        print(f"  delivery error: {error}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from training.model import TrainParams
+    from training.train import train
+
+    result = train(settings, data_path(args, settings), limit=args.limit,
+                   params=TrainParams(max_rounds=args.max_rounds), promote=not args.no_promote)  # fmt: skip
+    print(json.dumps({"version": result.version, "run_id": result.run_id} | result.metrics))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from training.predict import batch_predict
+
+    rows = batch_predict(settings, args.data, args.out)
+    print(f"scored {rows} listings into {args.out}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.events import listing_json_schema
+
+    text = json.dumps(listing_json_schema(), indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.bootstrap import prepare
+
+    prepare(settings)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_workers.app import create_app
+
+    sys.argv = ["pricemyride-worker", "worker", *args.faust_args]
+    create_app(settings).main()
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.app import run
+
+    run(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pricemyride", description="Real-time used-car valuation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    produce = sub.add_parser("produce", help="replay listings into Kafka")
+    produce.add_argument("--data", type=Path, help="Craigslist CSV/parquet; default: PRICEMYRIDE_DATA or the generator")
+    produce.add_argument("--rate", type=float, help="listings per second (default: as fast as possible)")
+    produce.add_argument("--limit", type=int, help="stop after N listings (the generator runs forever without it)")
+    produce.add_argument("--order", choices=["posting_date", "id"], help="replay in this order")
+    produce.add_argument("--seed", type=int, default=0, help="generator seed")
+    train = sub.add_parser("train", help="train, register and crown a price model")
+    train.add_argument("--data", type=Path)
+    train.add_argument("--limit", type=int, help="use the first N rows only")
+    train.add_argument("--max-rounds", type=int, default=800)
+    train.add_argument("--no-promote", action="store_true", help="register without moving @champion")
+    predict = sub.add_parser("predict", help="batch-score a file with the champion")
+    predict.add_argument("--data", type=Path, required=True)
+    predict.add_argument("--out", type=Path, required=True)
+    schema = sub.add_parser("schema", help="print or write the Listing JSON Schema")
+    schema.add_argument("--out", type=Path)
+    sub.add_parser("prepare", help="create topics and the database schema")
+    worker = sub.add_parser("worker", help="run a scoring worker")
+    worker.add_argument("faust_args", nargs=argparse.REMAINDER)
+    sub.add_parser("dashboard", help="serve the analysts' dashboard")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "produce": cmd_produce, "train": cmd_train, "predict": cmd_predict, "schema": cmd_schema,
+    "prepare": cmd_prepare, "worker": cmd_worker, "dashboard": cmd_dashboard,
+}  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    try:
+        return COMMANDS[args.command](args, Settings())
+    except PriceMyRideError as exc:
+        print(f"pricemyride {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Replay listings into Kafka as a listing site would: a Craigslist-format file, or the built-in generator.
+
+The producer does not validate — dirt reaches the workers, which dead-letter what breaks the contract.
+Rows without an id get a stable one (``<file stem>-r<row number>``) so a replay keeps the same keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kafka import KafkaProducer
+from tqdm import tqdm
+
+from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.settings import Settings
+from producers.generator import generate_listings
+
+GENERATOR_CHUNK = 1_000
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did: events handed to Kafka, acknowledged, and failed."""
+
+    source: str
+    sent: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"source={self.source} sent={self.sent} acknowledged={self.acknowledged} failed={self.failed}"
+
+
+def clean_value(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "item"):  # numpy scalar → Python scalar
+        return value.item()
+    return value
+
+
+def row_event(row: dict[str, Any], source: str, fallback_id: str, now: datetime) -> dict[str, Any]:
+    """A file row as a listing event: Craigslist fields that have a value, plus event metadata."""
+    event = {k: v for k in CRAIGSLIST_COLUMNS if (v := clean_value(row.get(k))) is not None}
+    event["id"] = str(event.get("id") or fallback_id)
+    event.update(event_id=str(uuid.uuid4()), source=source, event_time=now.isoformat())
+    return event
+
+
+def file_rows(path: Path, order: str | None, limit: int | None) -> tuple[Iterable[tuple[int, dict[str, Any]]], int]:
+    frame = read_listings_file(path)
+    if order:
+        key = pd.to_datetime(frame[order], utc=True, errors="coerce", format="mixed") if order == "posting_date" else frame[order]
+        frame = frame.assign(_key=key).sort_values("_key", kind="stable", na_position="last").drop(columns="_key")
+    if limit is not None:
+        frame = frame.head(limit)
+    rows = ((int(i), r) for i, r in zip(frame.index, frame.to_dict("records"), strict=True))
+    return rows, len(frame)
+
+
+def generated_rows(limit: int | None, seed: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    counter = itertools.count()
+    for chunk in itertools.count():
+        for row in generate_listings(GENERATOR_CHUNK, seed=seed + chunk).to_dict("records"):
+            number = next(counter)
+            if limit is not None and number >= limit:
+                return
+            row["id"] = f"gen-{seed}-{number}"
+            yield number, row
+
+
+def pace(started: float, sent: int, rate: float | None) -> None:
+    """Sleep so that ``sent`` events take at least ``sent / rate`` seconds."""
+    if rate:
+        ahead = started + sent / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all", linger_ms=5,
+                         retries=10, client_id="pricemyride-producer")  # fmt: skip
+
+
+def replay(settings: Settings, data: Path | None, rate: float | None = None, limit: int | None = None,
+           order: str | None = None, seed: int = 0, progress: bool = True) -> ReplaySummary:  # fmt: skip
+    """Send listings to the listings topic and wait until Kafka acknowledged each."""
+    if data is not None:
+        rows, total = file_rows(data, order, limit)
+        source, stem = f"file:{data.name}", data.stem
+    else:
+        rows, total, source, stem = generated_rows(limit, seed), limit, "generator", f"gen-{seed}"
+    summary = ReplaySummary(source)
+    producer = make_producer(settings)
+
+    def on_error(exc: BaseException) -> None:
+        summary.failed += 1
+        if len(summary.errors) < 10:
+            summary.errors.append(repr(exc))
+
+    started = time.monotonic()
+    try:
+        for number, row in tqdm(rows, total=total, unit="listing", disable=not progress, mininterval=1.0):
+            event = row_event(row, source, f"{stem}-r{number}", datetime.now(UTC))
+            future = producer.send(settings.listings_topic, key=event["id"].encode(), value=json.dumps(event).encode())
+            future.add_errback(on_error)
+            summary.sent += 1
+            pace(started, summary.sent, rate)
+        producer.flush()
+    finally:
+        producer.close()
+    summary.acknowledged = summary.sent - summary.failed
+    return summary

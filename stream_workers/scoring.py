@@ -1,0 +1,121 @@
+"""Pure steps of scoring a micro-batch: validate, build the model input, predict, shape the output."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pricemyride.errors import InvalidListing
+from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
+from pricemyride.storage import DeadLetterRow, PredictionRow
+
+log = logging.getLogger(__name__)
+
+
+class Model(Protocol):
+    def predict(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A consumed Kafka message, reduced to what scoring and dead-lettering need."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """The outcome of one micro-batch: rows to store and events to publish."""
+
+    predictions: list[Prediction]
+    dead_letters: list[DeadLetterRow]
+
+    def prediction_rows(self) -> list[PredictionRow]:
+        return [
+            PredictionRow(p.listing_id, p.model_version, p.listing.event_id, p.predicted_price, p.asking_price,
+                          p.event_time, p.scored_at, p.listing.model_dump(mode="json"))  # fmt: skip
+            for p in self.predictions
+        ]
+
+
+def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetterRow:
+    return DeadLetterRow(message.topic, message.partition, message.offset, message.key, message.value, reason, now)
+
+
+def validate(messages: Sequence[RawMessage], now: datetime) -> tuple[list[tuple[RawMessage, Listing]], list[DeadLetterRow]]:
+    """Split a batch into valid listings and dead letters with their reasons; never raises."""
+    valid: list[tuple[RawMessage, Listing]] = []
+    invalid: list[DeadLetterRow] = []
+    for message in messages:
+        try:
+            valid.append((message, parse_listing(message.value)))  # type: ignore[arg-type]
+        except InvalidListing as exc:
+            invalid.append(dead_letter(message, str(exc), now))
+    return valid, invalid
+
+
+def model_frame(listings: Sequence[Listing]) -> pd.DataFrame:
+    """The model's input: one row per listing, the feature fields as columns."""
+    return pd.DataFrame([listing.model_dump(include=set(FEATURE_FIELDS)) for listing in listings],
+                        columns=list(FEATURE_FIELDS))  # fmt: skip
+
+
+def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
+    prices = np.asarray(model.predict(model_frame(listings)), dtype="float64")
+    if prices.shape != (len(listings),):
+        raise ValueError(f"model returned shape {prices.shape} for {len(listings)} listings")
+    return prices
+
+
+def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> np.ndarray:
+    """One vectorised call; if it fails, price listings one by one so only the culprit is lost (NaN)."""
+    try:
+        return predict_prices(model, listings)
+    except Exception:  # noqa: BLE001 - the failing listing is dead-lettered below, with its reason
+        log.exception("batch prediction failed; isolating the listing that breaks the model")
+    prices = np.full(len(listings), np.nan)
+    for i, listing in enumerate(listings):
+        try:
+            prices[i] = predict_prices(model, [listing])[0]
+        except Exception:  # noqa: BLE001
+            log.exception("listing %s cannot be priced", listing.id)
+    return prices
+
+
+def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
+    """Validate and score one batch; a listing the model cannot price is dead-lettered with the reason."""
+    now = datetime.now(UTC)
+    valid, dead = validate(messages, now)
+    if not valid:
+        return ScoredBatch([], dead)
+    prices = predict_or_isolate(model, [listing for _, listing in valid])
+    predictions = []
+    for (message, listing), price in zip(valid, prices, strict=True):
+        if not math.isfinite(price) or price <= 0:
+            dead.append(dead_letter(message, f"model: expected a positive finite price, got {price!r}", now))
+            continue
+        predictions.append(to_prediction(listing, float(price), version, now))
+    return ScoredBatch(predictions, dead)
+
+
+def to_prediction(listing: Listing, price: float, version: int, now: datetime) -> Prediction:
+    return Prediction(listing_id=listing.id, model_version=version, predicted_price=round(price, 2),
+                      asking_price=listing.price, event_time=listing.event_time, scored_at=now, listing=listing)  # fmt: skip
+
+
+def dlq_headers(row: DeadLetterRow) -> list[tuple[str, bytes]]:
+    """Kafka Connect's dead-letter convention: the original bytes as value, the why in headers."""
+    fields: dict[str, Any] = {"reason": row.reason, "topic": row.topic, "partition": row.partition,
+                              "offset": row.offset, "failed_at": row.failed_at.isoformat()}  # fmt: skip
+    return [(f"dlq.{k}", str(v).encode()) for k, v in fields.items()]

@@ -1,0 +1,66 @@
+"""Features from raw listing fields. Every field but the basics may be missing at scoring time."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+CATEGORICAL: Final = (
+    "manufacturer", "model_base", "condition", "cylinders", "fuel", "title_status", "transmission",
+    "drive", "size", "type", "paint_color", "state",
+)  # fmt: skip
+NUMERIC: Final = ("age", "odometer", "miles_per_year", "lat", "long")
+MIN_CATEGORY_COUNT: Final = 5
+
+
+def normalise_model(manufacturer: pd.Series, model: pd.Series) -> pd.Series:
+    """'F-150 XLT SuperCrew' of 'ford' → 'ford f-150': the make and the first word of the model."""
+    first = model.astype("string").str.lower().str.strip().str.split().str[0]
+    return (manufacturer.astype("string").str.lower().str.strip() + " " + first).astype("string")
+
+
+def posting_year(frame: pd.DataFrame, default_year: float) -> pd.Series:
+    if "posting_date" not in frame:
+        return pd.Series(default_year, index=frame.index, dtype="float64")
+    dates = pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed")
+    return dates.dt.year.astype("float64").fillna(default_year)
+
+
+class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Raw listing columns → numeric features plus categoricals with categories fixed at fit time."""
+
+    def fit(self, frame: pd.DataFrame, y: Any = None) -> Self:
+        years = posting_year(frame, np.nan)
+        self.default_year_ = float(years.median()) if years.notna().any() else float(pd.Timestamp.now("UTC").year)
+        base = self._categoricals(frame)
+        self.categories_ = {
+            column: sorted(v for v, n in base[column].value_counts().items() if n >= MIN_CATEGORY_COUNT)
+            for column in CATEGORICAL
+        }
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=frame.index)
+        year = pd.to_numeric(frame["year"], errors="coerce").astype("float64")
+        out["age"] = (posting_year(frame, self.default_year_) - year).clip(lower=0)
+        out["odometer"] = pd.to_numeric(frame["odometer"], errors="coerce").astype("float64")
+        out["miles_per_year"] = out["odometer"] / out["age"].clip(lower=0.5)
+        for column in ("lat", "long"):
+            out[column] = pd.to_numeric(frame.get(column), errors="coerce").astype("float64")
+        base = self._categoricals(frame)
+        for column in CATEGORICAL:
+            out[column] = pd.Categorical(base[column], categories=self.categories_[column])
+        return out
+
+    @staticmethod
+    def _categoricals(frame: pd.DataFrame) -> pd.DataFrame:
+        base = pd.DataFrame(index=frame.index)
+        for column in CATEGORICAL:
+            if column == "model_base":
+                base[column] = normalise_model(frame["manufacturer"], frame["model"])
+            else:
+                base[column] = frame[column].astype("string").str.lower().str.strip()
+        return base

@@ -1,0 +1,57 @@
+"""MLflow tracking and the model registry: where models are logged, and how the champion is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from pricemyride.errors import ModelNotFound
+from pricemyride.settings import Settings
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version loaded into memory."""
+
+    version: int
+    model: Any
+    run_id: str
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the settings' tracking URI and make sure the experiment exists."""
+    if settings.mlflow_tracking_uri is None:
+        settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = MlflowClient()
+    if client.get_experiment_by_name(settings.mlflow_experiment) is None:
+        client.create_experiment(settings.mlflow_experiment, artifact_location=settings.artifact_root.as_uri())
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return client
+
+
+def champion_version(client: MlflowClient, settings: Settings) -> int:
+    try:
+        found = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    except MlflowException as exc:
+        raise ModelNotFound(
+            f"expected a model version behind {settings.model_name}@{settings.champion_alias}, "
+            f"found none in {settings.tracking_uri}; run `pricemyride train` first"
+        ) from exc
+    return int(found.version)
+
+
+def load_version(client: MlflowClient, settings: Settings, version: int) -> LoadedModel:
+    found = client.get_model_version(settings.model_name, str(version))
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    return LoadedModel(version=version, model=model, run_id=str(found.run_id))
+
+
+def load_champion(settings: Settings) -> LoadedModel:
+    """Resolve the champion alias once, then load exactly that version."""
+    client = configure(settings)
+    return load_version(client, settings, champion_version(client, settings))
