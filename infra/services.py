@@ -30,6 +30,7 @@ from pricemyride.settings import Settings
 
 INFRA = Path(__file__).resolve().parent
 KAFKA_PORT_GAP = 1  # the controller listens on the broker port + 1
+APP_PROCESSES = ("dashboard", "producer", "worker")  # started by infra.demo, stopped first by down
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,8 @@ def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
     with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
         for role in (writer, reader):
             ensure_role(conn, role["user"], role.get("password", ""))
+        # Local development only: the writer may create databases (the test suite makes its own).
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(writer["user"])))
         if reader["user"] != READER_ROLE:
             log(f"warning: the reader role is {reader['user']!r}; grants go to {READER_ROLE!r}")
         conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
@@ -350,7 +353,7 @@ def up(settings: Settings, paths: Paths) -> None:
 
 
 def down(paths: Paths) -> None:
-    for name in ("dashboard", "producer", "worker"):
+    for name in APP_PROCESSES:
         stop_pid(name, paths, timeout_s=20)
     stop_pid("kafka", paths, timeout_s=60)
     stop_postgres(paths)
@@ -361,7 +364,7 @@ def status(settings: Settings, paths: Paths) -> int:
         "kafka": kafka_answers(settings.kafka_bootstrap),
         "postgres": pg_answers(settings),
     }
-    for name in ("worker", "producer", "dashboard"):
+    for name in APP_PROCESSES:
         rows[name] = pid_alive(paths.pid_file(name)) is not None
     for name, ok in rows.items():
         print(f"{name:10} {'up' if ok else 'down'}")

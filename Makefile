@@ -1,0 +1,64 @@
+# PriceMyRide — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+DATA ?=
+RATE ?= 20
+
+.DEFAULT_GOAL := help
+.PHONY: help install system up down status demo test test-unit test-integration lint format schema train clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
+	@echo "[install] Python packages from requirements.lock"
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv with the pinned packages
+
+system: ## check (as root on Debian: install) Java, Maven, PostgreSQL
+	@bash scripts/system-deps.sh
+
+up: system install ## start Kafka and Postgres, create topics and schema (idempotent)
+	@$(PY) -m infra up
+
+down: ## stop the demo processes, Kafka and Postgres
+	@test -x $(PY) && $(PY) -m infra down || true
+
+status: install ## which services answer
+	@$(PY) -m infra status
+
+demo: up ## run the whole system: model, worker, producer, dashboard (DATA=file.csv for real listings)
+	@$(PY) -m infra.demo start --rate $(RATE) $(if $(DATA),--data $(DATA))
+
+test: up ## run every test against the real broker, database and registry
+	@$(PY) -m pytest
+
+test-unit: install ## unit tests only (no services)
+	@$(PY) -m pytest tests/unit
+
+lint: install ## ruff + mypy (never modifies)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+format: install ## apply ruff's fixes and formatting
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+schema: install ## export the Listing JSON Schema to schemas/listing.schema.json
+	@mkdir -p schemas
+	@$(PY) -m pricemyride.cli schema --out schemas/listing.schema.json
+
+train: up ## train and crown a model (DATA=file.csv, else the generator)
+	@$(PY) -m pricemyride.cli train $(if $(DATA),--data $(DATA))
+
+clean: down ## stop everything and delete local state (.state)
+	rm -rf .state

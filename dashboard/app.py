@@ -1,0 +1,77 @@
+"""The analysts' dashboard (Dash): live predictions and counts, read through the read-only role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Dash, Input, Output, dash_table, dcc, html
+from psycopg_pool import ConnectionPool
+
+from dashboard import queries
+from pricemyride.settings import Settings
+
+REFRESH_MS = 2_000
+COLUMNS = [
+    ("scored_at", "Scored at"), ("car", "Car"), ("odometer", "Miles"), ("state", "State"),
+    ("asking_price", "Asking price"), ("predicted_price", "Fair price"), ("model_version", "Model"),
+]  # fmt: skip
+
+
+def money(value: Any) -> str:
+    return "—" if value is None else f"${float(value):,.0f}"
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scored_at": r["scored_at"].strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "car": " ".join(str(r[k]) for k in ("year", "manufacturer", "model") if r.get(k)) or "(not given)",
+            "odometer": "—" if r["odometer"] is None else f"{float(r['odometer']):,.0f}",
+            "state": (r["state"] or "—").upper(),
+            "asking_price": money(r["asking_price"]),
+            "predicted_price": money(r["predicted_price"]),
+            "model_version": f"v{r['model_version']}",
+        }
+        for r in rows
+    ]
+
+
+def stat(label: str, element_id: str) -> html.Div:
+    return html.Div([html.Div(label, className="stat-label"), html.Div("…", id=element_id, className="stat-value")],
+                    className="stat")  # fmt: skip
+
+
+def layout() -> html.Div:
+    return html.Div([
+        html.H1("PriceMyRide — live valuations"),
+        html.Div([stat("Listings scored", "scored"), stat("Dead-lettered", "dead-lettered"),
+                  stat("Scored in the last minute", "last-minute")], className="stats"),
+        html.Div(id="empty-state"),
+        dash_table.DataTable(id="latest", columns=[{"id": c, "name": n} for c, n in COLUMNS], page_size=25,
+                             style_cell={"fontFamily": "sans-serif", "padding": "4px 8px"}),
+        dcc.Interval(id="tick", interval=REFRESH_MS),
+    ], style={"maxWidth": "1100px", "margin": "0 auto", "fontFamily": "sans-serif"})  # fmt: skip
+
+
+def create_dash_app(settings: Settings) -> Dash:
+    pool = ConnectionPool(settings.reader_database_url.get_secret_value(), min_size=1, max_size=4, open=False)
+    app = Dash(__name__, title="PriceMyRide")
+    app.layout = layout
+
+    @app.callback(
+        Output("latest", "data"), Output("scored", "children"), Output("dead-lettered", "children"),
+        Output("last-minute", "children"), Output("empty-state", "children"), Input("tick", "n_intervals"),
+    )  # fmt: skip
+    def refresh(_: int | None) -> tuple[Any, ...]:
+        if pool.closed:
+            pool.open(wait=True, timeout=10)
+        found = queries.counts(pool)
+        empty = "" if found["scored"] else "No predictions yet: start a worker and a producer (make demo does both)."
+        return (table_rows(queries.latest_predictions(pool)), f"{found['scored']:,}", f"{found['dead_lettered']:,}",
+                f"{found['last_minute']:,}", empty)  # fmt: skip
+
+    return app
+
+
+def run(settings: Settings) -> None:
+    create_dash_app(settings).run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
