@@ -12,9 +12,14 @@ from pricemyride.settings import Settings
 
 REFRESH_MS = 2_000
 COLUMNS = [
-    ("scored_at", "Scored at"), ("car", "Car"), ("odometer", "Miles"), ("state", "State"),
-    ("asking_price", "Asking price"), ("predicted_price", "Fair price"), ("model_version", "Model"),
-]  # fmt: skip
+    ("scored_at", "Scored at"),
+    ("car", "Car"),
+    ("odometer", "Miles"),
+    ("state", "State"),
+    ("asking_price", "Asking price"),
+    ("predicted_price", "Fair price"),
+    ("model_version", "Model"),
+]
 
 
 def money(value: Any) -> str:
@@ -37,20 +42,35 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def stat(label: str, element_id: str) -> html.Div:
-    return html.Div([html.Div(label, className="stat-label"), html.Div("…", id=element_id, className="stat-value")],
-                    className="stat")  # fmt: skip
+    return html.Div(
+        [html.Div(label, className="stat-label"), html.Div("…", id=element_id, className="stat-value")],
+        className="stat",
+    )
 
 
 def layout() -> html.Div:
-    return html.Div([
-        html.H1("PriceMyRide — live valuations"),
-        html.Div([stat("Listings scored", "scored"), stat("Dead-lettered", "dead-lettered"),
-                  stat("Scored in the last minute", "last-minute")], className="stats"),
-        html.Div(id="empty-state"),
-        dash_table.DataTable(id="latest", columns=[{"id": c, "name": n} for c, n in COLUMNS], page_size=25,
-                             style_cell={"fontFamily": "sans-serif", "padding": "4px 8px"}),
-        dcc.Interval(id="tick", interval=REFRESH_MS),
-    ], style={"maxWidth": "1100px", "margin": "0 auto", "fontFamily": "sans-serif"})  # fmt: skip
+    return html.Div(
+        [
+            html.H1("PriceMyRide — live valuations"),
+            html.Div(
+                [
+                    stat("Listings scored", "scored"),
+                    stat("Dead-lettered", "dead-lettered"),
+                    stat("Scored in the last minute", "last-minute"),
+                ],
+                className="stats",
+            ),
+            html.Div(id="empty-state"),
+            dash_table.DataTable(  # type: ignore[attr-defined]
+                id="latest",
+                columns=[{"id": c, "name": n} for c, n in COLUMNS],
+                page_size=25,
+                style_cell={"fontFamily": "sans-serif", "padding": "4px 8px"},
+            ),
+            dcc.Interval(id="tick", interval=REFRESH_MS),
+        ],
+        style={"maxWidth": "1100px", "margin": "0 auto", "fontFamily": "sans-serif"},
+    )
 
 
 def create_dash_app(settings: Settings) -> Dash:
@@ -59,16 +79,25 @@ def create_dash_app(settings: Settings) -> Dash:
     app.layout = layout
 
     @app.callback(
-        Output("latest", "data"), Output("scored", "children"), Output("dead-lettered", "children"),
-        Output("last-minute", "children"), Output("empty-state", "children"), Input("tick", "n_intervals"),
-    )  # fmt: skip
+        Output("latest", "data"),
+        Output("scored", "children"),
+        Output("dead-lettered", "children"),
+        Output("last-minute", "children"),
+        Output("empty-state", "children"),
+        Input("tick", "n_intervals"),
+    )
     def refresh(_: int | None) -> tuple[Any, ...]:
         if pool.closed:
             pool.open(wait=True, timeout=10)
         found = queries.counts(pool)
         empty = "" if found["scored"] else "No predictions yet: start a worker and a producer (make demo does both)."
-        return (table_rows(queries.latest_predictions(pool)), f"{found['scored']:,}", f"{found['dead_lettered']:,}",
-                f"{found['last_minute']:,}", empty)  # fmt: skip
+        return (
+            table_rows(queries.latest_predictions(pool)),
+            f"{found['scored']:,}",
+            f"{found['dead_lettered']:,}",
+            f"{found['last_minute']:,}",
+            empty,
+        )
 
     return app
 

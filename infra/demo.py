@@ -45,8 +45,14 @@ def spawn(name: str, args: list[str], paths: Paths) -> int:
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.run.mkdir(parents=True, exist_ok=True)
     with (paths.logs / f"{name}.log").open("ab") as out:
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
     paths.pid_file(name).write_text(str(proc.pid))
     return proc.pid
 
@@ -79,7 +85,8 @@ def start(settings: Settings, plan: DemoPlan) -> None:
     spawn("dashboard", ["-m", "pricemyride.cli", "dashboard"], paths)
     wait_until(lambda: dashboard_answers(settings), "the dashboard", 60)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
-    print(f"""
+    print(
+        f"""
 PriceMyRide demo is running
   dashboard   {url}
   model       {settings.model_name} v{version} (@{settings.champion_alias}), MLflow {settings.tracking_uri}
@@ -87,7 +94,9 @@ PriceMyRide demo is running
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
   logs        {paths.logs}/  (worker.log, producer.log, dashboard.log, kafka.log)
   stop        make down
-""", flush=True)  # fmt: skip
+""",
+        flush=True,
+    )
 
 
 def stop(settings: Settings) -> None:
@@ -99,7 +108,9 @@ def stop(settings: Settings) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.demo")
     parser.add_argument("command", choices=["start", "stop"])
-    parser.add_argument("--data", type=Path, default=None, help="Craigslist file (default: PRICEMYRIDE_DATA or the generator)")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="Craigslist file (default: PRICEMYRIDE_DATA or the generator)"
+    )
     parser.add_argument("--rate", type=float, default=DEMO_RATE)
     args = parser.parse_args()
     settings = Settings()

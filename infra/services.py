@@ -129,39 +129,62 @@ def resolve_kafka_jars(paths: Paths) -> None:
     log("resolving Apache Kafka jars from Maven Central (first run only)…")
     shutil.rmtree(paths.kafka_jars, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
-         f"-DoutputDirectory={paths.kafka_jars}"],
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={paths.kafka_jars}",
+        ],
         check=True,
-    )  # fmt: skip
+    )
     marker.write_text(digest)
 
 
 def java_cmd(paths: Paths, *args: str) -> list[str]:
-    return ["java", "-Xmx512m", "-Xms256m", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
-            "-cp", f"{paths.kafka_jars}/*", *args]  # fmt: skip
+    return [
+        "java",
+        "-Xmx512m",
+        "-Xms256m",
+        f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
+        "-cp",
+        f"{paths.kafka_jars}/*",
+        *args,
+    ]
 
 
 def write_kafka_config(paths: Paths, host_port: tuple[str, int]) -> Path:
     _, port = host_port
     template = (INFRA / "kafka" / "server.properties.template").read_text()
     config = paths.kafka / "server.properties"
-    config.write_text(
-        template.format(port=port, controller_port=port + KAFKA_PORT_GAP, log_dir=paths.kafka / "data")
-    )
+    config.write_text(template.format(port=port, controller_port=port + KAFKA_PORT_GAP, log_dir=paths.kafka / "data"))
     return config
 
 
 def format_kafka_storage(paths: Paths, config: Path) -> None:
     cluster_file = paths.kafka / "cluster.id"
     if not cluster_file.exists():
-        out = subprocess.run(java_cmd(paths, "kafka.tools.StorageTool", "random-uuid"),
-                             check=True, capture_output=True, text=True)  # fmt: skip
+        out = subprocess.run(
+            java_cmd(paths, "kafka.tools.StorageTool", "random-uuid"), check=True, capture_output=True, text=True
+        )
         cluster_file.write_text(out.stdout.strip().splitlines()[-1])
     subprocess.run(
-        java_cmd(paths, "kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(),
-                 "-c", str(config), "--ignore-formatted"),
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        java_cmd(
+            paths,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_file.read_text().strip(),
+            "-c",
+            str(config),
+            "--ignore-formatted",
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def start_kafka(settings: Settings, paths: Paths) -> None:
@@ -173,8 +196,9 @@ def start_kafka(settings: Settings, paths: Paths) -> None:
     config = write_kafka_config(paths, kafka_host_port(settings))
     format_kafka_storage(paths, config)
     log_file = (paths.logs / "kafka.log").open("ab")
-    proc = subprocess.Popen(java_cmd(paths, "kafka.Kafka", str(config)), stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        java_cmd(paths, "kafka.Kafka", str(config)), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     paths.pid_file("kafka").write_text(str(proc.pid))
     log(f"kafka starting (pid {proc.pid}), waiting for metadata on {settings.kafka_bootstrap}…")
     wait_until(lambda: proc.poll() is None and kafka_answers(settings.kafka_bootstrap), "kafka", 90)
@@ -235,8 +259,9 @@ def pg_home(paths: Paths) -> Path:
     os.chown(home, entry.pw_uid, entry.pw_gid)
     if subprocess.run(as_pg_user(["test", "-w", str(home)]), check=False).returncode == 0:
         return home
-    fallback = Path("/var/tmp") / f"pricemyride-pg-{hashlib.sha1(str(paths.state).encode()).hexdigest()[:10]}"
-    fallback.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(str(paths.state).encode()).hexdigest()[:10]
+    fallback = Path("/var/tmp") / f"pricemyride-pg-{digest}"  # noqa: S108 - owned by the postgres user, 0700
+    fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chown(fallback, entry.pw_uid, entry.pw_gid)
     (paths.state / "postgres.location").write_text(str(fallback))
     return fallback
@@ -274,14 +299,37 @@ def start_postgres(settings: Settings, paths: Paths) -> None:
     port = params.get("port", "5432")
     if not (data / "PG_VERSION").exists():
         log(f"initialising a PostgreSQL cluster in {data}")
-        run_pg([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"])  # fmt: skip
+        run_pg(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
     run_pg(["mkdir", "-p", str(sockdir)])
     if not pg_socket_answers(sockdir, port):
         log(f"postgres starting on {params.get('host', '127.0.0.1')}:{port}…")
-        run_pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(home / "postgres.log"), "-w", "-t", "60",
-                "-o", f"-p {port} -k {sockdir} -c listen_addresses={params.get('host', '127.0.0.1')}",
-                "start"])  # fmt: skip
+        run_pg(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(home / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {sockdir} -c listen_addresses={params.get('host', '127.0.0.1')}",
+                "start",
+            ]
+        )
     else:
         log(f"postgres already answering on port {port}")
     bootstrap_roles(settings, sockdir, port)
@@ -309,12 +357,16 @@ def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
         conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(writer["user"])))
         if reader["user"] != READER_ROLE:
             log(f"warning: the reader role is {reader['user']!r}; grants go to {READER_ROLE!r}")
-        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
-            sql.Identifier(reader["user"])))  # fmt: skip
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(reader["user"]))
+        )
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [writer["dbname"]]).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(writer["dbname"]), sql.Identifier(writer["user"])))  # fmt: skip
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(writer["dbname"]), sql.Identifier(writer["user"])
+                )
+            )
 
 
 def ensure_role(conn: object, user: str, password: str) -> None:
@@ -333,8 +385,11 @@ def stop_postgres(paths: Paths) -> None:
     if not (data / "postmaster.pid").exists():
         return
     log("stopping postgres")
-    subprocess.run(as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                   check=False, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -348,8 +403,10 @@ def up(settings: Settings, paths: Paths) -> None:
     from pricemyride.bootstrap import prepare
 
     prepare(settings)
-    log(f"ready: kafka {settings.kafka_bootstrap}, postgres {pg_params(settings).get('host')}:"
-        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}")  # fmt: skip
+    log(
+        f"ready: kafka {settings.kafka_bootstrap}, postgres {pg_params(settings).get('host')}:"
+        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}"
+    )
 
 
 def down(paths: Paths) -> None:

@@ -1,12 +1,12 @@
 """``pricemyride``: the command line of every PriceMyRide piece.
 
-    pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
-    pricemyride train    [--data FILE] [--limit N] [--no-promote]
-    pricemyride predict  --data FILE --out FILE
-    pricemyride schema   [--out FILE]
-    pricemyride prepare
-    pricemyride worker   [faust worker options]
-    pricemyride dashboard
+pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
+pricemyride train    [--data FILE] [--limit N] [--no-promote]
+pricemyride predict  --data FILE --out FILE
+pricemyride schema   [--out FILE]
+pricemyride prepare
+pricemyride worker   [faust worker options]
+pricemyride dashboard
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def data_path(args: argparse.Namespace, settings: Settings) -> Path | None:
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from producers.replay import replay
 
-    summary = replay(settings, data_path(args, settings), rate=args.rate, limit=args.limit, order=args.order,
-                     seed=args.seed)  # fmt: skip
+    summary = replay(
+        settings, data_path(args, settings), rate=args.rate, limit=args.limit, order=args.order, seed=args.seed
+    )
     print(summary.line(), flush=True)
     for error in summary.errors:
         print(f"  delivery error: {error}", file=sys.stderr)
@@ -49,8 +50,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.model import TrainParams
     from training.train import train
 
-    result = train(settings, data_path(args, settings), limit=args.limit,
-                   params=TrainParams(max_rounds=args.max_rounds), promote=not args.no_promote)  # fmt: skip
+    result = train(
+        settings,
+        data_path(args, settings),
+        limit=args.limit,
+        params=TrainParams(max_rounds=args.max_rounds),
+        promote=not args.no_promote,
+    )
     print(json.dumps({"version": result.version, "run_id": result.run_id} | result.metrics))
     return 0
 
@@ -124,9 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
-    "produce": cmd_produce, "train": cmd_train, "predict": cmd_predict, "schema": cmd_schema,
-    "prepare": cmd_prepare, "worker": cmd_worker, "dashboard": cmd_dashboard,
-}  # fmt: skip
+    "produce": cmd_produce,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "schema": cmd_schema,
+    "prepare": cmd_prepare,
+    "worker": cmd_worker,
+    "dashboard": cmd_dashboard,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

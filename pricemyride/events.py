@@ -30,7 +30,7 @@ MIN_YEAR: Final = 1900
 MAX_ODOMETER: Final = 2_000_000
 
 CONDITIONS: Final = ("excellent", "fair", "good", "like new", "new", "salvage")
-CYLINDERS: Final = tuple(f"{n} cylinders" for n in (3, 4, 5, 6, 8, 10, 12)) + ("other",)
+CYLINDERS: Final = (*tuple(f"{n} cylinders" for n in (3, 4, 5, 6, 8, 10, 12)), "other")
 FUELS: Final = ("diesel", "electric", "gas", "hybrid", "other")
 TITLE_STATUSES: Final = ("clean", "lien", "missing", "parts only", "rebuilt", "salvage")
 TRANSMISSIONS: Final = ("automatic", "manual", "other")
@@ -45,8 +45,59 @@ PAINT_COLORS: Final = (
     "silver", "white", "yellow",
 )  # fmt: skip
 US_STATES: Final = frozenset(
-    "ak al ar az ca co ct dc de fl ga hi ia id il in ks ky la ma md me mi mn mo ms mt nc nd ne nh "
-    "nj nm nv ny oh ok or pa ri sc sd tn tx ut va vt wa wi wv wy".split()
+    [
+        "ak",
+        "al",
+        "ar",
+        "az",
+        "ca",
+        "co",
+        "ct",
+        "dc",
+        "de",
+        "fl",
+        "ga",
+        "hi",
+        "ia",
+        "id",
+        "il",
+        "in",
+        "ks",
+        "ky",
+        "la",
+        "ma",
+        "md",
+        "me",
+        "mi",
+        "mn",
+        "mo",
+        "ms",
+        "mt",
+        "nc",
+        "nd",
+        "ne",
+        "nh",
+        "nj",
+        "nm",
+        "nv",
+        "ny",
+        "oh",
+        "ok",
+        "or",
+        "pa",
+        "ri",
+        "sc",
+        "sd",
+        "tn",
+        "tx",
+        "ut",
+        "va",
+        "vt",
+        "wa",
+        "wi",
+        "wv",
+        "wy",
+    ]
 )
 
 
@@ -144,9 +195,7 @@ class Listing(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, BeforeValidator(_listing_id)] = Field(
-        description="The listing site's own id; the Kafka key."
-    )
+    id: Annotated[str, BeforeValidator(_listing_id)] = Field(description="The listing site's own id; the Kafka key.")
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique per event sent.")
     source: Annotated[str, BeforeValidator(_text)] = Field("unknown", description="Who sent it.")
     event_time: AwareDatetime = Field(

@@ -36,9 +36,7 @@ class Settings(BaseSettings):
     consumer_group: str = "pricemyride-scorer"
 
     # Postgres: the writer (workers, training) and the read-only role (dashboard).
-    database_url: SecretStr = SecretStr(
-        "postgresql://pricemyride:pricemyride-dev@127.0.0.1:5432/pricemyride"
-    )
+    database_url: SecretStr = SecretStr("postgresql://pricemyride:pricemyride-dev@127.0.0.1:5432/pricemyride")
     reader_database_url: SecretStr = SecretStr(
         "postgresql://pricemyride_reader:pricemyride-reader-dev@127.0.0.1:5432/pricemyride"
     )
@@ -71,9 +69,7 @@ class Settings(BaseSettings):
         for name in ("database_url", "reader_database_url"):
             password = _password_of(getattr(self, name).get_secret_value())
             if password in DEV_PASSWORDS:
-                raise ValueError(
-                    f"{name}: expected a real password in production, got a development placeholder"
-                )
+                raise ValueError(f"{name}: expected a real password in production, got a development placeholder")
         return self
 
     @cached_property

@@ -19,14 +19,28 @@ from pricemyride.datafile import read_listings_file
 from training.data import usable_labels
 
 PARAMS_FILE = Path(__file__).with_name("generator_params.json")
-CATEGORY_FIELDS = ("condition", "cylinders", "fuel", "title_status", "transmission", "drive", "size", "type",
-                   "paint_color")  # fmt: skip
+CATEGORY_FIELDS = (
+    "condition",
+    "cylinders",
+    "fuel",
+    "title_status",
+    "transmission",
+    "drive",
+    "size",
+    "type",
+    "paint_color",
+)
 TOP_MAKES, TOP_MODELS, MIN_MODEL_ROWS = 30, 12, 15
 
 
 def shares(series: pd.Series) -> dict[str, float]:
     counts = series.astype("string").str.lower().fillna("<missing>").value_counts(normalize=True)
     return {str(k): round(float(v), 4) for k, v in counts.items() if v >= 0.001}
+
+
+def age_shares(age: pd.Series) -> dict[str, float]:
+    counts = age.clip(0, 40).astype(int).value_counts(normalize=True).sort_index()
+    return {str(k): round(float(v), 4) for k, v in counts.items()}
 
 
 def fit_price(clean: pd.DataFrame, ref_year: int) -> dict[str, Any]:
@@ -37,8 +51,12 @@ def fit_price(clean: pd.DataFrame, ref_year: int) -> dict[str, Any]:
     coef, *_ = np.linalg.lstsq(design, np.log(clean["price"]), rcond=None)
     residual_base = np.log(clean["price"]) - coef[1] * age - coef[2] * miles
     noise = float(np.std(residual_base - residual_base.groupby(clean["model_base"]).transform("median")))
-    return {"depreciation_per_year": round(float(-coef[1]), 4), "per_100k_miles": round(float(-coef[2]), 4),
-            "noise_sigma": round(noise, 4), "residual_base": residual_base}  # fmt: skip
+    return {
+        "depreciation_per_year": round(float(-coef[1]), 4),
+        "per_100k_miles": round(float(-coef[2]), 4),
+        "noise_sigma": round(noise, 4),
+        "residual_base": residual_base,
+    }
 
 
 def fit_makes(clean: pd.DataFrame, residual_base: pd.Series) -> dict[str, Any]:
@@ -48,13 +66,16 @@ def fit_makes(clean: pd.DataFrame, residual_base: pd.Series) -> dict[str, Any]:
             break
         models = rows["model_base"].value_counts()
         models = models[models >= MIN_MODEL_ROWS].head(TOP_MODELS)
+        base = residual_base[rows.index]
         if models.empty:
             continue
         makes[str(make)] = {
             "share": len(rows),
-            "models": {str(m): {"share": int(n), "log_base": round(float(residual_base[rows.index][rows["model_base"] == m].median()), 3)}
-                       for m, n in models.items()},
-        }  # fmt: skip
+            "models": {
+                str(m): {"share": int(n), "log_base": round(float(base[rows["model_base"] == m].median()), 3)}
+                for m, n in models.items()
+            },
+        }
     total = sum(m["share"] for m in makes.values())
     for make in makes.values():
         make["share"] = round(make["share"] / total, 4)
@@ -77,16 +98,20 @@ def fit(frame: pd.DataFrame) -> dict[str, Any]:
     return {
         "fitted_from": "Craigslist used-vehicle listings (aggregates only, no rows)",
         "reference_year": ref_year,
-        "age": {"shares": {str(int(k)): round(float(v), 4) for k, v in
-                           (ref_year - clean["year"]).clip(0, 40).astype(int).value_counts(normalize=True).sort_index().items()}},
+        "age": {"shares": age_shares(ref_year - clean["year"])},
         "miles_per_year": {"log_mean": round(float(log_mpy.mean()), 3), "log_sigma": round(float(log_mpy.std()), 3)},
         "price": {k: v for k, v in price.items() if k != "residual_base"},
         "makes": fit_makes(clean, price["residual_base"]),
         "categories": {field: shares(frame[field]) for field in CATEGORY_FIELDS},
-        "states": {str(s): {"share": round(len(g) / len(states), 4), "lat": round(float(g["lat"].median()), 2),
-                            "long": round(float(g["long"].median()), 2),
-                            "region": str(g["region"].mode().iat[0]) if g["region"].notna().any() else None}
-                   for s, g in states.groupby("state")},
+        "states": {
+            str(s): {
+                "share": round(len(g) / len(states), 4),
+                "lat": round(float(g["lat"].median()), 2),
+                "long": round(float(g["long"].median()), 2),
+                "region": str(g["region"].mode().iat[0]) if g["region"].notna().any() else None,
+            }
+            for s, g in states.groupby("state")
+        },
         "dirt": {
             "price_zero": round(float((price_raw == 0).mean()), 4),
             "price_one": round(float((price_raw == 1).mean()), 4),
@@ -97,7 +122,7 @@ def fit(frame: pd.DataFrame) -> dict[str, Any]:
             "model_missing": round(float(frame["model"].isna().mean()), 4),
             "latlong_missing": round(float(frame["lat"].isna().mean()), 4),
         },
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

@@ -68,8 +68,8 @@ def generate_listings(n: int, seed: int = 0, start: datetime | None = None, dirt
     miles = np.exp(rng.normal(params["miles_per_year"]["log_mean"], params["miles_per_year"]["log_sigma"], n))
     frame["odometer"] = np.round(miles * np.clip(ages, 0.3, None))
     price = params["price"]
-    log_price = (frame["log_base"] - price["depreciation_per_year"] * ages
-                 - price["per_100k_miles"] * frame["odometer"] / 100_000 + rng.normal(0, price["noise_sigma"], n))  # fmt: skip
+    wear = price["depreciation_per_year"] * ages + price["per_100k_miles"] * frame["odometer"] / 100_000
+    log_price = frame["log_base"] - wear + rng.normal(0, price["noise_sigma"], n)
     frame["price"] = np.round(np.exp(log_price.clip(upper=np.log(300_000))), -1)
     for field, shares in params["categories"].items():
         frame[field] = pd.Series(_pick(rng, shares, n)).replace("<missing>", None)

@@ -61,18 +61,24 @@ def row_event(row: dict[str, Any], source: str, fallback_id: str, now: datetime)
 def file_rows(path: Path, order: str | None, limit: int | None) -> tuple[Iterable[tuple[int, dict[str, Any]]], int]:
     frame = read_listings_file(path)
     if order:
-        key = pd.to_datetime(frame[order], utc=True, errors="coerce", format="mixed") if order == "posting_date" else frame[order]
+        key = (
+            pd.to_datetime(frame[order], utc=True, errors="coerce", format="mixed")
+            if order == "posting_date"
+            else frame[order]
+        )
         frame = frame.assign(_key=key).sort_values("_key", kind="stable", na_position="last").drop(columns="_key")
     if limit is not None:
         frame = frame.head(limit)
-    rows = ((int(i), r) for i, r in zip(frame.index, frame.to_dict("records"), strict=True))
+    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    rows = ((int(i), r) for i, r in zip(frame.index, records, strict=True))
     return rows, len(frame)
 
 
 def generated_rows(limit: int | None, seed: int) -> Iterator[tuple[int, dict[str, Any]]]:
     counter = itertools.count()
     for chunk in itertools.count():
-        for row in generate_listings(GENERATOR_CHUNK, seed=seed + chunk).to_dict("records"):
+        records: list[dict[str, Any]] = generate_listings(GENERATOR_CHUNK, seed=seed + chunk).to_dict("records")  # type: ignore[assignment]
+        for row in records:
             number = next(counter)
             if limit is not None and number >= limit:
                 return
@@ -89,13 +95,27 @@ def pace(started: float, sent: int, rate: float | None) -> None:
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all", linger_ms=5,
-                         retries=10, client_id="pricemyride-producer")  # fmt: skip
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        acks="all",
+        linger_ms=5,
+        retries=10,
+        client_id="pricemyride-producer",
+    )
 
 
-def replay(settings: Settings, data: Path | None, rate: float | None = None, limit: int | None = None,
-           order: str | None = None, seed: int = 0, progress: bool = True) -> ReplaySummary:  # fmt: skip
+def replay(
+    settings: Settings,
+    data: Path | None,
+    rate: float | None = None,
+    limit: int | None = None,
+    order: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> ReplaySummary:
     """Send listings to the listings topic and wait until Kafka acknowledged each."""
+    rows: Iterable[tuple[int, dict[str, Any]]]
+    total: int | None
     if data is not None:
         rows, total = file_rows(data, order, limit)
         source, stem = f"file:{data.name}", data.stem

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 import psycopg
@@ -68,27 +68,36 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
-        value_serializer="raw", key_serializer="raw",
-        consumer_auto_offset_reset="earliest", producer_acks=-1,
-        topic_allow_declare=False, topic_disable_leader=True,
-        web_enabled=False, web_port=settings.worker_web_port,
-        broker_commit_every=settings.batch_size, broker_commit_interval=1.0,
-    )  # fmt: skip
+        value_serializer="raw",
+        key_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        web_port=settings.worker_web_port,
+        broker_commit_every=settings.batch_size,
+        broker_commit_interval=1.0,
+    )
     listings = app.topic(settings.listings_topic, value_serializer="raw", key_serializer="raw")
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
     dlq = app.topic(settings.dlq_topic, value_serializer="raw", key_serializer="raw")
     scorer = Scorer(settings)
 
     async def publish(batch: ScoredBatch) -> None:
-        pending = [await predictions.send(key=p.listing_id.encode(), value=p.model_dump_json().encode())
-                   for p in batch.predictions]  # fmt: skip
+        pending = [
+            await predictions.send(key=p.listing_id.encode(), value=p.model_dump_json().encode())
+            for p in batch.predictions
+        ]
         pending += [await dlq.send(key=d.key, value=d.payload, headers=dlq_headers(d)) for d in batch.dead_letters]
         await asyncio.gather(*pending)
 
     @app.agent(listings, name="score_listings", concurrency=1)
-    async def score_listings(stream: faust.Stream) -> None:
+    async def score_listings(stream: faust.StreamT[bytes]) -> None:
         model = await scorer.ready()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            settings.batch_size, within=settings.batch_within_s
+        ):
             await handle(model, [raw_message(e) for e in events])
 
     async def handle(model: LoadedModel, messages: Sequence[RawMessage]) -> None:

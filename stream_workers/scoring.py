@@ -43,8 +43,16 @@ class ScoredBatch:
 
     def prediction_rows(self) -> list[PredictionRow]:
         return [
-            PredictionRow(p.listing_id, p.model_version, p.listing.event_id, p.predicted_price, p.asking_price,
-                          p.event_time, p.scored_at, p.listing.model_dump(mode="json"))  # fmt: skip
+            PredictionRow(
+                p.listing_id,
+                p.model_version,
+                p.listing.event_id,
+                p.predicted_price,
+                p.asking_price,
+                p.event_time,
+                p.scored_at,
+                p.listing.model_dump(mode="json"),
+            )
             for p in self.predictions
         ]
 
@@ -53,7 +61,9 @@ def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetterRo
     return DeadLetterRow(message.topic, message.partition, message.offset, message.key, message.value, reason, now)
 
 
-def validate(messages: Sequence[RawMessage], now: datetime) -> tuple[list[tuple[RawMessage, Listing]], list[DeadLetterRow]]:
+def validate(
+    messages: Sequence[RawMessage], now: datetime
+) -> tuple[list[tuple[RawMessage, Listing]], list[DeadLetterRow]]:
     """Split a batch into valid listings and dead letters with their reasons; never raises."""
     valid: list[tuple[RawMessage, Listing]] = []
     invalid: list[DeadLetterRow] = []
@@ -67,8 +77,9 @@ def validate(messages: Sequence[RawMessage], now: datetime) -> tuple[list[tuple[
 
 def model_frame(listings: Sequence[Listing]) -> pd.DataFrame:
     """The model's input: one row per listing, the feature fields as columns."""
-    return pd.DataFrame([listing.model_dump(include=set(FEATURE_FIELDS)) for listing in listings],
-                        columns=list(FEATURE_FIELDS))  # fmt: skip
+    return pd.DataFrame(
+        [listing.model_dump(include=set(FEATURE_FIELDS)) for listing in listings], columns=list(FEATURE_FIELDS)
+    )
 
 
 def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
@@ -78,19 +89,22 @@ def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
     return prices
 
 
-def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> np.ndarray:
-    """One vectorised call; if it fails, price listings one by one so only the culprit is lost (NaN)."""
+def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> tuple[np.ndarray, dict[int, str]]:
+    """One vectorised call; if it fails, price listings one by one so only the culprits are lost.
+
+    Returns the prices (NaN where none) and, per failed position, why.
+    """
     try:
-        return predict_prices(model, listings)
-    except Exception:  # noqa: BLE001 - the failing listing is dead-lettered below, with its reason
-        log.exception("batch prediction failed; isolating the listing that breaks the model")
-    prices = np.full(len(listings), np.nan)
+        return predict_prices(model, listings), {}
+    except Exception:
+        log.exception("batch prediction failed; isolating the listings that break the model")
+    prices, failures = np.full(len(listings), np.nan), {}
     for i, listing in enumerate(listings):
         try:
             prices[i] = predict_prices(model, [listing])[0]
-        except Exception:  # noqa: BLE001
-            log.exception("listing %s cannot be priced", listing.id)
-    return prices
+        except Exception as exc:  # noqa: BLE001
+            failures[i] = f"model: could not price this listing ({type(exc).__name__}: {exc})"
+    return prices, failures
 
 
 def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
@@ -99,23 +113,36 @@ def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> S
     valid, dead = validate(messages, now)
     if not valid:
         return ScoredBatch([], dead)
-    prices = predict_or_isolate(model, [listing for _, listing in valid])
+    prices, failures = predict_or_isolate(model, [listing for _, listing in valid])
     predictions = []
-    for (message, listing), price in zip(valid, prices, strict=True):
-        if not math.isfinite(price) or price <= 0:
-            dead.append(dead_letter(message, f"model: expected a positive finite price, got {price!r}", now))
+    for i, ((message, listing), price) in enumerate(zip(valid, prices.tolist(), strict=True)):
+        if i in failures or not math.isfinite(price) or price <= 0:
+            reason = failures.get(i, f"model: expected a positive finite price, got {price!r}")
+            dead.append(dead_letter(message, reason, now))
             continue
-        predictions.append(to_prediction(listing, float(price), version, now))
+        predictions.append(to_prediction(listing, price, version, now))
     return ScoredBatch(predictions, dead)
 
 
 def to_prediction(listing: Listing, price: float, version: int, now: datetime) -> Prediction:
-    return Prediction(listing_id=listing.id, model_version=version, predicted_price=round(price, 2),
-                      asking_price=listing.price, event_time=listing.event_time, scored_at=now, listing=listing)  # fmt: skip
+    return Prediction(
+        listing_id=listing.id,
+        model_version=version,
+        predicted_price=round(price, 2),
+        asking_price=listing.price,
+        event_time=listing.event_time,
+        scored_at=now,
+        listing=listing,
+    )
 
 
 def dlq_headers(row: DeadLetterRow) -> list[tuple[str, bytes]]:
     """Kafka Connect's dead-letter convention: the original bytes as value, the why in headers."""
-    fields: dict[str, Any] = {"reason": row.reason, "topic": row.topic, "partition": row.partition,
-                              "offset": row.offset, "failed_at": row.failed_at.isoformat()}  # fmt: skip
+    fields: dict[str, Any] = {
+        "reason": row.reason,
+        "topic": row.topic,
+        "partition": row.partition,
+        "offset": row.offset,
+        "failed_at": row.failed_at.isoformat(),
+    }
     return [(f"dlq.{k}", str(v).encode()) for k, v in fields.items()]

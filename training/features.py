@@ -37,7 +37,7 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.default_year_ = float(years.median()) if years.notna().any() else float(pd.Timestamp.now("UTC").year)
         base = self._categoricals(frame)
         self.categories_ = {
-            column: sorted(v for v, n in base[column].value_counts().items() if n >= MIN_CATEGORY_COUNT)
+            column: sorted(str(v) for v, n in base[column].value_counts().items() if n >= MIN_CATEGORY_COUNT)
             for column in CATEGORICAL
         }
         return self
@@ -49,7 +49,7 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         out["odometer"] = pd.to_numeric(frame["odometer"], errors="coerce").astype("float64")
         out["miles_per_year"] = out["odometer"] / out["age"].clip(lower=0.5)
         for column in ("lat", "long"):
-            out[column] = pd.to_numeric(frame.get(column), errors="coerce").astype("float64")
+            out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         base = self._categoricals(frame)
         for column in CATEGORICAL:
             out[column] = pd.Categorical(base[column], categories=self.categories_[column])

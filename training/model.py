@@ -28,11 +28,17 @@ class TrainParams:
 
     def xgb_params(self) -> dict[str, Any]:
         return {
-            "objective": "reg:squarederror", "eta": self.learning_rate, "max_depth": self.max_depth,
-            "min_child_weight": self.min_child_weight, "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree, "tree_method": "hist", "max_cat_to_onehot": 1,
-            "seed": self.seed, "nthread": 2,
-        }  # fmt: skip
+            "objective": "reg:squarederror",
+            "eta": self.learning_rate,
+            "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "tree_method": "hist",
+            "max_cat_to_onehot": 1,
+            "seed": self.seed,
+            "nthread": 2,
+        }
 
 
 class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
@@ -47,13 +53,20 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         train = xgb.DMatrix(self.features_.transform(frame), label=np.log(price), enable_categorical=True)
         evals = [(train, "train")]
         if valid is not None:
-            evals.append((xgb.DMatrix(self.features_.transform(valid[0]), label=np.log(valid[1]),
-                                      enable_categorical=True), "valid"))  # fmt: skip
+            evals.append(
+                (
+                    xgb.DMatrix(self.features_.transform(valid[0]), label=np.log(valid[1]), enable_categorical=True),
+                    "valid",
+                )
+            )
         self.booster_ = xgb.train(
-            params.xgb_params(), train, num_boost_round=params.max_rounds, evals=evals,
+            params.xgb_params(),
+            train,
+            num_boost_round=params.max_rounds,
+            evals=evals,
             early_stopping_rounds=params.early_stopping_rounds if valid is not None else None,
             verbose_eval=False,
-        )  # fmt: skip
+        )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", params.max_rounds - 1))
         return self
 

@@ -42,7 +42,9 @@ def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFr
     """The listings to learn from and a fingerprint of their source."""
     if data is None:
         frame = generate_listings(GENERATED_ROWS, seed=7)
-        return frame.head(limit) if limit else frame, "generator:" + _sha256(Path(__file__).parent.parent / "producers" / "generator_params.json")
+        return frame.head(limit) if limit else frame, "generator:" + _sha256(
+            Path(__file__).parent.parent / "producers" / "generator_params.json"
+        )
     frame = read_listings_file(data)
     return frame.head(limit) if limit else frame, _sha256(data)
 
@@ -53,7 +55,7 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("year", "odometer", "lat", "long"):
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     for column in out.columns.difference(["year", "odometer", "lat", "long"]):
-        out[column] = out[column].astype("object").where(out[column].notna(), None)
+        out[column] = out[column].astype("object").where(out[column].notna(), None)  # type: ignore[call-overload]
     return out
 
 
@@ -71,8 +73,13 @@ def evaluate(model: PriceModel, frame: pd.DataFrame, price: pd.Series) -> dict[s
     }
 
 
-def train(settings: Settings, data: Path | None = None, limit: int | None = None,
-          params: TrainParams | None = None, promote: bool = True) -> TrainResult:  # fmt: skip
+def train(
+    settings: Settings,
+    data: Path | None = None,
+    limit: int | None = None,
+    params: TrainParams | None = None,
+    promote: bool = True,
+) -> TrainResult:
     """Clean, split 80/10/10, fit with early stopping on the 10% validation part, log, register."""
     params = params or TrainParams()
     started = time.monotonic()
@@ -85,27 +92,45 @@ def train(settings: Settings, data: Path | None = None, limit: int | None = None
     log.info("training on %d rows, validating on %d, testing on %d…", len(train_part), len(valid), len(test))
     model = PriceModel(params).fit(model_input(train_part), price(train_part), valid=(model_input(valid), price(valid)))
     metrics = evaluate(model, test, price(test)) | {"best_iteration": float(model.best_iteration_)}
-    log.info("trained in %.1f s: MAE %.0f, RMSE %.0f, R² %.3f", time.monotonic() - started,
-             metrics["mae"], metrics["rmse"], metrics["r2"])  # fmt: skip
+    log.info(
+        "trained in %.1f s: MAE %.0f, RMSE %.0f, R² %.3f",
+        time.monotonic() - started,
+        metrics["mae"],
+        metrics["rmse"],
+        metrics["r2"],
+    )
     return log_and_register(settings, model, train_part, metrics, report, data_hash, data, params, promote)
 
 
-def log_and_register(settings: Settings, model: PriceModel, train_part: pd.DataFrame, metrics: dict[str, float],
-                     report: CleaningReport, data_hash: str, data: Path | None, params: TrainParams,
-                     promote: bool) -> TrainResult:  # fmt: skip
+def log_and_register(
+    settings: Settings,
+    model: PriceModel,
+    train_part: pd.DataFrame,
+    metrics: dict[str, float],
+    report: CleaningReport,
+    data_hash: str,
+    data: Path | None,
+    params: TrainParams,
+    promote: bool,
+) -> TrainResult:
     client = configure(settings)
     example = model_input(train_part.head(5))
     with mlflow.start_run() as run:
         mlflow.log_params(asdict(params) | {"data": str(data) if data else "generator"})
         mlflow.log_metrics(metrics)
         mlflow.set_tags({"data_sha256": data_hash, "git_commit": _git_commit()})
-        mlflow.log_dict({"rows_in": report.rows_in, "rows_out": report.rows_out, "removed": report.removed},
-                        "cleaning_report.json")  # fmt: skip
+        mlflow.log_dict(
+            {"rows_in": report.rows_in, "rows_out": report.rows_out, "removed": report.removed}, "cleaning_report.json"
+        )
         info = mlflow.sklearn.log_model(
-            model, name="model", signature=infer_signature(example, model.predict(example)),
-            input_example=example, registered_model_name=settings.model_name,
-            pip_requirements=PIP_REQUIREMENTS, serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )  # fmt: skip
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=settings.model_name,
+            pip_requirements=PIP_REQUIREMENTS,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
     version = int(info.registered_model_version)
     if promote:
         client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))

@@ -92,8 +92,13 @@ def worker(settings: Settings, champion: int, tmp_path_factory: pytest.TempPathF
     """One real faust scoring worker process; yields its log file."""
     log_file = tmp_path_factory.mktemp("worker") / "worker.log"
     with log_file.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "stream_workers", "worker", "-l", "info"], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_workers", "worker", "-l", "info"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for(lambda: b"Worker ready" in log_file.read_bytes() or proc.poll() is not None, 90, "worker ready")
         if proc.poll() is not None:

@@ -32,8 +32,12 @@ def scalar(settings: Settings, statement: str, params: Any = None) -> Any:
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[Any]:
     """Every message currently in ``topic``, from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000))  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
@@ -54,8 +58,10 @@ def consumer_lag(settings: Settings) -> int:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        partitions = [TopicPartition(settings.listings_topic, p)
-                      for p in consumer.partitions_for_topic(settings.listings_topic) or ()]  # fmt: skip
+        partitions = [
+            TopicPartition(settings.listings_topic, p)
+            for p in consumer.partitions_for_topic(settings.listings_topic) or ()
+        ]
         ends = consumer.end_offsets(partitions)
         committed = admin.list_group_offsets(settings.consumer_group).get(settings.consumer_group, {})
         return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions)

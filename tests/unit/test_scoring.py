@@ -1,0 +1,79 @@
+"""Scoring a micro-batch with a stub model: valid listings priced, bad ones dead-lettered, nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricemyride.events import FEATURE_FIELDS, parse_listing
+from stream_workers.scoring import RawMessage, dlq_headers, model_frame, score_batch, validate
+
+
+class MilesModel:
+    """Price falls with miles; fails on a car named 'boom'."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if (frame["model"] == "boom").any():
+            raise ValueError("boom")
+        return 30_000 - frame["odometer"].fillna(0).to_numpy() / 10
+
+
+def message(offset: int, value: bytes | None) -> RawMessage:
+    return RawMessage("listings", 2, offset, f"k{offset}".encode(), value)
+
+
+def listing(listing_id: str, **fields: object) -> bytes:
+    return json.dumps({"id": listing_id} | fields).encode()
+
+
+def test_a_batch_is_split_into_predictions_and_dead_letters() -> None:
+    batch = [message(0, listing("a", odometer=10_000)), message(1, b"nope"), message(2, listing("b", year=1850))]
+    scored = score_batch(MilesModel(), 3, batch)
+    assert [(p.listing_id, p.predicted_price, p.model_version) for p in scored.predictions] == [("a", 29_000.0, 3)]
+    assert [(d.offset, d.payload) for d in scored.dead_letters] == [(1, b"nope"), (2, batch[2].value)]
+    assert scored.dead_letters[1].reason.startswith("year: expected a whole year")
+
+
+def test_the_listing_that_breaks_the_model_is_isolated() -> None:
+    batch = [message(0, listing("a", model="civic")), message(1, listing("b", model="boom"))]
+    scored = score_batch(MilesModel(), 1, batch)
+    assert [p.listing_id for p in scored.predictions] == ["a"]
+    assert [(d.offset, d.reason) for d in scored.dead_letters] == [
+        (1, "model: could not price this listing (ValueError: boom)")
+    ]
+
+
+@pytest.mark.parametrize("bad_price", [0.0, -5.0, float("inf")])
+def test_non_positive_or_infinite_prices_are_not_stored(bad_price: float) -> None:
+    class Fixed:
+        def predict(self, frame: pd.DataFrame) -> np.ndarray:
+            return np.full(len(frame), bad_price)
+
+    scored = score_batch(Fixed(), 1, [message(0, listing("a"))])
+    assert scored.predictions == []
+    assert len(scored.dead_letters) == 1
+
+
+def test_model_frame_has_every_feature_column_even_when_missing() -> None:
+    frame = model_frame([parse_listing(listing("a", year=2015)), parse_listing(listing("b", odometer=5))])
+    assert list(frame.columns) == list(FEATURE_FIELDS)
+    assert frame["year"].tolist()[0] == 2015
+    assert pd.isna(frame["year"].tolist()[1])
+
+
+def test_prediction_rows_carry_the_event_and_the_listing() -> None:
+    scored = score_batch(MilesModel(), 4, [message(0, listing("a", price=12_000, manufacturer="Ford"))])
+    (row,) = scored.prediction_rows()
+    assert (row.listing_id, row.model_version, row.asking_price) == ("a", 4, 12_000.0)
+    assert row.listing["manufacturer"] == "ford"
+    assert row.event_time.tzinfo is not None
+
+
+def test_dead_letter_headers_name_the_reason_and_the_coordinate() -> None:
+    _, (dead,) = validate([message(7, b"{}")], pd.Timestamp.now("UTC").to_pydatetime())
+    headers = dict(dlq_headers(dead))
+    assert headers["dlq.reason"] == b"id: required field is missing"
+    assert (headers["dlq.topic"], headers["dlq.partition"], headers["dlq.offset"]) == (b"listings", b"2", b"7")

@@ -1,0 +1,50 @@
+"""Storage helpers and the Settings object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from pricemyride.settings import Settings
+from pricemyride.storage import PredictionRow, latest_per_listing, prediction_params
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def row(listing_id: str, version: int, minutes: int, price: float = 1.0) -> PredictionRow:
+    return PredictionRow(listing_id, version, None, price, None, T0 + timedelta(minutes=minutes), T0, {})
+
+
+def test_one_upsert_touches_each_listing_and_version_once_keeping_the_newest() -> None:
+    rows = [row("a", 1, 0, 10), row("a", 1, 5, 20), row("a", 2, 1, 30), row("b", 1, 0, 40)]
+    kept = {(r.listing_id, r.model_version): r.predicted_price for r in latest_per_listing(rows)}
+    assert kept == {("a", 1): 20, ("a", 2): 30, ("b", 1): 40}
+    assert len(prediction_params(rows)[0]) == 3
+
+
+def test_database_url_and_mlflow_uri_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICEMYRIDE_DATABASE_URL", "postgresql://w:secret@db.example:6543/prm")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    settings = Settings()
+    assert settings.database_url.get_secret_value().endswith("@db.example:6543/prm")
+    assert "secret" not in repr(settings)
+    assert settings.tracking_uri == "http://mlflow:5000"
+
+
+def test_default_tracking_uri_is_a_sqlite_file_in_the_state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PRICEMYRIDE_STATE_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert settings.artifact_root == tmp_path / "mlflow" / "artifacts"
+
+
+def test_placeholder_passwords_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICEMYRIDE_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="expected a real password in production"):
+        Settings()
+    monkeypatch.setenv("PRICEMYRIDE_DATABASE_URL", "postgresql://w:S3cure-long@db/prm")
+    monkeypatch.setenv("PRICEMYRIDE_READER_DATABASE_URL", "postgresql://r:An0ther-long@db/prm")
+    assert Settings().environment == "production"
