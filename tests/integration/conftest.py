@@ -45,29 +45,33 @@ def _with_db(url: str, dbname: str) -> str:
     return make_conninfo(**params)
 
 
-@pytest.fixture(scope="session")
-def settings(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings for this run, exported to the environment so spawned workers see the same ones."""
+def isolated_env(prefix: str, dbname: str, folder: Path, dashboard_port: int) -> dict[str, str]:
+    """Environment for a world of its own: a fresh database, topics, consumer group, registry, state."""
     base = Settings()
-    dbname = "pricemyride_test"
     with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    mlflow_dir = tmp_path_factory.mktemp("mlflow")
-    env = {
+    return {
         "PRICEMYRIDE_DATABASE_URL": _with_db(base.database_url.get_secret_value(), dbname),
         "PRICEMYRIDE_READER_DATABASE_URL": _with_db(base.reader_database_url.get_secret_value(), dbname),
-        "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir / 'mlflow.db'}",
-        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(mlflow_dir / "artifacts"),
-        "PRICEMYRIDE_LISTINGS_TOPIC": f"t{RUN_ID}.listings",
-        "PRICEMYRIDE_DLQ_TOPIC": f"t{RUN_ID}.listings.dlq",
-        "PRICEMYRIDE_PREDICTIONS_TOPIC": f"t{RUN_ID}.price-predictions",
-        "PRICEMYRIDE_RETRAIN_TOPIC": f"t{RUN_ID}.retrain-requests",
-        "PRICEMYRIDE_MODEL_UPDATES_TOPIC": f"t{RUN_ID}.model-updates",
-        "PRICEMYRIDE_CONSUMER_GROUP": f"pricemyride-test-{RUN_ID}",
-        "PRICEMYRIDE_STATE_DIR": str(tmp_path_factory.mktemp("state")),
-        "PRICEMYRIDE_DASHBOARD_PORT": "8061",
+        "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}",
+        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "mlflow" / "artifacts"),
+        "PRICEMYRIDE_LISTINGS_TOPIC": f"{prefix}.listings",
+        "PRICEMYRIDE_DLQ_TOPIC": f"{prefix}.listings.dlq",
+        "PRICEMYRIDE_PREDICTIONS_TOPIC": f"{prefix}.price-predictions",
+        "PRICEMYRIDE_RETRAIN_TOPIC": f"{prefix}.retrain-requests",
+        "PRICEMYRIDE_MODEL_UPDATES_TOPIC": f"{prefix}.model-updates",
+        "PRICEMYRIDE_CONSUMER_GROUP": f"pricemyride-{prefix}",
+        "PRICEMYRIDE_STATE_DIR": str(folder / "state"),
+        "PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port),
     }
+
+
+@pytest.fixture(scope="session")
+def settings(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for this run, exported to the environment so spawned workers see the same ones."""
+    env = isolated_env(f"t{RUN_ID}", "pricemyride_test", tmp_path_factory.mktemp("world"), 8061)
+    (Path(env["PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT"])).mkdir(parents=True)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)

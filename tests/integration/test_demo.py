@@ -1,0 +1,66 @@
+"""The demo path: the same steps as `make demo`, without a terminal, in a world of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.services import APP_PROCESSES, Paths, pid_alive
+from pricemyride.bootstrap import prepare
+from pricemyride.settings import Settings
+from tests.integration.conftest import ROOT, RUN_ID, isolated_env
+from tests.integration.helpers import scalar, wait_for
+
+pytestmark = pytest.mark.integration
+PORT = 8062
+
+
+def dashboard_table(port: int) -> dict[str, Any]:
+    """What the dashboard's refresh callback sends to the browser."""
+    outputs = [("latest", "data"), ("scored", "children"), ("dead-lettered", "children"),
+               ("last-minute", "children"), ("empty-state", "children")]  # fmt: skip
+    body = {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["tick.n_intervals"],
+    }
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_dash-update-component", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read())["response"])
+
+
+def test_demo_starts_everything_and_the_dashboard_shows_predictions(
+    services: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = isolated_env(f"d{RUN_ID}", "pricemyride_demo_test", tmp_path, PORT)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PRICEMYRIDE_DATA", raising=False)
+    settings = Settings()
+    prepare(settings)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "infra.demo", *args], cwd=ROOT, env=os.environ.copy(),
+                                       capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    started = run("start", "--rate", "50")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"dashboard   http://127.0.0.1:{PORT}/" in started.stdout
+        assert "built-in generator" in started.stdout
+        wait_for(lambda: scalar(settings, "SELECT count(*) FROM predictions") >= 20, 120, "20 demo predictions")
+        table = dashboard_table(PORT)
+        rows = table["latest"]["data"]
+        assert rows, "the dashboard lists predictions"
+        assert all(r["predicted_price"].startswith("$") and r["model_version"] == "v1" for r in rows)
+        assert int(table["scored"]["children"].replace(",", "")) >= 20
+    finally:
+        stopped = run("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert all(pid_alive(Paths(settings.state_path).pid_file(n)) is None for n in APP_PROCESSES)

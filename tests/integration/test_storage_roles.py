@@ -1,0 +1,32 @@
+"""Postgres: the schema is idempotent and the dashboard's role can read but never write."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from pricemyride.settings import Settings
+from pricemyride.storage import create_schema
+
+pytestmark = pytest.mark.integration
+
+
+def test_schema_creation_is_idempotent(settings: Settings) -> None:
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        create_schema(conn)
+        create_schema(conn)
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"predictions", "dead_letters"} <= tables
+
+
+def test_reader_role_can_select_but_not_write(settings: Settings) -> None:
+    with psycopg.connect(settings.reader_database_url.get_secret_value()) as conn:
+        assert conn.execute("SELECT count(*) FROM predictions").fetchone() is not None
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO dead_letters (topic, partition, \"offset\", reason, failed_at) "
+                         "VALUES ('x', 0, 0, 'x', now())")  # fmt: skip
+        conn.rollback()
+        conn.execute("SET default_transaction_read_only = off")
+        conn.commit()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM predictions")
