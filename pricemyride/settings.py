@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     # Scoring workers
     batch_size: int = Field(500, ge=1, description="Most listings scored in one micro-batch.")
     batch_within_s: float = Field(0.2, gt=0, description="Longest wait to fill a micro-batch.")
-    worker_web_port: int = 6066
 
     # Data: a Craigslist-format CSV/parquet file; None means the built-in generator.
     data: Path | None = None

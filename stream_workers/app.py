@@ -75,7 +75,6 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         topic_disable_leader=True,
         web_enabled=False,
-        web_port=settings.worker_web_port,
         broker_commit_every=settings.batch_size,
         broker_commit_interval=1.0,
     )

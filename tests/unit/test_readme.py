@@ -1,0 +1,19 @@
+"""The README's configuration table lists every Settings field, and the two commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pricemyride.settings import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name for name in Settings.model_fields if f"`PRICEMYRIDE_{name.upper()}`" not in README]
+    assert not missing, f"add to the README's configuration table: {missing}"
+
+
+def test_readme_shows_the_two_commands() -> None:
+    assert "make demo" in README
+    assert "make test" in README
