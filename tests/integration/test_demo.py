@@ -24,18 +24,39 @@ PORT = 8062
 
 def dashboard_table(port: int) -> dict[str, Any]:
     """What the dashboard's refresh callback sends to the browser."""
-    outputs = [("latest", "data"), ("scored", "children"), ("dead-lettered", "children"),
-               ("last-minute", "children"), ("empty-state", "children")]  # fmt: skip
+    outputs = [
+        ("latest", "data"),
+        ("scored", "children"),
+        ("dead-lettered", "children"),
+        ("last-minute", "children"),
+        ("empty-state", "children"),
+    ]
     body = {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
         "changedPropIds": ["tick.n_intervals"],
     }
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_dash-update-component", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_dash-update-component",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read())["response"])
+
+
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m infra.demo ...`, as `make demo` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.demo", *args],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_demo_starts_everything_and_the_dashboard_shows_predictions(
@@ -47,9 +68,7 @@ def test_demo_starts_everything_and_the_dashboard_shows_predictions(
     monkeypatch.delenv("PRICEMYRIDE_DATA", raising=False)
     settings = Settings()
     prepare(settings)
-    run = lambda *args: subprocess.run([sys.executable, "-m", "infra.demo", *args], cwd=ROOT, env=os.environ.copy(),
-                                       capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    started = run("start", "--rate", "50")
+    started = demo("start", "--rate", "50")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"dashboard   http://127.0.0.1:{PORT}/" in started.stdout
@@ -61,6 +80,6 @@ def test_demo_starts_everything_and_the_dashboard_shows_predictions(
         assert all(r["predicted_price"].startswith("$") and r["model_version"] == "v1" for r in rows)
         assert int(table["scored"]["children"].replace(",", "")) >= 20
     finally:
-        stopped = run("stop")
+        stopped = demo("stop")
     assert stopped.returncode == 0, stopped.stderr
     assert all(pid_alive(Paths(settings.state_path).pid_file(n)) is None for n in APP_PROCESSES)

@@ -23,8 +23,10 @@ def test_reader_role_can_select_but_not_write(settings: Settings) -> None:
     with psycopg.connect(settings.reader_database_url.get_secret_value()) as conn:
         assert conn.execute("SELECT count(*) FROM predictions").fetchone() is not None
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            conn.execute("INSERT INTO dead_letters (topic, partition, \"offset\", reason, failed_at) "
-                         "VALUES ('x', 0, 0, 'x', now())")  # fmt: skip
+            conn.execute(
+                'INSERT INTO dead_letters (topic, partition, "offset", reason, failed_at) '
+                "VALUES ('x', 0, 0, 'x', now())"
+            )
         conn.rollback()
         conn.execute("SET default_transaction_read_only = off")
         conn.commit()

@@ -34,8 +34,13 @@ def test_predict_cli_scores_a_real_file(settings: Settings, champion: int, data_
     source = tmp_path / "in.csv"
     pd.read_csv(data_dir / "craigslist_2020.csv", nrows=300).to_csv(source, index=False)
     out = tmp_path / "out.csv"
-    done = subprocess.run([sys.executable, "-m", "pricemyride.cli", "predict", "--data", str(source), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pricemyride.cli", "predict", "--data", str(source), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     scored = pd.read_csv(out)
     assert len(scored) == 300
@@ -45,8 +50,13 @@ def test_predict_cli_scores_a_real_file(settings: Settings, champion: int, data_
 
 
 def test_train_cli_without_data_uses_the_generator_and_keeps_the_champion(settings: Settings, champion: int) -> None:
-    done = subprocess.run([sys.executable, "-m", "pricemyride.cli", "train", "--max-rounds", "30", "--no-promote"],
-                          cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pricemyride.cli", "train", "--max-rounds", "30", "--no-promote"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     client = MlflowClient(settings.tracking_uri)
     newest = max(int(v.version) for v in client.search_model_versions(f"name='{settings.model_name}'"))
