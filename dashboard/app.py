@@ -65,7 +65,11 @@ def layout() -> html.Div:
                 id="latest",
                 columns=[{"id": c, "name": n} for c, n in COLUMNS],
                 page_size=25,
-                style_cell={"fontFamily": "sans-serif", "padding": "4px 8px"},
+                style_cell={"fontFamily": "sans-serif", "padding": "4px 8px", "textAlign": "left"},
+                style_cell_conditional=[
+                    {"if": {"column_id": c}, "textAlign": "right"}
+                    for c in ("odometer", "asking_price", "predicted_price")
+                ],
             ),
             dcc.Interval(id="tick", interval=REFRESH_MS),
         ],

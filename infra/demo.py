@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.services import APP_PROCESSES, Paths, log, pid_alive, stop_pid, wait_until
+from pricemyride.cli import configure_logging
 from pricemyride.errors import ModelNotFound
 from pricemyride.settings import Settings
 
@@ -113,6 +114,7 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=float, default=DEMO_RATE)
     args = parser.parse_args()
+    configure_logging()
     settings = Settings()
     if args.command == "start":
         start(settings, DemoPlan(args.data or settings.data, args.rate))

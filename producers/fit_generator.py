@@ -72,7 +72,11 @@ def fit_makes(clean: pd.DataFrame, residual_base: pd.Series) -> dict[str, Any]:
         makes[str(make)] = {
             "share": len(rows),
             "models": {
-                str(m): {"share": int(n), "log_base": round(float(base[rows["model_base"] == m].median()), 3)}
+                str(m): {
+                    "share": int(n),
+                    "log_base": round(float(base[rows["model_base"] == m].median()), 3),
+                    "name": str(rows.loc[rows["model_base"] == m, "model"].str.lower().str.strip().mode().iat[0]),
+                }
                 for m, n in models.items()
             },
         }

@@ -38,7 +38,7 @@ def _cars(rng: np.random.Generator, params: dict[str, Any], n: int) -> pd.DataFr
         rows = np.flatnonzero(make == name)
         models = makes[name]["models"]
         chosen = _pick(rng, {m: v["share"] for m, v in models.items()}, len(rows))
-        model[rows] = chosen
+        model[rows] = [models[c].get("name", c) for c in chosen]
         log_base[rows] = [models[c]["log_base"] for c in chosen]
     return pd.DataFrame({"manufacturer": make, "model": model, "log_base": log_base})
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 from kafka import KafkaProducer
-from tqdm import tqdm
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.progress import progress as show_progress
 from pricemyride.settings import Settings
 from producers.generator import generate_listings
 
@@ -131,7 +131,7 @@ def replay(
 
     started = time.monotonic()
     try:
-        for number, row in tqdm(rows, total=total, unit="listing", disable=not progress, mininterval=1.0):
+        for number, row in show_progress(rows, "listings sent", total) if progress else rows:
             event = row_event(row, source, f"{stem}-r{number}", datetime.now(UTC))
             future = producer.send(settings.listings_topic, key=event["id"].encode(), value=json.dumps(event).encode())
             future.add_errback(on_error)

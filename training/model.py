@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -11,6 +12,8 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from training.features import ListingFeatures
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,19 @@ class TrainParams:
         }
 
 
+class LogProgress(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    """Log the validation error every ``every`` boosting rounds, so long training shows progress."""
+
+    def __init__(self, every: int = 100) -> None:
+        self.every = every
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, Any]]) -> bool:
+        if epoch % self.every == 0 and evals_log:
+            last = {name: round(metrics["rmse"][-1], 4) for name, metrics in evals_log.items() if "rmse" in metrics}
+            log.info("round %d: rmse(log price) %s", epoch, last)
+        return False
+
+
 class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
     """Raw listing DataFrame in, fair price in dollars out."""
 
@@ -66,6 +82,7 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
             evals=evals,
             early_stopping_rounds=params.early_stopping_rounds if valid is not None else None,
             verbose_eval=False,
+            callbacks=[LogProgress()],
         )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", params.max_rounds - 1))
         return self
