@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 import psycopg
@@ -23,6 +24,7 @@ from training.registry import LoadedModel, load_champion
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
+EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
 
 
 class Scorer:
@@ -56,6 +58,18 @@ class Scorer:
                 self.conn = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+def exit_without_ack(exc: BaseException, pending: int) -> NoReturn:
+    """Leave the process without acknowledging the batch in hand.
+
+    faust's ``take_events`` acks a batch in a ``finally`` block, even when processing raised or was
+    cancelled, and an acked offset is committed: the batch would be lost. Exiting at once keeps its
+    offsets uncommitted, so it is redelivered to the next worker (and the upsert makes that harmless).
+    """
+    log.critical("stopping with %d listings not stored (%r); they will be redelivered", pending, exc)
+    logging.shutdown()
+    os._exit(EXIT_UNSTORED_BATCH)
 
 
 def raw_message(event: EventT) -> RawMessage:
@@ -97,7 +111,10 @@ def create_app(settings: Settings) -> faust.App:
         async for events in cast(faust.Stream[bytes], stream).take_events(
             settings.batch_size, within=settings.batch_within_s
         ):
-            await handle(model, [raw_message(e) for e in events])
+            try:
+                await handle(model, [raw_message(e) for e in events])
+            except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
+                exit_without_ack(exc, len(events))
 
     async def handle(model: LoadedModel, messages: Sequence[RawMessage]) -> None:
         batch = score_batch(model.model, model.version, messages)
