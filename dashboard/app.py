@@ -11,6 +11,7 @@ from dashboard import queries
 from pricemyride.settings import Settings
 
 REFRESH_MS = 2_000
+DEAL_COLORS = {"great": "#1a7f37", "good": "#4c9a2a", "fair": "#6b7785", "high": "#c2620a", "overpriced": "#b42318"}
 COLUMNS = [
     ("scored_at", "Scored at"),
     ("car", "Car"),
@@ -18,6 +19,8 @@ COLUMNS = [
     ("state", "State"),
     ("asking_price", "Asking price"),
     ("predicted_price", "Fair price"),
+    ("range", "80% range"),
+    ("deal_rating", "Deal"),
     ("model_version", "Model"),
 ]
 
@@ -35,6 +38,8 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "state": (r["state"] or "—").upper(),
             "asking_price": money(r["asking_price"]),
             "predicted_price": money(r["predicted_price"]),
+            "range": f"{money(r['price_low'])} – {money(r['price_high'])}" if r["price_low"] is not None else "—",
+            "deal_rating": r["deal_rating"] or "—",
             "model_version": f"v{r['model_version']}",
         }
         for r in rows
@@ -66,6 +71,15 @@ def layout() -> html.Div:
                 columns=[{"id": c, "name": n} for c, n in COLUMNS],
                 page_size=25,
                 style_cell={"fontFamily": "sans-serif", "padding": "4px 8px", "textAlign": "left"},
+                style_data_conditional=[
+                    {
+                        "if": {"filter_query": f'{{deal_rating}} = "{rating}"', "column_id": "deal_rating"},
+                        "backgroundColor": color,
+                        "color": "white",
+                        "fontWeight": "600",
+                    }
+                    for rating, color in DEAL_COLORS.items()
+                ],
                 style_cell_conditional=[
                     {"if": {"column_id": c}, "textAlign": "right"}
                     for c in ("odometer", "asking_price", "predicted_price")

@@ -10,7 +10,8 @@ from psycopg_pool import ConnectionPool
 LATEST_LIMIT: Final = 50
 
 LATEST_PREDICTIONS: Final = """
-SELECT listing_id, model_version, predicted_price, asking_price, event_time, scored_at, stored_at,
+SELECT listing_id, model_version, predicted_price, price_low, price_high, deal_rating, asking_price,
+       event_time, scored_at, stored_at,
        listing->>'year' AS year, listing->>'manufacturer' AS manufacturer, listing->>'model' AS model,
        listing->>'odometer' AS odometer, listing->>'state' AS state
 FROM predictions ORDER BY scored_at DESC LIMIT %s

@@ -2,7 +2,9 @@
 
 pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
 pricemyride train    [--data FILE] [--limit N] [--no-promote]
+pricemyride evaluate [--data FILE] [--out-dir reports]
 pricemyride predict  --data FILE --out FILE
+pricemyride retrain  [--data FILE ...] [--since TIME]
 pricemyride schema   [--out FILE]
 pricemyride prepare
 pricemyride worker   [faust worker options]
@@ -14,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pricemyride.errors import PriceMyRideError
@@ -58,6 +62,26 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         promote=not args.no_promote,
     )
     print(json.dumps({"version": result.version, "run_id": result.run_id} | result.metrics))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.evaluate import evaluate, write_reports
+
+    report = evaluate(data_path(args, settings), limit=args.limit)
+    json_path, md_path = write_reports(report, args.out_dir)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from training.flow import retrain
+
+    files = [str(p) for p in args.data] or ([str(settings.data)] if settings.data else [])
+    decision = retrain(data=files, since=args.since, margin=args.margin, max_rounds=args.max_rounds)
+    print(json.dumps(decision))
     return 0
 
 
@@ -115,8 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train, register and crown a price model")
     train.add_argument("--data", type=Path)
     train.add_argument("--limit", type=int, help="use the first N rows only")
-    train.add_argument("--max-rounds", type=int, default=800)
-    train.add_argument("--no-promote", action="store_true", help="register without moving @champion")
+    train.add_argument("--max-rounds", type=int, default=2000)
+    train.add_argument("--no-promote", action="store_true", help="register as @challenger, leave @champion")
+    evaluate = sub.add_parser("evaluate", help="our model vs two baselines on an honest split → reports/")
+    evaluate.add_argument("--data", type=Path)
+    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--out-dir", type=Path, default=Path("reports"))
+    retrain = sub.add_parser("retrain", help="Prefect flow: train a challenger, promote it if it beats the champion")
+    retrain.add_argument("--data", type=Path, action="append", default=[], help="a labelled file (repeatable)")
+    retrain.add_argument("--since", type=datetime.fromisoformat, help="also use listings stored since (ISO 8601)")
+    retrain.add_argument("--margin", type=float, default=0.02, help="MAE improvement needed to promote")
+    retrain.add_argument("--max-rounds", type=int, default=2000)
     predict = sub.add_parser("predict", help="batch-score a file with the champion")
     predict.add_argument("--data", type=Path, required=True)
     predict.add_argument("--out", type=Path, required=True)
@@ -132,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "produce": cmd_produce,
     "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "retrain": cmd_retrain,
     "predict": cmd_predict,
     "schema": cmd_schema,
     "prepare": cmd_prepare,

@@ -3,6 +3,7 @@
 PriceMyRideError
 ├── InvalidListing      a listing event broke the contract (goes to the dead-letter topic)
 ├── ModelNotFound       the registry has no model behind the requested alias
+├── IncompatibleModel   a registered model was built by feature code this code cannot run
 ├── DataFileError       a data file is missing or not in the Craigslist format
 └── ServiceUnavailable  Kafka, Postgres or MLflow did not answer in time
 """
@@ -18,6 +19,10 @@ class InvalidListing(PriceMyRideError):
 
 class ModelNotFound(PriceMyRideError):
     """The model registry has no version behind the requested alias."""
+
+
+class IncompatibleModel(PriceMyRideError):
+    """A registered model was trained with a model format this code does not produce."""
 
 
 class DataFileError(PriceMyRideError):

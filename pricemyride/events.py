@@ -11,7 +11,7 @@ import json
 import math
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -235,6 +235,11 @@ class Prediction(BaseModel):
     listing_id: str
     model_version: int
     predicted_price: float
+    price_low: float = Field(description="Low end of the 80% fair-price range.")
+    price_high: float = Field(description="High end of the 80% fair-price range.")
+    deal_rating: Literal["great", "good", "fair", "high", "overpriced"] | None = Field(
+        description="Where the asking price falls against the range; None without an asking price."
+    )
     asking_price: float | None
     event_time: AwareDatetime
     scored_at: AwareDatetime

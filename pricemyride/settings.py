@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     mlflow_experiment: str = "pricemyride"
     model_name: str = "pricemyride"
     champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
 
     # Scoring workers
     batch_size: int = Field(500, ge=1, description="Most listings scored in one micro-batch.")

@@ -30,6 +30,19 @@ CREATE TABLE IF NOT EXISTS predictions (
     PRIMARY KEY (listing_id, model_version)
 );
 CREATE INDEX IF NOT EXISTS predictions_scored_at ON predictions (scored_at DESC);
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_low double precision;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_high double precision;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS deal_rating text;
+
+CREATE TABLE IF NOT EXISTS model_events (
+    id          bigserial   PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    kind        text        NOT NULL,  -- promoted | rejected | registered
+    version     integer     NOT NULL,
+    champion    integer,               -- the champion it was compared with
+    reason      text        NOT NULL,
+    metrics     jsonb       NOT NULL DEFAULT '{}'
+);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     topic       text        NOT NULL,
@@ -56,12 +69,13 @@ END $$;
 """
 
 UPSERT_PREDICTIONS: Final = """
-INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, asking_price,
-                         event_time, scored_at, listing)
-SELECT * FROM unnest(%s::text[], %s::integer[], %s::uuid[], %s::float8[], %s::float8[],
-                     %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
+INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, price_high,
+                         deal_rating, asking_price, event_time, scored_at, listing)
+SELECT * FROM unnest(%s::text[], %s::integer[], %s::uuid[], %s::float8[], %s::float8[], %s::float8[],
+                     %s::text[], %s::float8[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
 ON CONFLICT (listing_id, model_version) DO UPDATE
 SET event_id = EXCLUDED.event_id, predicted_price = EXCLUDED.predicted_price,
+    price_low = EXCLUDED.price_low, price_high = EXCLUDED.price_high, deal_rating = EXCLUDED.deal_rating,
     asking_price = EXCLUDED.asking_price, event_time = EXCLUDED.event_time,
     scored_at = EXCLUDED.scored_at, listing = EXCLUDED.listing, stored_at = clock_timestamp()
 WHERE EXCLUDED.event_time > predictions.event_time
@@ -83,6 +97,9 @@ class PredictionRow:
     model_version: int
     event_id: Any
     predicted_price: float
+    price_low: float
+    price_high: float
+    deal_rating: str | None
     asking_price: float | None
     event_time: datetime
     scored_at: datetime
@@ -126,6 +143,9 @@ def prediction_params(rows: Sequence[PredictionRow]) -> list[list[Any]]:
         [r.model_version for r in rows],
         [r.event_id for r in rows],
         [r.predicted_price for r in rows],
+        [r.price_low for r in rows],
+        [r.price_high for r in rows],
+        [r.deal_rating for r in rows],
         [r.asking_price for r in rows],
         [r.event_time for r in rows],
         [r.scored_at for r in rows],

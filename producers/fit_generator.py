@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pricemyride.datafile import read_listings_file
-from training.data import usable_labels
+from training.cleaning import clean
 
 PARAMS_FILE = Path(__file__).with_name("generator_params.json")
 CATEGORY_FIELDS = (
@@ -88,24 +88,24 @@ def fit_makes(clean: pd.DataFrame, residual_base: pd.Series) -> dict[str, Any]:
 
 def fit(frame: pd.DataFrame) -> dict[str, Any]:
     ref_year = int(pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed").dt.year.median())
-    clean, _ = usable_labels(frame)
-    clean = clean[clean["odometer"].notna() & clean["model"].notna()].copy()
-    clean["manufacturer"] = clean["manufacturer"].str.lower()
-    clean["model_base"] = clean["model"].str.lower().str.split().str[0]
-    clean = clean[clean["manufacturer"].isin(clean["manufacturer"].value_counts().head(TOP_MAKES).index)]
-    price = fit_price(clean, ref_year)
-    age = (ref_year - clean["year"]).clip(lower=0.5)
-    log_mpy = np.log((clean["odometer"] / age).clip(lower=500))
+    usable, _ = clean(frame)
+    usable = usable[usable["odometer"].notna() & usable["model"].notna()].copy()
+    usable["manufacturer"] = usable["manufacturer"].str.lower()
+    usable["model_base"] = usable["model"].str.lower().str.split().str[0]
+    usable = usable[usable["manufacturer"].isin(usable["manufacturer"].value_counts().head(TOP_MAKES).index)]
+    price = fit_price(usable, ref_year)
+    age = (ref_year - usable["year"]).clip(lower=0.5)
+    log_mpy = np.log((usable["odometer"] / age).clip(lower=500))
     states = frame.dropna(subset=["state", "lat", "long"])
     states = states[states["lat"].between(18, 72) & states["long"].between(-180, -60)]
     price_raw = pd.to_numeric(frame["price"], errors="coerce")
     return {
         "fitted_from": "Craigslist used-vehicle listings (aggregates only, no rows)",
         "reference_year": ref_year,
-        "age": {"shares": age_shares(ref_year - clean["year"])},
+        "age": {"shares": age_shares(ref_year - usable["year"])},
         "miles_per_year": {"log_mean": round(float(log_mpy.mean()), 3), "log_sigma": round(float(log_mpy.std()), 3)},
         "price": {k: v for k, v in price.items() if k != "residual_base"},
-        "makes": fit_makes(clean, price["residual_base"]),
+        "makes": fit_makes(usable, price["residual_base"]),
         "categories": {field: shares(frame[field]) for field in CATEGORY_FIELDS},
         "states": {
             str(s): {

@@ -15,12 +15,14 @@ import pandas as pd
 from pricemyride.errors import InvalidListing
 from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
 from pricemyride.storage import DeadLetterRow, PredictionRow
+from training.deal import deal_ratings
 
 log = logging.getLogger(__name__)
+PRICE_COLUMNS = ("predicted_price", "price_low", "price_high")
 
 
 class Model(Protocol):
-    def predict(self, frame: pd.DataFrame) -> np.ndarray: ...
+    def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class ScoredBatch:
                 p.model_version,
                 p.listing.event_id,
                 p.predicted_price,
+                p.price_low,
+                p.price_high,
+                p.deal_rating,
                 p.asking_price,
                 p.event_time,
                 p.scored_at,
@@ -83,10 +88,12 @@ def model_frame(listings: Sequence[Listing]) -> pd.DataFrame:
 
 
 def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
-    prices = np.asarray(model.predict(model_frame(listings)), dtype="float64")
-    if prices.shape != (len(listings),):
-        raise ValueError(f"model returned shape {prices.shape} for {len(listings)} listings")
-    return prices
+    """(n, 3) array: fair price, range low, range high."""
+    out = model.predict_range(model_frame(listings))
+    values = out[list(PRICE_COLUMNS)].to_numpy(dtype="float64")
+    if values.shape != (len(listings), 3):
+        raise ValueError(f"model returned shape {values.shape} for {len(listings)} listings")
+    return values
 
 
 def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> tuple[np.ndarray, dict[int, str]]:
@@ -98,7 +105,7 @@ def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> tuple[np.nd
         return predict_prices(model, listings), {}
     except Exception:
         log.exception("batch prediction failed; isolating the listings that break the model")
-    prices, failures = np.full(len(listings), np.nan), {}
+    prices, failures = np.full((len(listings), 3), np.nan), {}
     for i, listing in enumerate(listings):
         try:
             prices[i] = predict_prices(model, [listing])[0]
@@ -113,22 +120,32 @@ def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> S
     valid, dead = validate(messages, now)
     if not valid:
         return ScoredBatch([], dead)
-    prices, failures = predict_or_isolate(model, [listing for _, listing in valid])
+    listings = [listing for _, listing in valid]
+    prices, failures = predict_or_isolate(model, listings)
+    asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
+    ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
     predictions = []
-    for i, ((message, listing), price) in enumerate(zip(valid, prices.tolist(), strict=True)):
-        if i in failures or not math.isfinite(price) or price <= 0:
-            reason = failures.get(i, f"model: expected a positive finite price, got {price!r}")
+    for i, (message, listing) in enumerate(valid):
+        fair, low, high = prices[i].tolist()
+        if i in failures or not (math.isfinite(fair) and fair > 0 and math.isfinite(low) and math.isfinite(high)):
+            reason = failures.get(i, f"model: expected a positive finite price, got {fair!r}")
             dead.append(dead_letter(message, reason, now))
             continue
-        predictions.append(to_prediction(listing, price, version, now))
+        predictions.append(to_prediction(listing, (fair, low, high), ratings[i], version, now))
     return ScoredBatch(predictions, dead)
 
 
-def to_prediction(listing: Listing, price: float, version: int, now: datetime) -> Prediction:
+def to_prediction(
+    listing: Listing, price: tuple[float, float, float], rating: str | None, version: int, now: datetime
+) -> Prediction:
+    fair, low, high = (round(p, 2) for p in price)
     return Prediction(
         listing_id=listing.id,
         model_version=version,
-        predicted_price=round(price, 2),
+        predicted_price=fair,
+        price_low=low,
+        price_high=high,
+        deal_rating=rating,  # type: ignore[arg-type]
         asking_price=listing.price,
         event_time=listing.event_time,
         scored_at=now,

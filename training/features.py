@@ -1,4 +1,9 @@
-"""Features from raw listing fields. Every field but the basics may be missing at scoring time."""
+"""Features from raw listing fields. Every field but the basics may be missing at scoring time.
+
+High-cardinality fields (model, region) become categoricals with the categories seen at least
+``MIN_CATEGORY_COUNT`` times in training; XGBoost splits on them natively (no target encoding, so
+nothing leaks from the label). Unseen values become missing, which the trees handle.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +14,39 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 CATEGORICAL: Final = (
-    "manufacturer", "model_base", "condition", "cylinders", "fuel", "title_status", "transmission",
-    "drive", "size", "type", "paint_color", "state",
+    "manufacturer", "model_base", "model_two", "condition", "cylinders", "fuel", "title_status",
+    "transmission", "drive", "size", "type", "paint_color", "state", "region",
 )  # fmt: skip
 NUMERIC: Final = ("age", "odometer", "miles_per_year", "lat", "long")
 MIN_CATEGORY_COUNT: Final = 5
+MODEL_FORMAT: Final = 3  # bump when transform() or the meaning of the model output changes; others are refused
 
 
-def normalise_model(manufacturer: pd.Series, model: pd.Series) -> pd.Series:
-    """'F-150 XLT SuperCrew' of 'ford' → 'ford f-150': the make and the first word of the model."""
-    first = model.astype("string").str.lower().str.strip().str.split().str[0]
-    return (manufacturer.astype("string").str.lower().str.strip() + " " + first).astype("string")
+def _words(model: pd.Series) -> pd.Series:
+    cleaned = model.astype("string").str.lower().str.replace(r"[^a-z0-9 ]+", "", regex=True).str.strip()
+    return cleaned.str.split()
+
+
+def normalise_model(manufacturer: pd.Series, model: pd.Series, words: int = 1) -> pd.Series:
+    """'F-150 XLT SuperCrew' of 'Ford' → 'ford f150' (one word) or 'ford f150 xlt' (two words)."""
+    parts = _words(model).map(lambda w: " ".join(w[:words]) if isinstance(w, list) and w else pd.NA)
+    make = manufacturer.astype("string").str.lower().str.strip()
+    return (make + " " + parts.astype("string")).astype("string")
 
 
 def posting_year(frame: pd.DataFrame, default_year: float) -> pd.Series:
+    """The year the listing was posted (fractional), or ``default_year`` when unknown."""
     if "posting_date" not in frame:
         return pd.Series(default_year, index=frame.index, dtype="float64")
     dates = pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed")
-    return dates.dt.year.astype("float64").fillna(default_year)
+    return (dates.dt.year + (dates.dt.dayofyear - 1) / 365.25).astype("float64").fillna(default_year)
 
 
 class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """Raw listing columns → numeric features plus categoricals with categories fixed at fit time."""
 
     def fit(self, frame: pd.DataFrame, y: Any = None) -> Self:
+        self.model_format_ = MODEL_FORMAT
         years = posting_year(frame, np.nan)
         self.default_year_ = float(years.median()) if years.notna().any() else float(pd.Timestamp.now("UTC").year)
         base = self._categoricals(frame)
@@ -45,7 +59,7 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=frame.index)
         year = pd.to_numeric(frame["year"], errors="coerce").astype("float64")
-        out["age"] = (posting_year(frame, self.default_year_) - year).clip(lower=0)
+        out["age"] = (posting_year(frame, self.default_year_) - year - 0.5).clip(lower=0)
         out["odometer"] = pd.to_numeric(frame["odometer"], errors="coerce").astype("float64")
         out["miles_per_year"] = out["odometer"] / out["age"].clip(lower=0.5)
         for column in ("lat", "long"):
@@ -60,7 +74,9 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         base = pd.DataFrame(index=frame.index)
         for column in CATEGORICAL:
             if column == "model_base":
-                base[column] = normalise_model(frame["manufacturer"], frame["model"])
+                base[column] = normalise_model(frame["manufacturer"], frame["model"], words=1)
+            elif column == "model_two":
+                base[column] = normalise_model(frame["manufacturer"], frame["model"], words=2)
             else:
                 base[column] = frame[column].astype("string").str.lower().str.strip()
         return base

@@ -1,10 +1,20 @@
-"""The price model: listing features → XGBoost on log price, one object from raw fields to dollars."""
+"""The price model: listing features → XGBoost with a Gamma objective, and a calibrated 80% range.
+
+Why Gamma (log link, deviance loss): errors on car prices are multiplicative (a $2,000 miss matters on
+a $5,000 car, not on a $60,000 one) and prices are right-skewed, which is what a squared error on log
+price also handles — but that predicts the geometric mean and underprices expensive cars. Gamma
+regression keeps the log link and predicts the mean. On the validation and calibration parts (never the
+test part) it beat squared error on log price on both MAE and RMSE.
+
+The range is split-conformal: the 10th and 90th percentiles of log residuals on a calibration part the
+trees never saw, per band of predicted price (Mondrian), so each band gets the width it needs.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import numpy as np
 import pandas as pd
@@ -14,31 +24,38 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from training.features import ListingFeatures
 
 log = logging.getLogger(__name__)
+COVERAGE: Final = 0.80
+BAND_EDGES: Final = (5_000.0, 15_000.0, 30_000.0)  # predicted price bands for the range
+MIN_BAND_ROWS: Final = 150
 
 
 @dataclass(frozen=True)
 class TrainParams:
     """XGBoost settings; early stopping watches a validation part of the training data only."""
 
-    max_rounds: int = 800
-    learning_rate: float = 0.05
-    max_depth: int = 8
-    min_child_weight: float = 3.0
+    max_rounds: int = 2000
+    learning_rate: float = 0.04
+    max_depth: int = 10
+    min_child_weight: float = 10.0
     subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    early_stopping_rounds: int = 50
+    colsample_bytree: float = 0.5
+    reg_lambda: float = 2.0
+    max_cat_threshold: int = 32
+    early_stopping_rounds: int = 100
     seed: int = 42
 
     def xgb_params(self) -> dict[str, Any]:
         return {
-            "objective": "reg:squarederror",
+            "objective": "reg:gamma",
             "eta": self.learning_rate,
             "max_depth": self.max_depth,
             "min_child_weight": self.min_child_weight,
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
+            "lambda": self.reg_lambda,
             "tree_method": "hist",
             "max_cat_to_onehot": 1,
+            "max_cat_threshold": self.max_cat_threshold,
             "seed": self.seed,
             "nthread": 2,
         }
@@ -52,29 +69,36 @@ class LogProgress(xgb.callback.TrainingCallback):  # type: ignore[misc]
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, Any]]) -> bool:
         if epoch % self.every == 0 and evals_log:
-            last = {name: round(metrics["rmse"][-1], 4) for name, metrics in evals_log.items() if "rmse" in metrics}
-            log.info("round %d: rmse(log price) %s", epoch, last)
+            last = {
+                f"{name} {metric}": round(values[-1], 4)
+                for name, m in evals_log.items()
+                for metric, values in m.items()
+            }
+            log.info("round %d: %s", epoch, last)
         return False
 
 
+def price_band(price: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.asarray(BAND_EDGES), price, side="right")
+
+
 class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
-    """Raw listing DataFrame in, fair price in dollars out."""
+    """Raw listing DataFrame in, fair price in dollars out (``predict_range`` adds the 80% range)."""
 
     def __init__(self, params: TrainParams | None = None) -> None:
         self.params = params
 
-    def fit(self, frame: pd.DataFrame, price: pd.Series, valid: tuple[pd.DataFrame, pd.Series] | None = None) -> Self:
+    def fit(
+        self,
+        frame: pd.DataFrame,
+        price: pd.Series,
+        valid: tuple[pd.DataFrame, pd.Series] | None = None,
+        calibration: tuple[pd.DataFrame, pd.Series] | None = None,
+    ) -> Self:
         params = self.params or TrainParams()
         self.features_ = ListingFeatures().fit(frame)
-        train = xgb.DMatrix(self.features_.transform(frame), label=np.log(price), enable_categorical=True)
-        evals = [(train, "train")]
-        if valid is not None:
-            evals.append(
-                (
-                    xgb.DMatrix(self.features_.transform(valid[0]), label=np.log(valid[1]), enable_categorical=True),
-                    "valid",
-                )
-            )
+        train = self._matrix(frame, price)
+        evals = [(train, "train")] + ([(self._matrix(*valid), "valid")] if valid is not None else [])
         self.booster_ = xgb.train(
             params.xgb_params(),
             train,
@@ -85,9 +109,50 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
             callbacks=[LogProgress()],
         )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", params.max_rounds - 1))
+        self.calibrate(*(calibration if calibration is not None else (frame, price)))
         return self
 
+    def calibrate(self, frame: pd.DataFrame, price: pd.Series) -> Self:
+        """Per predicted-price band, the log-residual quantiles that give ``COVERAGE``."""
+        fair = self.predict(frame)
+        residual = np.log(price.to_numpy(dtype="float64")) - np.log(fair)
+        lo, hi = (1 - COVERAGE) / 2, 1 - (1 - COVERAGE) / 2
+        self.global_offsets_ = tuple(np.quantile(residual, [lo, hi]))
+        bands = price_band(fair)
+        self.band_offsets_ = {
+            int(b): tuple(np.quantile(residual[bands == b], [lo, hi]))
+            for b in np.unique(bands)
+            if (bands == b).sum() >= MIN_BAND_ROWS
+        }
+        return self
+
+    def _matrix(self, frame: pd.DataFrame, price: pd.Series | None = None) -> xgb.DMatrix:
+        label = None if price is None else price.to_numpy(dtype="float64")
+        return xgb.DMatrix(self.features_.transform(frame), label=label, enable_categorical=True)
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        matrix = xgb.DMatrix(self.features_.transform(frame), enable_categorical=True)
-        log_price = self.booster_.predict(matrix, iteration_range=(0, self.best_iteration_ + 1))
-        return np.exp(log_price.astype("float64"))
+        fair = self.booster_.predict(self._matrix(frame), iteration_range=(0, self.best_iteration_ + 1))
+        return np.asarray(fair, dtype="float64")
+
+    def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Fair price and its 80% range (``price_low``, ``price_high``) per listing."""
+        fair = self.predict(frame)
+        bands = price_band(fair)
+        offsets = np.array([self.band_offsets_.get(int(b), self.global_offsets_) for b in bands]).reshape(-1, 2)
+        return pd.DataFrame(
+            {
+                "predicted_price": fair,
+                "price_low": fair * np.exp(offsets[:, 0]),
+                "price_high": fair * np.exp(offsets[:, 1]),
+            },
+            index=frame.index,
+        )
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to the log of the price (tree SHAP, log link), one row per listing."""
+        values = self.booster_.predict(
+            self._matrix(frame), pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1)
+        )
+        return pd.DataFrame(
+            values, columns=[*self.features_.transform(frame.head(1)).columns, "bias"], index=frame.index
+        )

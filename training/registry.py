@@ -9,8 +9,9 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pricemyride.errors import ModelNotFound
+from pricemyride.errors import IncompatibleModel, ModelNotFound
 from pricemyride.settings import Settings
+from training.features import MODEL_FORMAT
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ def champion_version(client: MlflowClient, settings: Settings) -> int:
 def load_version(client: MlflowClient, settings: Settings, version: int) -> LoadedModel:
     found = client.get_model_version(settings.model_name, str(version))
     model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    built_with = getattr(getattr(model, "features_", None), "model_format_", None)
+    if built_with != MODEL_FORMAT:
+        raise IncompatibleModel(
+            f"{settings.model_name} version {version}: expected model format {MODEL_FORMAT}, "
+            f"got {built_with}; retrain it with this code (pricemyride train)"
+        )
     return LoadedModel(version=version, model=model, run_id=str(found.run_id))
 
 

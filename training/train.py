@@ -1,10 +1,11 @@
-"""Train a price model, log it to MLflow with its signature, register it and (optionally) crown it champion."""
+"""Train a price model, log it to MLflow with its signature, register it and crown it or name it challenger."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,19 +14,34 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
-from sklearn.model_selection import train_test_split
 
-from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.datafile import read_listings_file
 from pricemyride.events import FEATURE_FIELDS
 from pricemyride.settings import Settings
 from producers.generator import generate_listings
-from training.data import CleaningReport, usable_labels
+from training.cleaning import CleaningReport, clean
 from training.model import PriceModel, TrainParams
 from training.registry import configure
+from training.splits import split_by_car, split_by_car_and_time
 
 log = logging.getLogger(__name__)
 GENERATED_ROWS = 20_000
+REFERENCE_ROWS = 5_000
 PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.7.2", "pandas==2.3.3"]
+NUMERIC_INPUTS = ("year", "odometer", "lat", "long")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train (fit), valid (early stopping), calibration (the range) and test (held out by car and time)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    calibration: pd.DataFrame
+    test: pd.DataFrame
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in ("train", "valid", "calibration", "test")}
 
 
 @dataclass(frozen=True)
@@ -36,41 +52,55 @@ class TrainResult:
     run_id: str
     metrics: dict[str, float]
     cleaning: CleaningReport
+    promoted: bool
 
 
 def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFrame, str]:
     """The listings to learn from and a fingerprint of their source."""
     if data is None:
         frame = generate_listings(GENERATED_ROWS, seed=7)
-        return frame.head(limit) if limit else frame, "generator:" + _sha256(
-            Path(__file__).parent.parent / "producers" / "generator_params.json"
-        )
+        params_file = Path(__file__).resolve().parent.parent / "producers" / "generator_params.json"
+        return (frame.head(limit) if limit else frame), "generator:" + file_sha256(params_file)
     frame = read_listings_file(data)
-    return frame.head(limit) if limit else frame, _sha256(data)
+    return (frame.head(limit) if limit else frame), file_sha256(data)
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's input columns, typed as the stream delivers them (numbers as float, text as str)."""
     out = frame.reindex(columns=list(FEATURE_FIELDS)).copy()
-    for column in ("year", "odometer", "lat", "long"):
+    for column in NUMERIC_INPUTS:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    for column in out.columns.difference(["year", "odometer", "lat", "long"]):
+    for column in out.columns.difference(list(NUMERIC_INPUTS)):
         out[column] = out[column].astype("object").where(out[column].notna(), None)  # type: ignore[call-overload]
     return out
 
 
-def evaluate(model: PriceModel, frame: pd.DataFrame, price: pd.Series) -> dict[str, float]:
-    predicted = model.predict(model_input(frame))
-    error = predicted - price.to_numpy()
-    total = float(((price - price.mean()) ** 2).sum())
-    return {
-        "mae": float(np.abs(error).mean()),
-        "median_ae": float(np.median(np.abs(error))),
-        "rmse": float(np.sqrt((error**2).mean())),
-        "mape": float((np.abs(error) / price.to_numpy()).mean()),
-        "r2": 1.0 - float((error**2).sum()) / total,
-        "test_rows": float(len(price)),
-    }
+def prices(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(frame["price"]).astype("float64")
+
+
+def make_splits(frame: pd.DataFrame, seed: int = 42) -> Splits:
+    pool, test = split_by_car_and_time(frame, seed=seed)
+    rest, calibration = split_by_car(pool, 0.15, seed=seed)
+    train, valid = split_by_car(rest, 0.12, seed=seed + 1)
+    return Splits(train, valid, calibration, test)
+
+
+def fit_model(splits: Splits, params: TrainParams) -> PriceModel:
+    log.info("training on %s rows…", splits.sizes())
+    return PriceModel(params).fit(
+        model_input(splits.train),
+        prices(splits.train),
+        valid=(model_input(splits.valid), prices(splits.valid)),
+        calibration=(model_input(splits.calibration), prices(splits.calibration)),
+    )
+
+
+def holdout_metrics(model: PriceModel, test: pd.DataFrame) -> dict[str, float]:
+    from training.evaluate import quality_metrics
+
+    predicted = model.predict_range(model_input(test))
+    return quality_metrics(prices(test).to_numpy(), predicted)["overall"]
 
 
 def train(
@@ -80,48 +110,57 @@ def train(
     params: TrainParams | None = None,
     promote: bool = True,
 ) -> TrainResult:
-    """Clean, split 80/10/10, fit with early stopping on the 10% validation part, log, register."""
+    """Clean, split by car and time, fit with early stopping and a calibrated range, log and register."""
     params = params or TrainParams()
     started = time.monotonic()
     raw, data_hash = load_training_frame(data, limit)
-    clean, report = usable_labels(raw)
+    usable, report = clean(raw)
     log.info("cleaning: %d rows in, %d usable (%s)", report.rows_in, report.rows_out, report.removed)
-    fit_part, test = train_test_split(clean, test_size=0.1, random_state=params.seed)
-    train_part, valid = train_test_split(fit_part, test_size=1 / 9, random_state=params.seed)
-    price = lambda f: pd.to_numeric(f["price"]).astype("float64")  # noqa: E731
-    log.info("training on %d rows, validating on %d, testing on %d…", len(train_part), len(valid), len(test))
-    model = PriceModel(params).fit(model_input(train_part), price(train_part), valid=(model_input(valid), price(valid)))
-    metrics = evaluate(model, test, price(test)) | {"best_iteration": float(model.best_iteration_)}
+    splits = make_splits(usable, params.seed)
+    model = fit_model(splits, params)
+    metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     log.info(
-        "trained in %.1f s: MAE %.0f, RMSE %.0f, R² %.3f",
-        time.monotonic() - started,
-        metrics["mae"],
-        metrics["rmse"],
-        metrics["r2"],
+        "trained in %.1f s: MAE %.0f, RMSE %.0f, R² %.3f, range coverage %.2f",
+        time.monotonic() - started, metrics["mae"], metrics["rmse"], metrics["r2"], metrics["coverage"],
+    )  # fmt: skip
+    source = str(data) if data else "generator"
+    return log_and_register(settings, model, splits, metrics, report, data_hash, source, params, promote)
+
+
+def reference_sample(model: PriceModel, splits: Splits, seed: int) -> pd.DataFrame:
+    """A few thousand training-time rows with predictions and prices, the reference for drift monitoring."""
+    pool = pd.concat([splits.calibration, splits.test])
+    sample = pool.sample(n=min(REFERENCE_ROWS, len(pool)), random_state=seed)
+    out = model_input(sample)
+    out["price"] = prices(sample).to_numpy()
+    out = pd.concat(
+        [out.reset_index(drop=True), model.predict_range(model_input(sample)).reset_index(drop=True)], axis=1
     )
-    return log_and_register(settings, model, train_part, metrics, report, data_hash, data, params, promote)
+    return out
 
 
 def log_and_register(
     settings: Settings,
     model: PriceModel,
-    train_part: pd.DataFrame,
+    splits: Splits,
     metrics: dict[str, float],
     report: CleaningReport,
     data_hash: str,
-    data: Path | None,
+    source: str,
     params: TrainParams,
     promote: bool,
 ) -> TrainResult:
     client = configure(settings)
-    example = model_input(train_part.head(5))
+    example = model_input(splits.train.head(5))
     with mlflow.start_run() as run:
-        mlflow.log_params(asdict(params) | {"data": str(data) if data else "generator"})
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags({"data_sha256": data_hash, "git_commit": _git_commit()})
-        mlflow.log_dict(
-            {"rows_in": report.rows_in, "rows_out": report.rows_out, "removed": report.removed}, "cleaning_report.json"
-        )
+        mlflow.log_params(asdict(params) | {"data": source} | {f"rows_{k}": v for k, v in splits.sizes().items()})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags({"data_sha256": data_hash, "git_commit": git_commit()})
+        mlflow.log_dict(report.as_dict(), "cleaning_report.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reference.parquet"
+            reference_sample(model, splits, params.seed).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), artifact_path="reference")
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -132,13 +171,18 @@ def log_and_register(
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         )
     version = int(info.registered_model_version)
-    if promote:
-        client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
-        log.info("registered %s version %d as @%s", settings.model_name, version, settings.champion_alias)
-    return TrainResult(version=version, run_id=run.info.run_id, metrics=metrics, cleaning=report)
+    alias = settings.champion_alias if promote else settings.challenger_alias
+    client.set_registered_model_alias(settings.model_name, alias, str(version))
+    log.info("registered %s version %d as @%s", settings.model_name, version, alias)
+    return TrainResult(version=version, run_id=run.info.run_id, metrics=metrics, cleaning=report, promoted=promote)
 
 
-def _sha256(path: Path) -> str:
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A fingerprint of a DataFrame's content (for data that is not one file)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -146,12 +190,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip()
-
-
-assert set(FEATURE_FIELDS) <= set(CRAIGSLIST_COLUMNS)

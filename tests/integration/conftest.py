@@ -64,6 +64,8 @@ def isolated_env(prefix: str, dbname: str, folder: Path, dashboard_port: int) ->
         "PRICEMYRIDE_CONSUMER_GROUP": f"pricemyride-{prefix}",
         "PRICEMYRIDE_STATE_DIR": str(folder / "state"),
         "PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port),
+        "PREFECT_HOME": str(folder / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
 
 

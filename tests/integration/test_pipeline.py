@@ -89,8 +89,12 @@ def test_every_event_is_scored_or_dead_lettered_exactly_once(
     wait_for(lambda: consumer_lag(settings) == 0, 60, "the worker to commit every offset")
     assert scalar(settings, "SELECT count(DISTINCT listing_id) FROM predictions") == VALID
     assert query(settings, "SELECT DISTINCT model_version FROM predictions") == [(champion,)]
-    prices = [row[0] for row in query(settings, "SELECT predicted_price FROM predictions")]
-    assert all(math.isfinite(p) and p > 0 for p in prices)
+    rows = query(settings, "SELECT price_low, predicted_price, price_high, asking_price, deal_rating FROM predictions")
+    assert all(math.isfinite(fair) and 0 < low < fair < high for low, fair, high, _, _ in rows)
+    rated = [(asking, rating) for _, _, _, asking, rating in rows if asking is not None and asking >= 500]
+    assert rated, "the real listings carry asking prices"
+    assert all(rating in {"great", "good", "fair", "high", "overpriced"} for _, rating in rated)
+    assert all(rating is None for _, _, _, asking, rating in rows if asking is None or asking < 500)
 
     dlq = read_topic(settings, settings.dlq_topic)
     assert len(dlq) == MALFORMED
@@ -117,4 +121,4 @@ def test_predictions_are_published_with_the_listing(settings: Settings, worker: 
     first = json.loads(messages[0].value)
     assert first["model_version"] == champion
     assert first["listing"]["id"] == messages[0].key.decode() == first["listing_id"]
-    assert first["predicted_price"] > 0
+    assert first["price_low"] < first["predicted_price"] < first["price_high"]

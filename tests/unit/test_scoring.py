@@ -13,12 +13,13 @@ from stream_workers.scoring import RawMessage, dlq_headers, model_frame, score_b
 
 
 class MilesModel:
-    """Price falls with miles; fails on a car named 'boom'."""
+    """Price falls with miles, range ±20%; fails on a car named 'boom'."""
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
         if (frame["model"] == "boom").any():
             raise ValueError("boom")
-        return 30_000 - frame["odometer"].fillna(0).to_numpy() / 10
+        fair = 30_000 - pd.to_numeric(frame["odometer"]).fillna(0).to_numpy() / 10
+        return pd.DataFrame({"predicted_price": fair, "price_low": 0.8 * fair, "price_high": 1.2 * fair})
 
 
 def message(offset: int, value: bytes | None) -> RawMessage:
@@ -49,8 +50,9 @@ def test_the_listing_that_breaks_the_model_is_isolated() -> None:
 @pytest.mark.parametrize("bad_price", [0.0, -5.0, float("inf")])
 def test_non_positive_or_infinite_prices_are_not_stored(bad_price: float) -> None:
     class Fixed:
-        def predict(self, frame: pd.DataFrame) -> np.ndarray:
-            return np.full(len(frame), bad_price)
+        def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
+            fair = np.full(len(frame), bad_price)
+            return pd.DataFrame({"predicted_price": fair, "price_low": fair, "price_high": fair})
 
     scored = score_batch(Fixed(), 1, [message(0, listing("a"))])
     assert scored.predictions == []
@@ -68,6 +70,8 @@ def test_prediction_rows_carry_the_event_and_the_listing() -> None:
     scored = score_batch(MilesModel(), 4, [message(0, listing("a", price=12_000, manufacturer="Ford"))])
     (row,) = scored.prediction_rows()
     assert (row.listing_id, row.model_version, row.asking_price) == ("a", 4, 12_000.0)
+    assert (row.predicted_price, row.price_low, row.price_high) == (30_000.0, 24_000.0, 36_000.0)
+    assert row.deal_rating == "great", "asking 12k is below the range 24k–36k"
     assert row.listing["manufacturer"] == "ford"
     assert row.event_time.tzinfo is not None
 

@@ -14,7 +14,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def row(listing_id: str, version: int, minutes: int, price: float = 1.0) -> PredictionRow:
-    return PredictionRow(listing_id, version, None, price, None, T0 + timedelta(minutes=minutes), T0, {})
+    return PredictionRow(
+        listing_id, version, None, price, price, price, None, None, T0 + timedelta(minutes=minutes), T0, {}
+    )
 
 
 def test_one_upsert_touches_each_listing_and_version_once_keeping_the_newest() -> None:

@@ -1,0 +1,52 @@
+"""The Prefect `retrain` flow in-process (temporary Prefect server) on a registry and database of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from pricemyride.settings import Settings
+from tests.integration.helpers import query
+from training.flow import retrain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_registry(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    return Settings()
+
+
+def events(settings: Settings, version: int) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1]) for r in query(settings, "SELECT kind, reason FROM model_events WHERE version = %s", [version])
+    ]
+
+
+def test_retrain_promotes_a_first_model_then_gates_a_challenger(own_registry: Settings, data_dir: Path) -> None:
+    files = [str(data_dir / "craigslist_2020.csv")]
+    first = retrain(data=files, max_rounds=150)
+    assert first["promote"] is True
+    assert events(own_registry, first["challenger"]) == [("promoted", "no champion this code can run")]
+
+    # The same data again cannot beat the champion by 50%: rejected, with the reason recorded.
+    second = retrain(data=files, margin=0.5, max_rounds=150)
+    assert second["promote"] is False
+    assert second["champion"] == first["challenger"]
+    ((kind, reason),) = events(own_registry, second["challenger"])
+    assert kind == "rejected"
+    assert "does not beat the champion's" in reason
+
+    client = MlflowClient(own_registry.tracking_uri)
+    aliases = {a: int(client.get_model_version_by_alias(own_registry.model_name, a).version)
+               for a in (own_registry.champion_alias, own_registry.challenger_alias)}  # fmt: skip
+    assert aliases == {"champion": first["challenger"], "challenger": second["challenger"]}
+    tags = client.get_model_version(own_registry.model_name, str(second["challenger"])).tags
+    assert tags["gate"] == "rejected"
+    run = client.get_run(client.get_model_version(own_registry.model_name, str(first["challenger"])).run_id)
+    reference = client.list_artifacts(run.info.run_id, "reference")
+    assert [a.path for a in reference] == ["reference/reference.parquet"]

@@ -1,0 +1,76 @@
+"""Model tests on real listings: direction and invariance, the range, and the baselines it must beat."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training.cleaning import clean
+from training.evaluate import evaluate
+from training.model import PriceModel, TrainParams
+from training.train import fit_model, load_training_frame, make_splits, model_input
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("PRICEMYRIDE_TEST_DATA_DIR", ROOT.parent / "shared" / "data")) / "craigslist_2021.csv"
+CAR = {
+    "region": "chicago", "year": 2015.0, "manufacturer": "toyota", "model": "camry le", "condition": "good",
+    "cylinders": "4 cylinders", "fuel": "gas", "odometer": 80_000.0, "title_status": "clean",
+    "transmission": "automatic", "drive": "fwd", "size": "mid-size", "type": "sedan", "paint_color": "white",
+    "state": "il", "lat": 41.88, "long": -87.63, "posting_date": "2021-04-20T12:00:00-0500",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model() -> PriceModel:
+    if not DATA.is_file():
+        pytest.fail(f"expected the real Craigslist listings at {DATA} (set PRICEMYRIDE_TEST_DATA_DIR)")
+    raw, _ = load_training_frame(DATA, None)
+    return fit_model(make_splits(clean(raw)[0]), TrainParams(max_rounds=400))
+
+
+def price(fitted: PriceModel, changes: dict[str, object] | None = None) -> float:
+    return float(fitted.predict(model_input(pd.DataFrame([CAR | (changes or {})])))[0])
+
+
+@pytest.mark.parametrize("car", [{}, {"manufacturer": "ford", "model": "f-150", "type": "pickup"},
+                                 {"manufacturer": "honda", "model": "civic"}])  # fmt: skip
+def test_more_miles_lower_price(model: PriceModel, car: dict[str, object]) -> None:
+    low, mid, high = (price(model, car | {"odometer": miles}) for miles in (40_000, 120_000, 200_000))
+    assert low > mid > high
+
+
+def test_newer_higher_price(model: PriceModel) -> None:
+    new, mid, old = (price(model, {"year": year}) for year in (2018.0, 2012.0, 2006.0))
+    assert new > mid > old
+
+
+def test_paint_colour_moves_the_price_little(model: PriceModel) -> None:
+    base = price(model)
+    for colour in ("black", "silver", "blue", "red"):
+        assert abs(price(model, {"paint_color": colour}) / base - 1) < 0.10
+
+
+def test_a_site_sending_only_the_basics_gets_a_sensible_price(model: PriceModel) -> None:
+    basics = {k: CAR[k] for k in ("manufacturer", "model", "year", "odometer")}
+    only = float(model.predict(model_input(pd.DataFrame([basics])))[0])
+    assert 0.5 < only / price(model) < 2.0
+
+
+def test_range_surrounds_the_fair_price(model: PriceModel) -> None:
+    ranged = model.predict_range(model_input(pd.DataFrame([CAR, CAR | {"year": 2019.0}])))
+    assert (ranged["price_low"] < ranged["predicted_price"]).all()
+    assert (ranged["predicted_price"] < ranged["price_high"]).all()
+
+
+def test_beats_both_baselines_on_a_held_out_split() -> None:
+    report = evaluate(DATA)
+    ours, median = report["model"]["overall"], report["median_baseline"]
+    assert ours["mae"] < median["mae"]
+    assert ours["rmse"] < median["rmse"]
+    subset = report["capstone_subset"]
+    assert subset["model"]["mae"] < subset["capstone"]["mae"]
+    assert subset["model"]["rmse"] < subset["capstone"]["rmse"]
+    assert 0.7 < ours["coverage"] < 0.9, "the 80% range covers about 80% of held-out prices"

@@ -1,0 +1,31 @@
+"""Deal ratings from where the asking price falls against the range (thresholds in training/deal.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.deal import deal_ratings
+
+FAIR, LOW, HIGH = 20_000.0, 16_000.0, 26_000.0
+
+
+@pytest.mark.parametrize(
+    ("asking", "rating"),
+    [
+        (15_000, "great"),  # below the range
+        (16_000, "good"),  # the low end: z = -1
+        (18_000, "good"),  # z = -0.5
+        (19_000, "fair"),  # z = -0.25
+        (20_000, "fair"),
+        (21_800, "fair"),  # z = +0.3
+        (23_000, "high"),  # z = +0.5
+        (26_000, "high"),  # the high end: z = +1
+        (26_001, "overpriced"),
+        (499, None),  # a token price is not an offer
+        (np.nan, None),  # no asking price
+    ],
+)
+def test_rating_follows_the_position_in_the_range(asking: float, rating: str | None) -> None:
+    (got,) = deal_ratings(np.array([asking]), np.array([FAIR]), np.array([LOW]), np.array([HIGH]))
+    assert got == rating

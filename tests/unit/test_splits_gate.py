@@ -1,0 +1,44 @@
+"""Honest splits, and the promotion gate's decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.flow import gate
+from training.splits import car_groups, split_by_car, split_by_car_and_time
+
+
+def listings(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2021-04-01", periods=n, freq="h", tz="UTC").astype(str).to_series().reset_index(drop=True)
+    dates[rng.random(n) < 0.3] = None
+    frame = pd.DataFrame({
+        "manufacturer": rng.choice(["ford", "honda", "kia"], n), "model": rng.choice(["a", "b"], n),
+        "year": rng.integers(2005, 2020, n), "odometer": rng.integers(1, 40, n) * 1000, "posting_date": dates,
+    })  # fmt: skip
+    return pd.concat([frame, frame.sample(50, random_state=seed)], ignore_index=True)  # cross-posts
+
+
+def test_no_car_is_on_both_sides_and_the_test_part_is_later() -> None:
+    frame = listings(2_000)
+    early, late = split_by_car_and_time(frame)
+    assert not set(car_groups(early)) & set(car_groups(late))
+    assert 0.1 < len(late) / len(frame) < 0.5
+    early_dates = pd.to_datetime(early["posting_date"]).dropna()
+    late_dates = pd.to_datetime(late["posting_date"]).dropna()
+    assert early_dates.quantile(0.5) < late_dates.quantile(0.5)
+
+
+def test_random_car_split_keeps_cars_whole() -> None:
+    rest, part = split_by_car(listings(1_000, seed=1), 0.2)
+    assert not set(car_groups(rest)) & set(car_groups(part))
+
+
+def test_gate_promotes_only_a_clear_winner() -> None:
+    assert gate.fn(7, 900.0, 6, 1000.0, 0.05).promote
+    rejected = gate.fn(7, 990.0, 6, 1000.0, 0.05)
+    assert not rejected.promote
+    assert rejected.reason == "MAE 990 does not beat the champion's 1,000 by 5% (needs ≤ 950)"
+    first = gate.fn(1, 1234.0, None, None, 0.05)
+    assert (first.promote, first.reason) == (True, "no champion this code can run")

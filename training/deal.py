@@ -1,0 +1,40 @@
+"""Deal ratings: where the asking price falls against the model's 80% fair-price range.
+
+The position ``z`` is the asking price's distance from the fair price, in units of the range's half on
+that side: ``(asking − fair) / (fair − low)`` below the fair price, ``(asking − fair) / (high − fair)``
+above it. So z = −1 is the range's low end and z = +1 its high end.
+
+    great        z < −1          below the range: cheaper than 9 in 10 comparable cars
+    good         −1 ≤ z < −0.3   in the lower part of the range
+    fair         −0.3 ≤ z ≤ 0.3  around the fair price
+    high         0.3 < z ≤ 1     in the upper part of the range
+    overpriced   z > 1           above the range
+
+No rating without an asking price of at least $500 (token prices are not offers).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+DEAL_RATINGS: Final = ("great", "good", "fair", "high", "overpriced")
+MIN_ASKING: Final = 500.0
+GOOD_BELOW: Final = -0.3
+HIGH_ABOVE: Final = 0.3
+
+
+def range_position(asking: np.ndarray, fair: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    below = (asking - fair) / np.maximum(fair - low, 1e-9)
+    above = (asking - fair) / np.maximum(high - fair, 1e-9)
+    return np.where(asking < fair, below, above)
+
+
+def deal_ratings(asking: np.ndarray, fair: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str | None]:
+    """One rating per listing (None where the asking price is missing or a token)."""
+    asking = np.asarray(asking, dtype="float64")
+    z = range_position(asking, fair, low, high)
+    choice = np.select([z < -1, z < GOOD_BELOW, z <= HIGH_ABOVE, z <= 1], DEAL_RATINGS[:4], DEAL_RATINGS[4])
+    usable = np.isfinite(asking) & (asking >= MIN_ASKING)
+    return [str(c) if ok else None for c, ok in zip(choice, usable, strict=True)]
