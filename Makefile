@@ -8,7 +8,7 @@ DATA ?=
 RATE ?= 20
 
 .DEFAULT_GOAL := help
-.PHONY: help install system up down status demo test test-unit test-integration lint format schema train clean
+.PHONY: help install system up down status demo demo-drift test test-unit test-integration lint format schema train clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ status: install ## which services answer
 
 demo: up ## run the whole system: model, worker, producer, dashboard (DATA=file.csv for real listings)
 	@$(PY) -m infra.demo start --rate $(RATE) $(if $(DATA),--data $(DATA))
+
+demo-drift: up ## the closed loop on real data: 2020 champion, 2021 stream → drift → retrain → hot swap
+	@$(PY) -m infra.demo_drift
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest

@@ -5,6 +5,7 @@ pricemyride train    [--data FILE] [--limit N] [--no-promote]
 pricemyride evaluate [--data FILE] [--out-dir reports]
 pricemyride predict  --data FILE --out FILE
 pricemyride retrain  [--data FILE ...] [--since TIME]
+pricemyride retrain-listener
 pricemyride schema   [--out FILE]
 pricemyride prepare
 pricemyride worker   [faust worker options]
@@ -85,6 +86,13 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
+    from training.listener import listen
+
+    listen(settings, max_requests=args.max_requests)
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     from training.predict import batch_predict
 
@@ -113,9 +121,9 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_workers.app import create_app
+    from stream_workers.app import create_app, without_web
 
-    sys.argv = ["pricemyride-worker", "worker", *args.faust_args]
+    sys.argv = without_web(["pricemyride-worker", "worker", *args.faust_args])
     create_app(settings).main()
     return 0
 
@@ -150,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--since", type=datetime.fromisoformat, help="also use listings stored since (ISO 8601)")
     retrain.add_argument("--margin", type=float, default=0.02, help="MAE improvement needed to promote")
     retrain.add_argument("--max-rounds", type=int, default=2000)
+    listener = sub.add_parser("retrain-listener", help="run the retrain flow for each retrain request")
+    listener.add_argument("--max-requests", type=int, help="stop after N requests (default: run until stopped)")
     predict = sub.add_parser("predict", help="batch-score a file with the champion")
     predict.add_argument("--data", type=Path, required=True)
     predict.add_argument("--out", type=Path, required=True)
@@ -167,6 +177,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "retrain": cmd_retrain,
+    "retrain-listener": cmd_retrain_listener,
     "predict": cmd_predict,
     "schema": cmd_schema,
     "prepare": cmd_prepare,

@@ -289,3 +289,28 @@ def listing_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "PriceMyRide Listing event"
     return schema
+
+
+class RetrainRequest(BaseModel):
+    """Published on ``retrain-requests`` once per drift episode by the drift worker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    requested_at: AwareDatetime
+    reason: str = Field(description="The policy signals that fired, e.g. 'realized_error, asking_price'.")
+    champion_version: int
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelUpdate(BaseModel):
+    """Published on ``model-updates`` when a version becomes the champion; workers hot-swap to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    alias: str
+    promoted_at: AwareDatetime
+    reason: str

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, description="Most listings scored in one micro-batch.")
     batch_within_s: float = Field(0.2, gt=0, description="Longest wait to fill a micro-batch.")
 
+    # Drift monitoring: how windows are cut and how often a retrain may be requested (see DriftPolicy).
+    drift_window_events: int = Field(2_000, ge=1, description="Predictions per drift window (at most).")
+    drift_window_seconds: float = Field(300.0, gt=0, description="Longest drift window, in seconds.")
+    drift_consecutive_windows: int = Field(2, ge=1, description="Drifting windows in a row before a request.")
+    drift_cooldown_s: float = Field(1_800.0, ge=0, description="Least time between retrain requests.")
+    drift_min_rows: int = Field(300, ge=1, description="Smaller windows are recorded but never fire.")
+    promotion_margin: float = Field(0.02, description="MAE improvement a challenger needs to be promoted.")
+    registry_poll_s: float = Field(30.0, gt=0, description="Workers check the champion alias this often.")
+
     # Data: a Craigslist-format CSV/parquet file; None means the built-in generator.
     data: Path | None = None
 

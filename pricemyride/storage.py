@@ -34,6 +34,41 @@ ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_low double precision;
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_high double precision;
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS deal_rating text;
 
+CREATE TABLE IF NOT EXISTS drift_windows (
+    id               bigserial   PRIMARY KEY,
+    window_start     timestamptz NOT NULL,
+    window_end       timestamptz NOT NULL,
+    closed_at        timestamptz NOT NULL DEFAULT now(),
+    model_version    integer     NOT NULL,
+    rows             integer     NOT NULL,
+    labelled_rows    integer     NOT NULL,
+    drift_share      double precision NOT NULL,
+    prediction_drift double precision NOT NULL,
+    price_drift      double precision NOT NULL,
+    mae              double precision,
+    mape             double precision,
+    mae_ratio        double precision,
+    coverage         double precision,
+    fired            text[]      NOT NULL,
+    retrain_requested boolean    NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS drift_windows_closed_at ON drift_windows (closed_at DESC);
+CREATE TABLE IF NOT EXISTS drift_features (
+    window_id bigint  NOT NULL REFERENCES drift_windows (id) ON DELETE CASCADE,
+    feature   text    NOT NULL,
+    score     double precision NOT NULL,
+    drifted   boolean NOT NULL,
+    PRIMARY KEY (window_id, feature)
+);
+CREATE TABLE IF NOT EXISTS retrain_requests (
+    request_id       uuid        PRIMARY KEY,
+    requested_at     timestamptz NOT NULL,
+    reason           text        NOT NULL,
+    champion_version integer     NOT NULL,
+    window_id        bigint      REFERENCES drift_windows (id),
+    metrics          jsonb       NOT NULL DEFAULT '{}'
+);
+
 CREATE TABLE IF NOT EXISTS model_events (
     id          bigserial   PRIMARY KEY,
     at          timestamptz NOT NULL DEFAULT now(),

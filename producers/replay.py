@@ -58,7 +58,9 @@ def row_event(row: dict[str, Any], source: str, fallback_id: str, now: datetime)
     return event
 
 
-def file_rows(path: Path, order: str | None, limit: int | None) -> tuple[Iterable[tuple[int, dict[str, Any]]], int]:
+def file_rows(
+    path: Path, order: str | None, limit: int | None, skip: int = 0
+) -> tuple[Iterable[tuple[int, dict[str, Any]]], int]:
     frame = read_listings_file(path)
     if order:
         key = (
@@ -67,6 +69,7 @@ def file_rows(path: Path, order: str | None, limit: int | None) -> tuple[Iterabl
             else frame[order]
         )
         frame = frame.assign(_key=key).sort_values("_key", kind="stable", na_position="last").drop(columns="_key")
+    frame = frame.iloc[skip:]
     if limit is not None:
         frame = frame.head(limit)
     records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
@@ -112,12 +115,13 @@ def replay(
     order: str | None = None,
     seed: int = 0,
     progress: bool = True,
+    skip: int = 0,
 ) -> ReplaySummary:
     """Send listings to the listings topic and wait until Kafka acknowledged each."""
     rows: Iterable[tuple[int, dict[str, Any]]]
     total: int | None
     if data is not None:
-        rows, total = file_rows(data, order, limit)
+        rows, total = file_rows(data, order, limit, skip)
         source, stem = f"file:{data.name}", data.stem
     else:
         rows, total, source, stem = generated_rows(limit, seed), limit, "generator", f"gen-{seed}"

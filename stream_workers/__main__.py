@@ -1,10 +1,13 @@
 """``python -m stream_workers worker -l info``: run a scoring worker (faust's own command line)."""
 
+import sys
+
 from pricemyride.settings import Settings
-from stream_workers.app import create_app
+from stream_workers.app import create_app, without_web
 
 
 def main() -> None:
+    sys.argv = without_web(sys.argv)
     create_app(Settings()).main()
 
 

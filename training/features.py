@@ -17,9 +17,9 @@ CATEGORICAL: Final = (
     "manufacturer", "model_base", "model_two", "condition", "cylinders", "fuel", "title_status",
     "transmission", "drive", "size", "type", "paint_color", "state", "region",
 )  # fmt: skip
-NUMERIC: Final = ("age", "odometer", "miles_per_year", "lat", "long")
+NUMERIC: Final = ("age", "odometer", "miles_per_year", "lat", "long", "posted")
 MIN_CATEGORY_COUNT: Final = 5
-MODEL_FORMAT: Final = 3  # bump when transform() or the meaning of the model output changes; others are refused
+MODEL_FORMAT: Final = 4  # bump when transform() or the meaning of the model output changes; others are refused
 
 
 def _words(model: pd.Series) -> pd.Series:
@@ -59,11 +59,13 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=frame.index)
         year = pd.to_numeric(frame["year"], errors="coerce").astype("float64")
-        out["age"] = (posting_year(frame, self.default_year_) - year - 0.5).clip(lower=0)
+        posted = posting_year(frame, self.default_year_)
+        out["age"] = (posted - year - 0.5).clip(lower=0)
         out["odometer"] = pd.to_numeric(frame["odometer"], errors="coerce").astype("float64")
         out["miles_per_year"] = out["odometer"] / out["age"].clip(lower=0.5)
         for column in ("lat", "long"):
             out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out["posted"] = posted  # the market moves: the same car cost more in 2021 than in 2020
         base = self._categoricals(frame)
         for column in CATEGORICAL:
             out[column] = pd.Categorical(base[column], categories=self.categories_[column])

@@ -41,6 +41,7 @@ from training.train import (
 
 log = logging.getLogger(__name__)
 DEFAULT_MARGIN = 0.02
+RECENT = "recent"  # marks listings stored since the champion was trained: the gate is judged on them
 
 STORED_LABELS = """
 SELECT DISTINCT ON (listing_id) listing
@@ -70,9 +71,9 @@ def stored_labels(settings: Settings, since: datetime) -> pd.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def load(files: list[Path], since: datetime | None) -> pd.DataFrame:
-    parts = [read_listings_file(path) for path in files]
+    parts = [read_listings_file(path).assign(**{RECENT: False}) for path in files]
     if since is not None:
-        parts.append(stored_labels(Settings(), since))
+        parts.append(stored_labels(Settings(), since).assign(**{RECENT: True}))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CRAIGSLIST_COLUMNS)
     log.info("loaded %d listings (%d files, stored since %s)", len(frame), len(files), since)
     return frame
@@ -88,24 +89,33 @@ def clean_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 
 @task(cache_policy=NO_CACHE)
 def train_challenger(
-    usable: pd.DataFrame, report: CleaningReport, params: TrainParams, source: str
+    raw: pd.DataFrame,
+    usable: pd.DataFrame,
+    report: CleaningReport,
+    params: TrainParams,
+    source: str,
+    files: list[Path],
 ) -> tuple[int, Splits]:
     settings = Settings()
     splits = make_splits(usable, params.seed)
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     result = log_and_register(
-        settings, model, splits, metrics, report, frame_sha256(usable), source, params, promote=False
+        settings, model, splits, metrics, report, raw, frame_sha256(usable), source, params, promote=False, files=files
     )
     return result.version, splits
 
 
 @task(cache_policy=NO_CACHE)
 def evaluate_both(challenger: int, splits: Splits) -> tuple[float, int | None, float | None]:
-    """MAE of the challenger and of the current champion on the same recent test rows."""
+    """MAE of the challenger and of the current champion on the same held-out rows: the recent ones
+    (stored since the champion was trained, which it never saw) when there are any."""
     settings = Settings()
     client = configure(settings)
-    test_input, test_price = model_input(splits.test), prices(splits.test).to_numpy()
+    recent = splits.test[splits.test[RECENT].astype(bool)] if RECENT in splits.test else splits.test.iloc[0:0]
+    test = recent if len(recent) else splits.test
+    log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if len(recent) else "all")
+    test_input, test_price = model_input(test), prices(test).to_numpy()
 
     def mae(version: int) -> float:
         predicted = load_version(client, settings, version).model.predict(test_input)
@@ -172,7 +182,7 @@ def retrain(
     frame = load(files, since)
     usable, report = clean_rows(frame)
     source = ", ".join([*(str(f) for f in files), *([f"stored since {since.isoformat()}"] if since else [])])
-    challenger, splits = train_challenger(usable, report, TrainParams(max_rounds=max_rounds), source)
+    challenger, splits = train_challenger(frame, usable, report, TrainParams(max_rounds=max_rounds), source, files)
     challenger_mae, champion, champion_mae = evaluate_both(challenger, splits)
     decision = record(gate(challenger, challenger_mae, champion, champion_mae, margin))
     return asdict(decision)

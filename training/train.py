@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -124,19 +126,20 @@ def train(
         time.monotonic() - started, metrics["mae"], metrics["rmse"], metrics["r2"], metrics["coverage"],
     )  # fmt: skip
     source = str(data) if data else "generator"
-    return log_and_register(settings, model, splits, metrics, report, data_hash, source, params, promote)
+    files = [data] if data else []
+    return log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params, promote, files)
 
 
-def reference_sample(model: PriceModel, splits: Splits, seed: int) -> pd.DataFrame:
-    """A few thousand training-time rows with predictions and prices, the reference for drift monitoring."""
-    pool = pd.concat([splits.calibration, splits.test])
-    sample = pool.sample(n=min(REFERENCE_ROWS, len(pool)), random_state=seed)
-    out = model_input(sample)
-    out["price"] = prices(sample).to_numpy()
-    out = pd.concat(
-        [out.reset_index(drop=True), model.predict_range(model_input(sample)).reset_index(drop=True)], axis=1
-    )
-    return out
+def reference_sample(model: PriceModel, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A few thousand listings as the stream delivers them, with the model's prices: the drift reference.
+
+    Drawn from the raw rows (before cleaning), because the stream carries dirt and dealers' cross-posts
+    too; a cleaned sample would make every live window look drifted. ``price`` is the asking price.
+    """
+    sample = raw.sample(n=min(REFERENCE_ROWS, len(raw)), random_state=seed)
+    out = model_input(sample).reset_index(drop=True)
+    out["price"] = pd.to_numeric(sample["price"], errors="coerce").to_numpy(dtype="float64")
+    return pd.concat([out, model.predict_range(model_input(sample)).reset_index(drop=True)], axis=1)
 
 
 def log_and_register(
@@ -145,21 +148,29 @@ def log_and_register(
     splits: Splits,
     metrics: dict[str, float],
     report: CleaningReport,
+    raw: pd.DataFrame,
     data_hash: str,
     source: str,
     params: TrainParams,
     promote: bool,
+    files: Sequence[Path] = (),
 ) -> TrainResult:
     client = configure(settings)
     example = model_input(splits.train.head(5))
     with mlflow.start_run() as run:
         mlflow.log_params(asdict(params) | {"data": source} | {f"rows_{k}": v for k, v in splits.sizes().items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-        mlflow.set_tags({"data_sha256": data_hash, "git_commit": git_commit()})
+        mlflow.set_tags(
+            {
+                "data_sha256": data_hash,
+                "git_commit": git_commit(),
+                "training_files": json.dumps([str(Path(f).resolve()) for f in files]),
+            }
+        )
         mlflow.log_dict(report.as_dict(), "cleaning_report.json")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "reference.parquet"
-            reference_sample(model, splits, params.seed).to_parquet(path, index=False)
+            reference_sample(model, raw, params.seed).to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path="reference")
         info = mlflow.sklearn.log_model(
             model,

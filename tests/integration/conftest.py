@@ -11,11 +11,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from infra.demo_drift import world_env
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
 from tests.integration.helpers import wait_for
@@ -39,40 +37,16 @@ def services() -> None:
     subprocess.run([sys.executable, "-m", "infra", "up"], cwd=ROOT, check=True)
 
 
-def _with_db(url: str, dbname: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
-def isolated_env(prefix: str, dbname: str, folder: Path, dashboard_port: int) -> dict[str, str]:
-    """Environment for a world of its own: a fresh database, topics, consumer group, registry, state."""
-    base = Settings()
-    with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    return {
-        "PRICEMYRIDE_DATABASE_URL": _with_db(base.database_url.get_secret_value(), dbname),
-        "PRICEMYRIDE_READER_DATABASE_URL": _with_db(base.reader_database_url.get_secret_value(), dbname),
-        "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}",
-        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "mlflow" / "artifacts"),
-        "PRICEMYRIDE_LISTINGS_TOPIC": f"{prefix}.listings",
-        "PRICEMYRIDE_DLQ_TOPIC": f"{prefix}.listings.dlq",
-        "PRICEMYRIDE_PREDICTIONS_TOPIC": f"{prefix}.price-predictions",
-        "PRICEMYRIDE_RETRAIN_TOPIC": f"{prefix}.retrain-requests",
-        "PRICEMYRIDE_MODEL_UPDATES_TOPIC": f"{prefix}.model-updates",
-        "PRICEMYRIDE_CONSUMER_GROUP": f"pricemyride-{prefix}",
-        "PRICEMYRIDE_STATE_DIR": str(folder / "state"),
-        "PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port),
-        "PREFECT_HOME": str(folder / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
+def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: str) -> dict[str, str]:
+    """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
+    topics, consumer groups, MLflow registry, Prefect home and state folder."""
+    return world_env(Settings(), prefix, folder, PRICEMYRIDE_DASHBOARD_PORT=str(dashboard_port), **overrides)
 
 
 @pytest.fixture(scope="session")
 def settings(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings for this run, exported to the environment so spawned workers see the same ones."""
-    env = isolated_env(f"t{RUN_ID}", "pricemyride_test", tmp_path_factory.mktemp("world"), 8061)
+    env = isolated_env(f"t{RUN_ID}", tmp_path_factory.mktemp("world"), 8061)
     (Path(env["PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT"])).mkdir(parents=True)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():

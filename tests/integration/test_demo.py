@@ -62,7 +62,7 @@ def demo(*args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_starts_everything_and_the_dashboard_shows_predictions(
     services: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = isolated_env(f"d{RUN_ID}", "pricemyride_demo_test", tmp_path, PORT)
+    env = isolated_env(f"d{RUN_ID}", tmp_path, PORT)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PRICEMYRIDE_DATA", raising=False)

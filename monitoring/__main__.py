@@ -1,0 +1,21 @@
+"""``python -m monitoring worker -l info``: run the drift worker (faust's own command line).
+
+Windows and cadence come from Settings (PRICEMYRIDE_DRIFT_*); the rest of the policy is DriftPolicy's.
+"""
+
+import sys
+
+from monitoring.app import create_monitor_app
+from monitoring.policy import policy_from_settings
+from pricemyride.settings import Settings
+from stream_workers.app import without_web
+
+
+def main() -> None:
+    sys.argv = without_web(sys.argv)
+    settings = Settings()
+    create_monitor_app(settings, policy_from_settings(settings)).main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The drift worker: ``monitor_predictions`` reads ``price-predictions`` in tumbling windows.
+
+Run it with ``python -m monitoring worker -l info``. Each window is computed off the event loop (a
+thread runs Evidently), written to Postgres (``drift_windows`` + ``drift_features``), and when the
+policy fires for a new drift episode one ``RetrainRequest`` goes to ``retrain-requests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, cast
+
+import faust
+import mlflow
+import pandas as pd
+import psycopg
+from psycopg.types.json import Jsonb
+
+from monitoring.drift import Episode, WindowResult, compute_window
+from monitoring.policy import DriftPolicy
+from pricemyride.events import Prediction, RetrainRequest
+from pricemyride.settings import Settings
+from training.registry import champion_version, configure
+
+log = logging.getLogger(__name__)
+
+INSERT_WINDOW = """
+INSERT INTO drift_windows (window_start, window_end, model_version, rows, labelled_rows, drift_share,
+    prediction_drift, price_drift, mae, mape, mae_ratio, coverage, fired, retrain_requested)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The champion's reference sample and its test MAE, loaded from its MLflow run."""
+
+    version: int
+    frame: pd.DataFrame
+    mae: float | None
+
+
+def load_reference(settings: Settings) -> Reference:
+    client = configure(settings)
+    version = champion_version(client, settings)
+    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reference/reference.parquet")
+    mae = client.get_run(str(run_id)).data.metrics.get("mae")
+    return Reference(version, pd.read_parquet(Path(path)), mae)
+
+
+def window_frame(predictions: Sequence[Prediction]) -> pd.DataFrame:
+    """One row per prediction: the listing's fields, the model's prices and the asking price."""
+    rows = []
+    for p in predictions:
+        row = p.listing.model_dump(mode="json")
+        row.update(predicted_price=p.predicted_price, price_low=p.price_low, price_high=p.price_high,
+                   price=p.asking_price, model_version=p.model_version)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def store_window(settings: Settings, predictions: Sequence[Prediction], version: int, result: WindowResult,
+                 request: RetrainRequest | None) -> int:  # fmt: skip
+    times = [p.event_time for p in predictions]
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn, conn.transaction():
+        row = conn.execute(INSERT_WINDOW, [
+            min(times), max(times), version, result.rows, result.labelled_rows, result.drift_share,
+            result.prediction_drift, result.price_drift, result.mae, result.mape, result.mae_ratio,
+            result.coverage, result.fired, request is not None,
+        ]).fetchone()  # fmt: skip
+        window_id = int(row[0]) if row else 0
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO drift_features (window_id, feature, score, drifted) VALUES (%s, %s, %s, %s)",
+                [(window_id, f, s, f in result.drifted_features) for f, s in result.feature_scores.items()],
+            )
+        if request is not None:
+            conn.execute(
+                "INSERT INTO retrain_requests (request_id, requested_at, reason, champion_version, window_id, metrics)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [request.request_id, request.requested_at, request.reason, request.champion_version, window_id,
+                 Jsonb(request.metrics)],
+            )  # fmt: skip
+    return window_id
+
+
+def last_request_time(settings: Settings) -> datetime | None:
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        row = conn.execute("SELECT max(requested_at) FROM retrain_requests").fetchone()
+    return row[0] if row else None
+
+
+def exit_without_ack(exc: BaseException) -> NoReturn:
+    """As in the scoring worker: never let faust ack a window that was not recorded."""
+    log.critical("drift window not recorded (%r); exiting so it is redelivered", exc)
+    logging.shutdown()
+    os._exit(75)
+
+
+def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) -> faust.App:
+    """Build the drift worker's faust app from settings and a policy."""
+    policy = policy or DriftPolicy()
+    app = faust.App(
+        f"{settings.consumer_group}-monitor",
+        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        value_serializer="raw", key_serializer="raw", consumer_auto_offset_reset="earliest",
+        producer_acks=-1, topic_allow_declare=False, topic_disable_leader=True, web_enabled=False,
+    )  # fmt: skip
+    predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
+    requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")
+    episode = Episode(policy)
+    state: dict[str, Any] = {}
+
+    async def reference() -> Reference:
+        loop = asyncio.get_running_loop()
+        current = await loop.run_in_executor(None, lambda: champion_version(configure(settings), settings))
+        if state.get("reference") is None or state["reference"].version != current:
+            state["reference"] = await loop.run_in_executor(None, load_reference, settings)
+            log.info("drift reference: champion version %d (test MAE %s)", current, state["reference"].mae)
+        return cast(Reference, state["reference"])
+
+    async def close_window(received: list[Prediction]) -> None:
+        loop = asyncio.get_running_loop()
+        ref = await reference()
+        if state.get("version") != ref.version:  # a new champion starts a new episode
+            state["version"], episode.consecutive = ref.version, 0
+        # Judge the champion on its own predictions only (a window around a swap holds older ones too).
+        batch = [p for p in received if p.model_version == ref.version] or received
+        result = await loop.run_in_executor(None, compute_window, policy, ref.frame, window_frame(batch), ref.mae)
+        if batch is received and any(p.model_version != ref.version for p in received):
+            result = replace(result, fired=[])  # no prediction by the champion in this window: record only
+        now = datetime.now(UTC)
+        request = None
+        if episode.observe(result.fired, now):
+            request = RetrainRequest(
+                requested_at=now, reason=", ".join(result.fired), champion_version=ref.version,
+                window_start=min(p.event_time for p in batch), window_end=max(p.event_time for p in batch),
+                metrics={k: v for k, v in result.as_dict().items() if k != "feature_scores"},
+            )  # fmt: skip
+        window_id = await loop.run_in_executor(None, store_window, settings, batch, ref.version, result, request)
+        mae = None if result.mae is None else round(result.mae)
+        log.info("window %d: %d rows, drift share %.2f, MAE %s, fired %s", window_id, result.rows,
+                 result.drift_share, mae, result.fired or "-")  # fmt: skip
+        if request is not None:
+            await (await requests.send(key=str(ref.version).encode(), value=request.model_dump_json().encode()))
+            log.warning("retrain requested (%s) for champion version %d", request.reason, ref.version)
+
+    @app.agent(predictions, name="monitor_predictions", concurrency=1)
+    async def monitor_predictions(stream: faust.StreamT[bytes]) -> None:
+        episode.last_request = await asyncio.get_running_loop().run_in_executor(None, last_request_time, settings)
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            policy.window_events, within=policy.window_seconds
+        ):
+            try:
+                await close_window([Prediction.model_validate_json(e.message.value or b"") for e in events])
+            except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
+                exit_without_ack(exc)
+
+    return app

@@ -1,0 +1,109 @@
+"""The closed loop on the real broker, database, registry and Prefect, with small windows.
+
+Drift: a 2020 champion meets 2021 listings in posting order → a retrain request → a promoted version →
+later predictions carry it, with a lower realized error than the old champion on the same listings.
+Control: a 2021 champion meets other 2021 listings → no retrain request. Both: nothing lost or doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from infra.demo_drift import promoted_after, realized_mae, rows, start_loop, stop_loop, summary, topic_keys
+from pricemyride.bootstrap import prepare
+from pricemyride.datafile import read_listings_file
+from pricemyride.settings import Settings
+from producers.replay import replay
+from tests.integration.conftest import RUN_ID, isolated_env
+from tests.integration.helpers import wait_for
+from training.model import TrainParams
+from training.registry import configure, load_version
+from training.train import model_input, train
+
+pytestmark = pytest.mark.integration
+SMALL_WINDOWS = {
+    "PRICEMYRIDE_DRIFT_WINDOW_EVENTS": "600",
+    "PRICEMYRIDE_DRIFT_WINDOW_SECONDS": "5",
+    "PRICEMYRIDE_DRIFT_MIN_ROWS": "300",
+    "PRICEMYRIDE_DRIFT_CONSECUTIVE_WINDOWS": "2",
+    "PRICEMYRIDE_DRIFT_COOLDOWN_S": "600",
+    "PRICEMYRIDE_REGISTRY_POLL_S": "300",  # the swap must come from the model-updates event
+}
+
+
+@pytest.fixture
+def world(services: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    env = isolated_env(f"{request.node.name[5:15]}{RUN_ID}".replace("_", "-"), tmp_path, 8063, **SMALL_WINDOWS)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        settings = Settings()
+        prepare(settings)
+        yield settings
+        stop_loop(settings)
+
+
+def sorted_by_posting(path: Path, out: Path) -> Path:
+    frame = read_listings_file(path)
+    frame["_at"] = pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed")
+    frame.dropna(subset=["_at"]).sort_values("_at").drop(columns="_at").to_csv(out, index=False)
+    return out
+
+
+def handled(settings: Settings) -> int:
+    return int(rows(settings, "SELECT (SELECT count(DISTINCT listing_id) FROM predictions) + "
+                              "(SELECT count(*) FROM dead_letters)")[0][0])  # fmt: skip
+
+
+def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir: Path, tmp_path: Path) -> None:
+    first = train(world, data_dir / "craigslist_2020.csv", params=TrainParams(max_rounds=400)).version
+    stream = sorted_by_posting(data_dir / "craigslist_2021.csv", tmp_path / "2021_by_date.csv")
+    start_loop(world)
+
+    replay(world, stream, limit=6_000, progress=False)
+    wait_for(lambda: promoted_after(world, first) is not None, 300, "a promotion after drift")
+    promoted, _ = promoted_after(world, first)  # type: ignore[misc]
+    assert rows(world, "SELECT count(*) FROM retrain_requests")[0][0] >= 1
+    assert rows(world, "SELECT count(*) FROM drift_windows WHERE cardinality(fired) > 0")[0][0] >= 2
+
+    replay(world, stream, skip=6_000, limit=3_000, progress=False)
+    produced = topic_keys(world, world.listings_topic)
+    wait_for(lambda: handled(world) >= len(set(produced)), 180, "every listing stored")
+    result = summary(world, produced, first, promoted_after(world, first))
+    assert (result["lost"], result["duplicated"]) == (0, 0), result
+
+    later = pd.DataFrame([{**r[0], "predicted_price": r[1], "model_version": r[2]} for r in rows(
+        world, "SELECT listing, predicted_price, model_version FROM predictions WHERE listing_id = ANY(%s)",
+        [list(read_listings_file(stream).iloc[6_000:9_000]["id"].dropna())])])  # fmt: skip
+    assert (later["model_version"] == promoted).mean() > 0.9, "the swap happened between the two phases"
+    by_new = later[later["model_version"] == promoted]
+    old_model = load_version(configure(world), world, first).model
+    by_old = by_new.assign(predicted_price=old_model.predict(model_input(by_new)))
+    mae_new, mae_old = realized_mae(by_new), realized_mae(by_old)
+    assert mae_new is not None
+    assert mae_old is not None
+    assert mae_new < mae_old, f"realized MAE after the swap {mae_new:.0f} vs the old champion's {mae_old:.0f}"
+
+
+def test_no_drift_control_requests_no_retrain(world: Settings, data_dir: Path, tmp_path: Path) -> None:
+    frame = read_listings_file(data_dir / "craigslist_2021.csv").sample(frac=1.0, random_state=7)
+    half = len(frame) // 2
+    frame.iloc[:half].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[half : half + 4_000].to_csv(tmp_path / "stream.csv", index=False)
+    first = train(world, tmp_path / "train.csv", params=TrainParams(max_rounds=400)).version
+    start_loop(world)
+    replay(world, tmp_path / "stream.csv", progress=False)
+    produced = topic_keys(world, world.listings_topic)
+    wait_for(lambda: handled(world) >= len(set(produced)), 180, "every listing stored")
+    wait_for(lambda: rows(world, "SELECT coalesce(sum(rows), 0) FROM drift_windows")[0][0] >= 3_000, 60,
+             "the drift worker to close its windows")  # fmt: skip
+    assert rows(world, "SELECT count(*) FROM retrain_requests")[0][0] == 0
+    assert rows(world, "SELECT count(*) FROM drift_windows")[0][0] >= 4
+    result = summary(world, produced, first, None)
+    assert (result["lost"], result["duplicated"]) == (0, 0), result
+    assert np.isfinite(result["mae_before"])

@@ -1,0 +1,125 @@
+"""`pricemyride retrain-listener`: turn retrain requests into Prefect flow runs, and promotions into updates.
+
+A kafka-python consumer of ``retrain-requests``. For each request it runs the ``retrain`` flow on the
+labelled listings stored since the champion was trained (cleaned by the same rules) together with the
+champion's own training files; after a promotion it publishes a ``ModelUpdate`` on ``model-updates``.
+A failed flow run is retried with backoff; after the last try the failure is recorded in
+``model_events`` and logged — never silently dropped. The offset is committed only after that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from pricemyride.events import ModelUpdate, RetrainRequest
+from pricemyride.settings import Settings
+from training.registry import champion_version, configure
+
+log = logging.getLogger(__name__)
+BACKOFF_S = (5.0, 20.0, 60.0)
+
+
+def retrain_inputs(settings: Settings) -> tuple[list[str], datetime | None]:
+    """The champion's training files that still exist, and when it was trained."""
+    client = configure(settings)
+    version = champion_version(client, settings)
+    run = client.get_run(str(client.get_model_version(settings.model_name, str(version)).run_id))
+    files = [f for f in json.loads(run.data.tags.get("training_files", "[]")) if Path(f).is_file()]
+    return files, datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC)
+
+
+def run_flow(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from training.flow import retrain
+
+    files, since = retrain_inputs(settings)
+    log.info("retraining for request %s (%s): files %s, stored since %s", request.request_id, request.reason,
+             files, since)  # fmt: skip
+    return dict(retrain(data=files, since=since, margin=settings.promotion_margin))
+
+
+def with_retries(attempt: Callable[[], dict[str, Any]], backoff: Sequence[float]) -> dict[str, Any]:
+    """Call ``attempt``; on failure wait and try again, once per backoff step; re-raise the last error."""
+    for wait in [*backoff, None]:
+        try:
+            return attempt()
+        except Exception as exc:
+            if wait is None:
+                raise
+            log.exception("retrain flow failed (%s); retrying in %.0f s", exc, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def record_failure(settings: Settings, request: RetrainRequest, error: BaseException) -> None:
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        conn.execute(
+            "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES ('failed', %s, %s, %s, %s)",
+            [request.champion_version, request.champion_version, f"retrain failed: {error!r}",
+             Jsonb({"request_id": str(request.request_id)})],
+        )  # fmt: skip
+
+
+def publish_update(settings: Settings, decision: dict[str, Any]) -> ModelUpdate:
+    update = ModelUpdate(version=int(decision["challenger"]), alias=settings.champion_alias,
+                         promoted_at=datetime.now(UTC), reason=str(decision["reason"]))  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
+    try:
+        producer.send(
+            settings.model_updates_topic, key=str(update.version).encode(), value=update.model_dump_json().encode()
+        )
+        producer.flush()
+    finally:
+        producer.close()
+    return update
+
+
+def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> dict[str, Any] | None:
+    """One request: run the flow (with retries), publish the promotion; None when nothing was run."""
+    try:
+        request = RetrainRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        log.error("ignoring malformed retrain request: %s", exc)
+        return None
+    try:
+        decision = with_retries(lambda: run_flow(settings, request), backoff)
+    except Exception as exc:  # noqa: BLE001 - recorded and logged, then the request is done with
+        log.error("retrain request %s failed after %d tries: %r", request.request_id, len(backoff) + 1, exc)
+        record_failure(settings, request, exc)
+        return None
+    if decision["promote"]:
+        update = publish_update(settings, decision)
+        log.warning("promoted version %d; published on %s", update.version, settings.model_updates_topic)
+    return decision
+
+
+def listen(settings: Settings, max_requests: int | None = None) -> int:
+    """Consume retrain requests until stopped (or ``max_requests`` were handled); return how many."""
+    consumer = KafkaConsumer(
+        settings.retrain_topic, bootstrap_servers=settings.kafka_bootstrap.split(","),
+        group_id=f"{settings.consumer_group}-retrainer", enable_auto_commit=False,
+        auto_offset_reset="earliest", max_poll_records=1, max_poll_interval_ms=3_600_000,
+    )  # fmt: skip
+    handled = 0
+    try:
+        for message in consumer:
+            handle(settings, message.value)
+            consumer.commit()
+            handled += 1
+            if max_requests is not None and handled >= max_requests:
+                break
+    finally:
+        consumer.close()
+    return handled
