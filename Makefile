@@ -8,7 +8,7 @@ DATA ?=
 RATE ?= 20
 
 .DEFAULT_GOAL := help
-.PHONY: help install system up down status demo demo-drift test test-unit test-integration lint format schema train clean
+.PHONY: help install system up down status demo demo-drift bench test test-unit test-integration lint format schema train clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: up ## run the whole system: model, worker, producer, dashboard (DATA=file.
 
 demo-drift: up ## the closed loop on real data: 2020 champion, 2021 stream → drift → retrain → hot swap
 	@$(PY) -m infra.demo_drift
+
+bench: up ## benchmarks on the real broker and database → reports/bench.{json,md}
+	@$(PY) -m benchmarks.run
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest

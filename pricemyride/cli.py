@@ -9,6 +9,7 @@ pricemyride retrain-listener
 pricemyride schema   [--out FILE]
 pricemyride prepare
 pricemyride worker   [faust worker options]
+pricemyride monitor  [faust worker options]
 pricemyride dashboard
 """
 
@@ -128,6 +129,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from monitoring.app import create_monitor_app
+    from monitoring.policy import policy_from_settings
+    from stream_workers.app import without_web
+
+    sys.argv = without_web(["pricemyride-monitor", "worker", *args.faust_args])
+    create_monitor_app(settings, policy_from_settings(settings)).main()
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.app import run
 
@@ -168,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare", help="create topics and the database schema")
     worker = sub.add_parser("worker", help="run a scoring worker")
     worker.add_argument("faust_args", nargs=argparse.REMAINDER)
+    monitor = sub.add_parser("monitor", help="run the drift worker")
+    monitor.add_argument("faust_args", nargs=argparse.REMAINDER)
     sub.add_parser("dashboard", help="serve the analysts' dashboard")
     return parser
 
@@ -182,6 +195,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "schema": cmd_schema,
     "prepare": cmd_prepare,
     "worker": cmd_worker,
+    "monitor": cmd_monitor,
     "dashboard": cmd_dashboard,
 }
 

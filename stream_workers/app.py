@@ -73,6 +73,7 @@ class Scorer:
         try:
             client = await loop.run_in_executor(None, configure, self.settings)
             self.pending = await loop.run_in_executor(None, load_version, client, self.settings, version)
+            log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
             current = self.model.version if self.model else None
             log.error("cannot load version %d (%s: %s); keeping version %s", version, type(exc).__name__, exc, current)

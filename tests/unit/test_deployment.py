@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
+from pricemyride.cli import COMMANDS
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-CLI_COMMANDS = {"produce", "train", "predict", "schema", "prepare", "worker", "dashboard"}
+CLI_COMMANDS = set(COMMANDS)
 
 
 def settings_env_names() -> set[str]:
