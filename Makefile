@@ -8,6 +8,9 @@ DATA ?=
 RATE ?= 20
 
 .DEFAULT_GOAL := help
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
 .PHONY: help install system up down status demo demo-drift bench test test-unit test-integration lint format schema train clean
 
 help: ## list the targets

@@ -7,11 +7,13 @@ import sys
 
 from monitoring.app import create_monitor_app
 from monitoring.policy import policy_from_settings
+from pricemyride.cli import quiet_libraries
 from pricemyride.settings import Settings
 from stream_workers.app import without_web
 
 
 def main() -> None:
+    quiet_libraries()
     sys.argv = without_web(sys.argv)
     settings = Settings()
     create_monitor_app(settings, policy_from_settings(settings)).main()

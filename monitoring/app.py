@@ -112,6 +112,7 @@ def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) ->
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         value_serializer="raw", key_serializer="raw", consumer_auto_offset_reset="earliest",
         producer_acks=-1, topic_allow_declare=False, topic_disable_leader=True, web_enabled=False,
+        stream_wait_empty=False,
     )  # fmt: skip
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
     requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")

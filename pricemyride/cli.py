@@ -4,6 +4,7 @@ pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
 pricemyride train    [--data FILE] [--limit N] [--no-promote]
 pricemyride evaluate [--data FILE] [--out-dir reports]
 pricemyride predict  --data FILE --out FILE
+pricemyride rescore  --since TIME [--version N]
 pricemyride retrain  [--data FILE ...] [--since TIME]
 pricemyride retrain-listener
 pricemyride schema   [--out FILE]
@@ -30,7 +31,15 @@ from pricemyride.settings import Settings
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "kafka", "git", "httpx", "matplotlib")
 
 
+def quiet_libraries() -> None:
+    """No telemetry from MLflow or Prefect: this system talks to no host but its own services."""
+    for key, value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true"),
+                       ("PREFECT_SERVER_ANALYTICS_ENABLED", "false")):  # fmt: skip
+        os.environ.setdefault(key, value)
+
+
 def configure_logging() -> None:
+    quiet_libraries()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -78,7 +87,6 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from training.flow import retrain
 
     files = [str(p) for p in args.data] or ([str(settings.data)] if settings.data else [])
@@ -91,6 +99,14 @@ def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
     from training.listener import listen
 
     listen(settings, max_requests=args.max_requests)
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
+    from training.rescore import rescore
+
+    count = rescore(settings, args.since, args.version)
+    print(f"rescored {count} listings")
     return 0
 
 
@@ -171,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--max-rounds", type=int, default=2000)
     listener = sub.add_parser("retrain-listener", help="run the retrain flow for each retrain request")
     listener.add_argument("--max-requests", type=int, help="stop after N requests (default: run until stopped)")
+    rescore = sub.add_parser("rescore", help="score stored listings again with the champion or a version")
+    rescore.add_argument("--since", type=datetime.fromisoformat, required=True, help="stored since (ISO 8601)")
+    rescore.add_argument("--version", type=int, help="model version (default: the champion)")
     predict = sub.add_parser("predict", help="batch-score a file with the champion")
     predict.add_argument("--data", type=Path, required=True)
     predict.add_argument("--out", type=Path, required=True)
@@ -191,6 +210,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "evaluate": cmd_evaluate,
     "retrain": cmd_retrain,
     "retrain-listener": cmd_retrain_listener,
+    "rescore": cmd_rescore,
     "predict": cmd_predict,
     "schema": cmd_schema,
     "prepare": cmd_prepare,

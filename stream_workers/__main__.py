@@ -2,11 +2,13 @@
 
 import sys
 
+from pricemyride.cli import quiet_libraries
 from pricemyride.settings import Settings
 from stream_workers.app import create_app, without_web
 
 
 def main() -> None:
+    quiet_libraries()
     sys.argv = without_web(sys.argv)
     create_app(Settings()).main()
 

@@ -167,6 +167,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         topic_disable_leader=True,
         web_enabled=False,
+        stream_wait_empty=False,  # on shutdown, leave a half-filled batch unacked: it is redelivered
         broker_commit_every=settings.batch_size,
         broker_commit_interval=1.0,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -41,7 +40,6 @@ def retrain_inputs(settings: Settings) -> tuple[list[str], datetime | None]:
 
 
 def run_flow(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from training.flow import retrain
 
     files, since = retrain_inputs(settings)
@@ -92,6 +90,11 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         request = RetrainRequest.model_validate_json(raw)
     except ValidationError as exc:
         log.error("ignoring malformed retrain request: %s", exc)
+        return None
+    current = champion_version(configure(settings), settings)
+    if current != request.champion_version:
+        log.info("skipping request %s: it was about version %d, the champion is now %d",
+                 request.request_id, request.champion_version, current)  # fmt: skip
         return None
     try:
         decision = with_retries(lambda: run_flow(settings, request), backoff)

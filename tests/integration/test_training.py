@@ -64,3 +64,24 @@ def test_train_cli_without_data_uses_the_generator_and_keeps_the_champion(settin
     assert int(client.get_model_version_by_alias(settings.model_name, settings.champion_alias).version) == champion
     params = client.get_run(client.get_model_version(settings.model_name, str(newest)).run_id).data.params
     assert params["data"] == "generator"
+
+
+def test_rescore_scores_stored_listings_with_another_version_once(
+    settings: Settings, champion: int, worker: Path, data_dir: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.integration.helpers import scalar
+    from training.model import TrainParams
+    from training.rescore import rescore
+    from training.train import train
+
+    listings = scalar(settings, "SELECT count(DISTINCT listing_id) FROM predictions")
+    assert listings > 0, "the pipeline test stored listings first"
+    other = train(settings, data_dir / "craigslist_2020.csv", params=TrainParams(max_rounds=50), promote=False)
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    assert rescore(settings, since, other.version) == listings
+    count = "SELECT count(*) FROM predictions WHERE model_version = %s"
+    assert scalar(settings, count, [other.version]) == listings
+    rescore(settings, since, other.version)
+    assert scalar(settings, count, [other.version]) == listings, "rescoring again adds no row"
