@@ -27,5 +27,5 @@ def progress(items: Iterable[T], what: str, total: int | None = None, every_s: f
         if now - last >= every_s:
             last = now
             of = f"/{total}" if total else ""
-            log.info("%s: %d%s (%.0f/s)", what, count, of, count / (now - started))
+            log.info("%s: %d%s (%.1f/s)", what, count, of, count / (now - started))
     log.info("%s: %d done in %.1f s", what, count, time.monotonic() - started)
