@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -36,6 +35,7 @@ from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.cli import configure_logging
 from pricemyride.settings import Settings
+from pricemyride.topics import read_topic
 from producers.replay import replay
 from training.cleaning import is_usable_label
 from training.train import train
@@ -109,21 +109,8 @@ def promoted_after(settings: Settings, version: int) -> tuple[int, datetime] | N
 
 
 def topic_keys(settings: Settings, topic: str) -> list[str]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=5000)  # fmt: skip
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        consumer.seek_to_beginning(*partitions)
-        keys = []
-        for message in consumer:
-            keys.append((message.key or b"").decode("utf-8", "replace"))
-            if all(consumer.position(tp) >= ends[tp] for tp in partitions):
-                break
-        return keys
-    finally:
-        consumer.close()
+    """The key of every message in ``topic``: the listing ids offered."""
+    return [(m.key or b"").decode("utf-8", "replace") for m in read_topic(settings, topic, timeout_s=5)]
 
 
 def all_handled(settings: Settings, produced: int) -> bool:

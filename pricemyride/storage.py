@@ -7,7 +7,7 @@ keyed by the Kafka coordinate of the rejected message, so a redelivered message 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
@@ -126,7 +126,7 @@ ON CONFLICT DO NOTHING
 
 @dataclass(frozen=True, slots=True)
 class PredictionRow:
-    """One row of ``predictions``."""
+    """One row of ``predictions`` (field order = the column order of ``UPSERT_PREDICTIONS``)."""
 
     listing_id: str
     model_version: int
@@ -143,7 +143,7 @@ class PredictionRow:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterRow:
-    """One row of ``dead_letters``: a rejected message, its coordinate and why."""
+    """One row of ``dead_letters`` (field order = the column order of ``INSERT_DEAD_LETTERS``)."""
 
     topic: str
     partition: int
@@ -171,33 +171,20 @@ def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
     return list(newest.values())
 
 
+def _columns(rows: Sequence[Any]) -> list[list[Any]]:
+    """Row dataclasses → one list per field, in declaration order (the ``unnest`` parameters)."""
+    names = [f.name for f in fields(rows[0])] if rows else []
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
 def prediction_params(rows: Sequence[PredictionRow]) -> list[list[Any]]:
-    rows = latest_per_listing(rows)
-    return [
-        [r.listing_id for r in rows],
-        [r.model_version for r in rows],
-        [r.event_id for r in rows],
-        [r.predicted_price for r in rows],
-        [r.price_low for r in rows],
-        [r.price_high for r in rows],
-        [r.deal_rating for r in rows],
-        [r.asking_price for r in rows],
-        [r.event_time for r in rows],
-        [r.scored_at for r in rows],
-        [Jsonb(r.listing) for r in rows],
-    ]
+    columns = _columns(latest_per_listing(rows))
+    columns[-1] = [Jsonb(listing) for listing in columns[-1]]  # the listing column
+    return columns
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
-    return [
-        [r.topic for r in rows],
-        [r.partition for r in rows],
-        [r.offset for r in rows],
-        [r.key for r in rows],
-        [r.payload for r in rows],
-        [r.reason for r in rows],
-        [r.failed_at for r in rows],
-    ]
+    return _columns(rows)
 
 
 async def write_batch(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -47,3 +48,26 @@ def ensure_topics(settings: Settings) -> list[str]:
         return [s.name for s in missing]
     finally:
         admin.close()
+
+
+def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[Any]:
+    """Every message currently in ``topic``, from the beginning (for audits, tests and demos)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        consumer.seek_to_beginning(*partitions)
+        messages = []
+        for message in consumer:
+            messages.append(message)
+            if all(consumer.position(tp) >= ends[tp] for tp in partitions):
+                break
+        return messages
+    finally:
+        consumer.close()

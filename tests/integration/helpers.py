@@ -10,6 +10,9 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from pricemyride.settings import Settings
+from pricemyride.topics import read_topic
+
+__all__ = ["consumer_lag", "query", "read_topic", "scalar", "wait_for"]
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.5) -> None:
@@ -28,29 +31,6 @@ def query(settings: Settings, statement: str, params: Any = None) -> list[tuple[
 
 def scalar(settings: Settings, statement: str, params: Any = None) -> Any:
     return query(settings, statement, params)[0][0]
-
-
-def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[Any]:
-    """Every message currently in ``topic``, from the beginning."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=int(timeout_s * 1000),
-    )
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
-        consumer.seek_to_beginning(*partitions)
-        messages = []
-        for message in consumer:
-            messages.append(message)
-            if all(consumer.position(tp) >= ends[tp] for tp in partitions):
-                break
-        return messages
-    finally:
-        consumer.close()
 
 
 def consumer_lag(settings: Settings) -> int:

@@ -13,7 +13,10 @@ from monitoring.policy import DriftPolicy
 from producers.generator import generate_listings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-POLICY = DriftPolicy(consecutive_windows=2, cooldown_seconds=600, min_rows=100, min_labelled_rows=50)
+ALL_SIGNALS = ("features", "prediction", "asking_price", "realized_error")
+POLICY = DriftPolicy(
+    consecutive_windows=2, cooldown_seconds=600, min_rows=100, min_labelled_rows=50, reasons=ALL_SIGNALS
+)
 
 
 def window(**changes: object) -> WindowResult:
@@ -40,6 +43,11 @@ def test_quiet_window_fires_nothing() -> None:
 )
 def test_each_signal_fires_on_its_own(changes: dict[str, object], fired: list[str]) -> None:
     assert signals(POLICY, window(**changes)) == fired
+
+
+def test_by_default_only_label_based_signals_request_a_retrain() -> None:
+    loud = window(drift_share=0.9, prediction_drift=0.5, price_drift=0.5, mae_ratio=2.0)
+    assert signals(DriftPolicy(), loud) == ["asking_price", "realized_error"]
 
 
 def test_one_request_per_episode_after_consecutive_windows_and_cooldown() -> None:
