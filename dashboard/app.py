@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import plotly.graph_objects as go
 from dash import Dash, Input, Output, dash_table, dcc, html
 from psycopg_pool import ConnectionPool
 
@@ -46,6 +47,30 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+EVENT_COLUMNS = [("at", "When"), ("kind", "Decision"), ("version", "Version"), ("champion", "Against"),
+                 ("reason", "Why")]  # fmt: skip
+
+
+def drift_figure(windows: list[dict[str, Any]], events: list[dict[str, Any]]) -> go.Figure:
+    """Realized MAE per window (by model version), drifting windows marked, promotions as lines."""
+    figure = go.Figure()
+    for version in sorted({w["model_version"] for w in windows}):
+        mine = [w for w in windows if w["model_version"] == version and w["mae"] is not None]
+        figure.add_scatter(x=[w["window_end"] for w in mine], y=[w["mae"] for w in mine], mode="lines+markers",
+                           name=f"realized MAE, v{version}")  # fmt: skip
+    fired = [w for w in windows if w["fired"] and w["mae"] is not None]
+    figure.add_scatter(x=[w["window_end"] for w in fired], y=[w["mae"] for w in fired], mode="markers",
+                       marker={"symbol": "x", "size": 11, "color": "#b42318"}, name="drift fired")  # fmt: skip
+    for event in events:
+        if event["kind"] == "promoted":
+            figure.add_vline(x=event["at"], line_dash="dash", line_color="#1a7f37")
+            figure.add_annotation(x=event["at"], y=1, yref="paper", text=f"v{event['version']} promoted",
+                                  showarrow=False, yanchor="bottom")  # fmt: skip
+    figure.update_layout(height=320, margin={"l": 40, "r": 10, "t": 30, "b": 30}, yaxis_title="MAE ($)",
+                         legend={"orientation": "h"}, template="plotly_white")  # fmt: skip
+    return figure
+
+
 def stat(label: str, element_id: str) -> html.Div:
     return html.Div(
         [html.Div(label, className="stat-label"), html.Div("…", id=element_id, className="stat-value")],
@@ -85,6 +110,14 @@ def layout() -> html.Div:
                     for c in ("odometer", "asking_price", "predicted_price")
                 ],
             ),
+            html.H2("Drift and model history"),
+            dcc.Graph(id="drift-chart", config={"displayModeBar": False}),
+            dash_table.DataTable(  # type: ignore[attr-defined]
+                id="model-events",
+                columns=[{"id": c, "name": n} for c, n in EVENT_COLUMNS],
+                page_size=10,
+                style_cell={"fontFamily": "sans-serif", "padding": "4px 8px", "textAlign": "left"},
+            ),
             dcc.Interval(id="tick", interval=REFRESH_MS),
         ],
         style={"maxWidth": "1100px", "margin": "0 auto", "fontFamily": "sans-serif"},
@@ -97,6 +130,8 @@ def create_dash_app(settings: Settings) -> Dash:
     app.layout = layout
 
     @app.callback(
+        Output("drift-chart", "figure"),
+        Output("model-events", "data"),
         Output("latest", "data"),
         Output("scored", "children"),
         Output("dead-lettered", "children"),
@@ -109,7 +144,11 @@ def create_dash_app(settings: Settings) -> Dash:
             pool.open(wait=True, timeout=10)
         found = queries.counts(pool)
         empty = "" if found["scored"] else "No predictions yet: start a worker and a producer (make demo does both)."
+        events = queries.model_events(pool)
+        history = [{**e, "at": e["at"].strftime("%Y-%m-%d %H:%M:%S")} for e in events]
         return (
+            drift_figure(queries.drift_windows(pool), events),
+            history,
             table_rows(queries.latest_predictions(pool)),
             f"{found['scored']:,}",
             f"{found['dead_lettered']:,}",

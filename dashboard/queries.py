@@ -33,3 +33,24 @@ def counts(pool: ConnectionPool) -> dict[str, int]:
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(COUNTS).fetchone()
     return {k: int(v) for k, v in (row or {}).items()}
+
+
+DRIFT_WINDOWS: Final = """
+SELECT id, window_end, closed_at, model_version, rows, labelled_rows, drift_share, price_drift, mae, coverage,
+       fired, retrain_requested
+FROM drift_windows ORDER BY id DESC LIMIT %s
+"""
+
+MODEL_EVENTS: Final = """
+SELECT at, kind, version, champion, reason FROM model_events ORDER BY at DESC LIMIT %s
+"""
+
+
+def drift_windows(pool: ConnectionPool, limit: int = 200) -> list[dict[str, Any]]:
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        return list(reversed(cur.execute(DRIFT_WINDOWS, [limit]).fetchall()))
+
+
+def model_events(pool: ConnectionPool, limit: int = 50) -> list[dict[str, Any]]:
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(MODEL_EVENTS, [limit]).fetchall()

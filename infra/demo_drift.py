@@ -160,8 +160,17 @@ def summary(
     }
 
 
+def start_dashboard(settings: Settings, run_paths: Paths) -> str:
+    """The dashboard on this world's database; it stays up after the demo (`make down` stops it)."""
+    stop_pid("drift-dashboard", run_paths)
+    spawn("drift-dashboard", ["-m", "pricemyride.cli", "dashboard"], run_paths)
+    url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    log.info("dashboard: %s (drift chart and model history below the live table)", url)
+    return url
+
+
 def run(settings: Settings, old: Path, new: Path, rate: float, limit: int | None, timeout_s: float) -> dict[str, Any]:
-    prepare(settings)
+    """Train the champion on ``old``, stream ``new``; return the summary once every listing is stored."""
     log.info("training the champion on %s…", old)
     first = train(settings, old).version
     start_loop(settings)
@@ -193,8 +202,13 @@ def main() -> int:
     base = Settings()
     folder = base.state_path / "drift-demo" / name
     # A short cooldown, so a drift that outlives a rejected challenger is retried within the demo.
-    os.environ.update(world_env(base, name, folder, PRICEMYRIDE_DRIFT_COOLDOWN_S="45"))
-    result = run(Settings(), args.old, args.new, args.rate, args.limit, args.timeout)
+    os.environ.update(
+        world_env(base, name, folder, PRICEMYRIDE_DRIFT_COOLDOWN_S="45", PRICEMYRIDE_DASHBOARD_PORT="8051")
+    )
+    settings = Settings()
+    prepare(settings)
+    start_dashboard(settings, Paths(base.state_path))
+    result = run(settings, args.old, args.new, args.rate, args.limit, args.timeout)
     print(json.dumps(result), flush=True)
     return 1 if result["lost"] or result["duplicated"] or result["promoted_version"] is None else 0
 

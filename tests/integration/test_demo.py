@@ -25,6 +25,8 @@ PORT = 8062
 def dashboard_table(port: int) -> dict[str, Any]:
     """What the dashboard's refresh callback sends to the browser."""
     outputs = [
+        ("drift-chart", "figure"),
+        ("model-events", "data"),
         ("latest", "data"),
         ("scored", "children"),
         ("dead-lettered", "children"),
