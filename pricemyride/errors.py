@@ -4,8 +4,7 @@ PriceMyRideError
 ├── InvalidListing      a listing event broke the contract (goes to the dead-letter topic)
 ├── ModelNotFound       the registry has no model behind the requested alias
 ├── IncompatibleModel   a registered model was built by feature code this code cannot run
-├── DataFileError       a data file is missing or not in the Craigslist format
-└── ServiceUnavailable  Kafka, Postgres or MLflow did not answer in time
+└── DataFileError       a data file is missing or not in the Craigslist format
 """
 
 
@@ -27,7 +26,3 @@ class IncompatibleModel(PriceMyRideError):
 
 class DataFileError(PriceMyRideError):
     """A data file is missing, unreadable or lacks the Craigslist columns."""
-
-
-class ServiceUnavailable(PriceMyRideError):
-    """A backing service did not answer in time."""

@@ -17,7 +17,6 @@ CATEGORICAL: Final = (
     "manufacturer", "model_base", "model_two", "condition", "cylinders", "fuel", "title_status",
     "transmission", "drive", "size", "type", "paint_color", "state", "region",
 )  # fmt: skip
-NUMERIC: Final = ("age", "odometer", "miles_per_year", "lat", "long", "posted")
 MIN_CATEGORY_COUNT: Final = 5
 MODEL_FORMAT: Final = 4  # bump when transform() or the meaning of the model output changes; others are refused
 
