@@ -66,6 +66,10 @@ def drift_figure(windows: list[dict[str, Any]], events: list[dict[str, Any]]) ->
             figure.add_vline(x=event["at"], line_dash="dash", line_color="#1a7f37")
             figure.add_annotation(x=event["at"], y=1, yref="paper", text=f"v{event['version']} promoted",
                                   showarrow=False, yanchor="bottom")  # fmt: skip
+    if not windows:
+        figure.add_annotation(text="No drift windows yet: the drift worker closes one every 2,000 predictions "
+                              "or 5 minutes (PRICEMYRIDE_DRIFT_WINDOW_*).", showarrow=False, x=0.5, y=0.5,
+                              xref="paper", yref="paper")  # fmt: skip
     figure.update_layout(height=320, margin={"l": 40, "r": 10, "t": 30, "b": 30}, yaxis_title="MAE ($)",
                          legend={"orientation": "h"}, template="plotly_white")  # fmt: skip
     return figure

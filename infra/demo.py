@@ -81,6 +81,8 @@ def start(settings: Settings, plan: DemoPlan) -> None:
     paths = Paths(settings.state_path)
     version = ensure_champion(settings, plan)
     spawn("worker", ["-m", "stream_workers", "worker", "-l", "info"], paths)
+    spawn("monitor", ["-m", "monitoring", "worker", "-l", "info"], paths)
+    spawn("retrainer", ["-m", "pricemyride.cli", "retrain-listener"], paths)
     producer = ["-m", "pricemyride.cli", "produce", "--rate", str(plan.rate)]
     spawn("producer", producer + (["--data", str(plan.data), "--order", "posting_date"] if plan.data else []), paths)
     spawn("dashboard", ["-m", "pricemyride.cli", "dashboard"], paths)
@@ -93,7 +95,8 @@ PriceMyRide demo is running
   model       {settings.model_name} v{version} (@{settings.champion_alias}), MLflow {settings.tracking_uri}
   listings    {plan.source} → Kafka {settings.kafka_bootstrap} topic '{settings.listings_topic}' at {plan.rate:g}/s
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
-  logs        {paths.logs}/  (worker.log, producer.log, dashboard.log, kafka.log)
+  drift       faust monitor_predictions (windows of {settings.drift_window_events:,} predictions) → retrain-listener
+  logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka)
   stop        make down
 """,
         flush=True,

@@ -30,7 +30,14 @@ from pricemyride.settings import Settings
 
 INFRA = Path(__file__).resolve().parent
 KAFKA_PORT_GAP = 1  # the controller listens on the broker port + 1
-APP_PROCESSES = ("dashboard", "producer", "worker", "drift-dashboard")  # started by infra.demo, stopped first by down
+APP_PROCESSES = (
+    "dashboard",
+    "producer",
+    "monitor",
+    "retrainer",
+    "worker",
+    "drift-dashboard",
+)  # started by infra.demo, stopped first by down
 
 
 @dataclass(frozen=True)

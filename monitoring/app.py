@@ -20,7 +20,9 @@ import faust
 import mlflow
 import pandas as pd
 import psycopg
+from faust.types import EventT
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 from monitoring.drift import Episode, WindowResult, compute_window
 from monitoring.policy import DriftPolicy
@@ -97,6 +99,19 @@ def last_request_time(settings: Settings) -> datetime | None:
     return row[0] if row else None
 
 
+def parse_predictions(events: Sequence[EventT]) -> list[Prediction]:
+    """The window's predictions; one that does not parse (an older event format) is skipped and logged."""
+    parsed = []
+    for event in events:
+        message = event.message
+        try:
+            parsed.append(Prediction.model_validate_json(message.value or b""))
+        except ValidationError as exc:
+            log.warning("skipping %s[%d]@%d: not a Prediction (%s)", message.topic, message.partition,
+                        message.offset, str(exc).splitlines()[0])  # fmt: skip
+    return parsed
+
+
 def exit_without_ack(exc: BaseException) -> NoReturn:
     """As in the scoring worker: never let faust ack a window that was not recorded."""
     log.critical("drift window not recorded (%r); exiting so it is redelivered", exc)
@@ -160,7 +175,9 @@ def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) ->
             policy.window_events, within=policy.window_seconds
         ):
             try:
-                await close_window([Prediction.model_validate_json(e.message.value or b"") for e in events])
+                batch = parse_predictions(events)
+                if batch:
+                    await close_window(batch)
             except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
                 exit_without_ack(exc)
 
