@@ -193,7 +193,7 @@ def main() -> int:
     data = Path(os.environ.get("PRICEMYRIDE_DRIFT_DATA_DIR", "../shared/data"))
     parser.add_argument("--old", type=Path, default=data / "craigslist_2020.csv")
     parser.add_argument("--new", type=Path, default=data / "craigslist_2021.csv")
-    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--rate", type=float, default=150.0)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
