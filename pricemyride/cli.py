@@ -7,6 +7,7 @@ pricemyride predict  --data FILE --out FILE
 pricemyride rescore  --since TIME [--version N]
 pricemyride retrain  [--data FILE ...] [--since TIME]
 pricemyride retrain-listener
+pricemyride deploy-flow [--name NAME]
 pricemyride schema   [--out FILE]
 pricemyride prepare
 pricemyride worker   [faust worker options]
@@ -102,6 +103,14 @@ def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_deploy_flow(args: argparse.Namespace, settings: Settings) -> int:
+    from training.deployment import deploy_flow
+
+    deployment_id = deploy_flow(settings, args.name)
+    print(f"deployed retrain/{args.name} ({deployment_id}) on work pool {settings.prefect_work_pool}")
+    return 0
+
+
 def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
     from training.rescore import rescore
 
@@ -187,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--max-rounds", type=int, default=2000)
     listener = sub.add_parser("retrain-listener", help="run the retrain flow for each retrain request")
     listener.add_argument("--max-requests", type=int, help="stop after N requests (default: run until stopped)")
+    deploy = sub.add_parser("deploy-flow", help="register the retrain flow as a Prefect deployment (PREFECT_API_URL)")
+    deploy.add_argument("--name", default="pricemyride", help="deployment name (runs as retrain/NAME)")
     rescore = sub.add_parser("rescore", help="score stored listings again with the champion or a version")
     rescore.add_argument("--since", type=datetime.fromisoformat, required=True, help="stored since (ISO 8601)")
     rescore.add_argument("--version", type=int, help="model version (default: the champion)")
@@ -210,6 +221,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "evaluate": cmd_evaluate,
     "retrain": cmd_retrain,
     "retrain-listener": cmd_retrain_listener,
+    "deploy-flow": cmd_deploy_flow,
     "rescore": cmd_rescore,
     "predict": cmd_predict,
     "schema": cmd_schema,

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(0.02, description="MAE improvement a challenger needs to be promoted.")
     registry_poll_s: float = Field(30.0, gt=0, description="Workers check the champion alias this often.")
 
+    # Retraining: in-process by default; with a deployment name the listener hands each request to a
+    # Prefect server whose process worker runs the flow (see `pricemyride deploy-flow`).
+    retrain_deployment: str = Field("", description="Prefect deployment 'retrain/<name>'; empty: run in-process.")
+    prefect_work_pool: str = Field("pricemyride", description="Process work pool the retrain deployment uses.")
+    retrain_timeout_s: float = Field(3_600.0, gt=0, description="Longest wait for a deployed retrain flow run.")
+
     # Data: a Craigslist-format CSV/parquet file; None means the built-in generator.
     data: Path | None = None
 

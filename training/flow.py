@@ -150,7 +150,7 @@ def gate(
 
 
 @task(cache_policy=NO_CACHE)
-def record(decision: GateDecision) -> GateDecision:
+def record(decision: GateDecision, request_id: str | None) -> GateDecision:
     """Apply the decision to the registry aliases and record it in MLflow and Postgres."""
     settings = Settings()
     client: MlflowClient = configure(settings)
@@ -164,7 +164,7 @@ def record(decision: GateDecision) -> GateDecision:
         conn.execute(
             "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)",
             ["promoted" if decision.promote else "rejected", decision.challenger, decision.champion, decision.reason,
-             Jsonb(asdict(decision))],
+             Jsonb(asdict(decision) | {"request_id": request_id})],
         )  # fmt: skip
     log.info("version %s %s: %s", version, "promoted" if decision.promote else "rejected", decision.reason)
     return decision
@@ -176,13 +176,16 @@ def retrain(
     since: datetime | None = None,
     margin: float = DEFAULT_MARGIN,
     max_rounds: int = TrainParams.max_rounds,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Train a challenger on files and/or labelled listings stored since ``since``; promote it if it wins."""
+    """Train a challenger on files and/or labelled listings stored since ``since``; promote it if it wins.
+
+    ``request_id`` (the retrain request being answered) is recorded with the decision in ``model_events``."""
     files = [Path(p) for p in data or []]
     frame = load(files, since)
     usable, report = clean_rows(frame)
     source = ", ".join([*(str(f) for f in files), *([f"stored since {since.isoformat()}"] if since else [])])
     challenger, splits = train_challenger(frame, usable, report, TrainParams(max_rounds=max_rounds), source, files)
     challenger_mae, champion, champion_mae = evaluate_both(challenger, splits)
-    decision = record(gate(challenger, challenger_mae, champion, champion_mae, margin))
+    decision = record(gate(challenger, challenger_mae, champion, champion_mae, margin), request_id)
     return asdict(decision)

@@ -40,12 +40,47 @@ def retrain_inputs(settings: Settings) -> tuple[list[str], datetime | None]:
 
 
 def run_flow(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
-    from training.flow import retrain
-
+    """Run the retrain flow for ``request``: in this process, or on the Prefect deployment when one is set."""
     files, since = retrain_inputs(settings)
     log.info("retraining for request %s (%s): files %s, stored since %s", request.request_id, request.reason,
              files, since)  # fmt: skip
-    return dict(retrain(data=files, since=since, margin=settings.promotion_margin))
+    parameters = {"data": files, "since": since, "margin": settings.promotion_margin,
+                  "request_id": str(request.request_id)}  # fmt: skip
+    if settings.retrain_deployment:
+        return run_deployed(settings, parameters)
+    from training.flow import retrain
+
+    return dict(retrain(data=files, since=since, margin=settings.promotion_margin, request_id=str(request.request_id)))
+
+
+def run_deployed(settings: Settings, parameters: dict[str, Any]) -> dict[str, Any]:
+    """One flow run of the deployment (the request id is its idempotency key); its decision is read back
+    from ``model_events``, where the flow recorded it."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(
+        settings.retrain_deployment, parameters=parameters, idempotency_key=parameters["request_id"],
+        timeout=settings.retrain_timeout_s, poll_interval=2, as_subflow=False,
+    )  # fmt: skip
+    if not isinstance(flow_run, FlowRun):  # the sync call returns the run itself, never a coroutine
+        raise TypeError(f"run_deployment: expected a FlowRun, got {type(flow_run).__name__}")
+    state = flow_run.state
+    if state is None or not state.is_completed():
+        raise RuntimeError(f"flow run {flow_run.name} ({flow_run.id}): expected Completed, got "
+                           f"{state.name if state else 'no state'}: {state.message if state else ''}")  # fmt: skip
+    return recorded_decision(settings, parameters["request_id"])
+
+
+def recorded_decision(settings: Settings, request_id: str) -> dict[str, Any]:
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        row = conn.execute(
+            "SELECT metrics FROM model_events WHERE metrics->>'request_id' = %s AND kind IN ('promoted', 'rejected') "
+            "ORDER BY at DESC LIMIT 1", [request_id],
+        ).fetchone()  # fmt: skip
+    if row is None:
+        raise RuntimeError(f"request {request_id}: the flow run completed but recorded no decision in model_events")
+    return dict(row[0])
 
 
 def with_retries(attempt: Callable[[], dict[str, Any]], backoff: Sequence[float]) -> dict[str, Any]:

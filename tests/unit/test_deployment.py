@@ -64,3 +64,21 @@ def test_image_installs_the_pinned_requirements_as_a_non_root_user() -> None:
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
     pinned = {line.split("==")[0] for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line}
     assert {"faust-streaming", "xgboost-cpu", "mlflow", "psycopg"} <= pinned
+
+
+def test_retrain_listener_runs_the_deployment_the_prefect_worker_serves() -> None:
+    deploy = SERVICES["prefect-deploy"]["command"]
+    name = deploy[deploy.index("--name") + 1]
+    pool = SERVICES["prefect-deploy"]["environment"]["PRICEMYRIDE_PREFECT_WORK_POOL"]
+    assert SERVICES["retrain-listener"]["environment"]["PRICEMYRIDE_RETRAIN_DEPLOYMENT"] == f"retrain/{name}"
+    worker = SERVICES["prefect-worker"]["command"]
+    assert worker[:3] == ["prefect", "worker", "start"]
+    assert worker[worker.index("--pool") + 1] == pool
+    assert worker[worker.index("--type") + 1] == "process"
+    for service in ("prefect-deploy", "prefect-worker", "retrain-listener"):
+        assert SERVICES[service]["environment"]["PREFECT_API_URL"].startswith("http://prefect:4200/")
+    assert "4200:4200" in SERVICES["prefect"]["ports"]
+
+
+def test_flow_runs_read_the_same_training_files_as_the_listener() -> None:
+    assert SERVICES["prefect-worker"]["volumes"] == SERVICES["retrain-listener"]["volumes"]
