@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,23 +22,24 @@ def own_registry(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return Settings()
 
 
-def events(settings: Settings, version: int) -> list[tuple[str, str]]:
-    return [
-        (r[0], r[1]) for r in query(settings, "SELECT kind, reason FROM model_events WHERE version = %s", [version])
-    ]
+def events(settings: Settings, version: int, since: datetime) -> list[tuple[str, str]]:
+    """Decisions about ``version`` recorded since ``since`` (other tests' registries also have a version 1)."""
+    statement = "SELECT kind, reason FROM model_events WHERE version = %s AND at >= %s ORDER BY at"
+    return [(r[0], r[1]) for r in query(settings, statement, [version, since])]
 
 
 def test_retrain_promotes_a_first_model_then_gates_a_challenger(own_registry: Settings, data_dir: Path) -> None:
     files = [str(data_dir / "craigslist_2020.csv")]
+    started = datetime.now(UTC)
     first = retrain(data=files, max_rounds=150)
     assert first["promote"] is True
-    assert events(own_registry, first["challenger"]) == [("promoted", "no champion this code can run")]
+    assert events(own_registry, first["challenger"], started) == [("promoted", "no champion this code can run")]
 
     # The same data again cannot beat the champion by 50%: rejected, with the reason recorded.
     second = retrain(data=files, margin=0.5, max_rounds=150)
     assert second["promote"] is False
     assert second["champion"] == first["challenger"]
-    ((kind, reason),) = events(own_registry, second["challenger"])
+    ((kind, reason),) = events(own_registry, second["challenger"], started)
     assert kind == "rejected"
     assert "does not beat the champion's" in reason
 
