@@ -246,7 +246,8 @@ class Prediction(BaseModel):
     listing: Listing
 
 
-def _reason(error: ValidationError) -> str:
+def field_messages(error: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) per problem, in the words the stream's dead letters use."""
     parts = []
     for item in error.errors(include_url=False):
         field = ".".join(str(p) for p in item["loc"]) or "listing"
@@ -257,8 +258,12 @@ def _reason(error: ValidationError) -> str:
             message = f"unknown field, got {_shown(item['input'])}"
         elif item["type"] not in {"value_error"}:
             message = f"{message}, got {_shown(item['input'])}"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
+        parts.append((field, message))
+    return parts
+
+
+def _reason(error: ValidationError) -> str:
+    return "; ".join(f"{field}: {message}" for field, message in field_messages(error))
 
 
 def parse_listing(raw: bytes | str) -> Listing:

@@ -1,0 +1,203 @@
+"""Plotly figures and table rows built from query results (pure functions: rows in, figure out)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.valuation import Factor
+
+GREEN, RED, GREY, BLUE, ORANGE = "#1a7f37", "#b42318", "#6b7785", "#1f5fbf", "#c2620a"
+DEAL_COLORS: Final = {"great": GREEN, "good": "#4c9a2a", "fair": GREY, "high": ORANGE, "overpriced": RED}
+LAYOUT: Final = {"margin": {"l": 50, "r": 10, "t": 30, "b": 30}, "template": "plotly_white",
+                 "legend": {"orientation": "h", "y": -0.15}}  # fmt: skip
+
+
+HEATMAP_HOVER: Final = "%{y}<br>window ending %{x}<br>score %{z:.3f} (%{text})<extra></extra>"
+
+
+def money(value: Any) -> str:
+    return "—" if value is None else f"${float(value):,.0f}"
+
+
+def stamp(value: Any) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def empty(figure: go.Figure, text: str) -> go.Figure:
+    figure.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return figure
+
+
+def prediction_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scored_at": stamp(r["scored_at"]),
+            "car": " ".join(str(r[k]) for k in ("year", "manufacturer", "model") if r.get(k)) or "(not given)",
+            "odometer": "—" if r["odometer"] is None else f"{float(r['odometer']):,.0f}",
+            "state": (r["state"] or "—").upper(),
+            "asking_price": money(r["asking_price"]),
+            "predicted_price": money(r["predicted_price"]),
+            "range": f"{money(r['price_low'])} – {money(r['price_high'])}" if r["price_low"] is not None else "—",
+            "deal_rating": r["deal_rating"] or "—",
+            "model_version": f"v{r['model_version']}",
+        }
+        for r in rows
+    ]
+
+
+def throughput_figure(buckets: list[dict[str, Any]], minutes: int) -> go.Figure:
+    """Listings per second and produced → stored latency (p50, p95) per 10-second bucket."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Listings per second", "Latency, produced → stored (ms)"))
+    if not buckets:
+        figure.update_layout(height=260, **LAYOUT)
+        return empty(figure, f"Nothing scored in the last {minutes} minutes.")
+    x = [b["bucket"] for b in buckets]
+    figure.add_bar(x=x, y=[float(b["per_second"]) for b in buckets], name="listings/s", marker_color=BLUE,
+                   row=1, col=1)  # fmt: skip
+    for key, name, color in (("p50_ms", "p50", GREEN), ("p95_ms", "p95", ORANGE)):
+        figure.add_scatter(x=x, y=[float(b[key]) for b in buckets], name=f"latency {name}", mode="lines+markers",
+                           line={"color": color}, row=1, col=2)  # fmt: skip
+    figure.update_layout(height=260, **LAYOUT)
+    return figure
+
+
+def drift_heatmap(features: list[dict[str, Any]]) -> go.Figure:
+    """Per-feature drift score (rows) over windows (columns); drifted cells are outlined in the hover."""
+    figure = go.Figure()
+    if not features:
+        figure.update_layout(height=380, **LAYOUT)
+        return empty(figure, "No drift windows yet: the drift worker closes one every 2,000 predictions or "
+                     "5 minutes (PRICEMYRIDE_DRIFT_WINDOW_*).")  # fmt: skip
+    windows = sorted({(f["window_id"], f["window_end"]) for f in features})
+    names = sorted({f["feature"] for f in features})
+    column = {w[0]: i for i, w in enumerate(windows)}
+    row = {n: i for i, n in enumerate(names)}
+    z: list[list[float | None]] = [[None] * len(windows) for _ in names]
+    text: list[list[str]] = [[""] * len(windows) for _ in names]
+    for f in features:
+        z[row[f["feature"]]][column[f["window_id"]]] = float(f["score"])
+        text[row[f["feature"]]][column[f["window_id"]]] = "drifted" if f["drifted"] else "stable"
+    figure.add_heatmap(x=[stamp(w[1]) for w in windows], y=names, z=z, text=text, colorscale="OrRd",
+                       colorbar={"title": "score"}, hovertemplate=HEATMAP_HOVER)  # fmt: skip
+    figure.update_layout(height=40 + 22 * len(names), **LAYOUT)
+    figure.update_xaxes(type="category", showticklabels=len(windows) <= 12)
+    return figure
+
+
+def mark_events(figure: go.Figure, requests: list[dict[str, Any]], events: list[dict[str, Any]], row: int) -> None:
+    for request in requests:
+        figure.add_vline(x=request["requested_at"], line_dash="dot", line_color=ORANGE, row=row, col=1)
+    for event in events:
+        if event["kind"] == "promoted":
+            figure.add_vline(x=event["at"], line_dash="dash", line_color=GREEN, row=row, col=1)
+
+
+def drift_timeline(
+    windows: list[dict[str, Any]], requests: list[dict[str, Any]], events: list[dict[str, Any]], threshold: float
+) -> go.Figure:
+    """Share of drifted features with the policy's threshold; realized MAE and range coverage per window;
+    retrain requests (dotted orange) and promotions (dashed green) on the time axis."""
+    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=("Share of drifted features", "Realized MAE ($)",
+                                           "80% range coverage"))  # fmt: skip
+    if not windows:
+        figure.update_layout(height=560, **LAYOUT)
+        return empty(figure, "No drift windows yet.")
+    x = [w["window_end"] for w in windows]
+    figure.add_scatter(x=x, y=[w["drift_share"] for w in windows], mode="lines+markers", name="drift share",
+                       line={"color": BLUE}, row=1, col=1)  # fmt: skip
+    figure.add_hline(y=threshold, line_dash="dash", line_color=RED, row=1, col=1,
+                     annotation_text=f"policy threshold {threshold:.0%}")  # fmt: skip
+    for version in sorted({w["model_version"] for w in windows}):
+        mine = [w for w in windows if w["model_version"] == version]
+        figure.add_scatter(x=[w["window_end"] for w in mine], y=[w["mae"] for w in mine], mode="lines+markers",
+                           name=f"MAE v{version}", row=2, col=1)  # fmt: skip
+        figure.add_scatter(x=[w["window_end"] for w in mine], y=[w["coverage"] for w in mine],
+                           mode="lines+markers", name=f"coverage v{version}", row=3, col=1)  # fmt: skip
+    fired = [w for w in windows if w["fired"]]
+    figure.add_scatter(x=[w["window_end"] for w in fired], y=[w["drift_share"] for w in fired], mode="markers",
+                       marker={"symbol": "x", "size": 11, "color": RED}, name="window fired", row=1, col=1)  # fmt: skip
+    figure.add_hline(y=0.8, line_dash="dot", line_color=GREY, row=3, col=1, annotation_text="nominal 80%")
+    for row in (1, 2, 3):
+        mark_events(figure, requests, events, row)
+    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(tickformat=".0%", row=3, col=1)
+    figure.update_layout(height=560, **LAYOUT)
+    return figure
+
+
+def version_rows(versions: list[Any], counts: dict[int, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": f"v{v.version}",
+            "aliases": ", ".join(f"@{a}" for a in v.aliases) or "—",
+            "created": stamp(v.created),
+            "mae": money(v.figures.get("mae")),
+            "rmse": money(v.figures.get("rmse")),
+            "r2": f"{v.figures['r2']:.3f}" if "r2" in v.figures else "—",
+            "coverage": f"{v.figures['coverage']:.1%}" if "coverage" in v.figures else "—",
+            "gate": v.gate or "—",
+            "gate_reason": v.gate_reason or "—",
+            "scored": f"{counts.get(v.version, 0):,}",
+            "data": v.source or "—",
+        }
+        for v in versions
+    ]
+
+
+def version_counts_figure(counts: dict[int, int]) -> go.Figure:
+    figure = go.Figure()
+    if not counts:
+        figure.update_layout(height=220, **LAYOUT)
+        return empty(figure, "No listings scored yet.")
+    figure.add_bar(x=[f"v{v}" for v in counts], y=list(counts.values()), marker_color=BLUE,
+                   text=[f"{n:,}" for n in counts.values()], textposition="auto")  # fmt: skip
+    figure.update_layout(height=220, yaxis_title="listings scored", **LAYOUT)
+    return figure
+
+
+def factors_figure(factors: list[Factor]) -> go.Figure:
+    """How much each top factor moves this car's price from the typical one (multiplicative, in %)."""
+    ordered = list(reversed(factors))
+    figure = go.Figure()
+    figure.add_bar(x=[f.percent for f in ordered], y=[f.label for f in ordered], orientation="h",
+                   marker_color=[GREEN if f.log_effect > 0 else RED for f in ordered],
+                   text=[f"{f.percent:+.0f}%" for f in ordered], textposition="auto")  # fmt: skip
+    figure.update_layout(height=60 + 34 * len(factors), xaxis_title="effect on the price (%)", **LAYOUT)
+    return figure
+
+
+def dead_letter_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def preview(raw: bytes | None, size: int | None) -> str:
+        if raw is None:
+            return "(empty message)"
+        text = bytes(raw).decode("utf-8", errors="replace")
+        return text if (size or 0) <= len(raw) else f"{text}… ({size:,} bytes)"
+
+    return [
+        {
+            "failed_at": stamp(r["failed_at"]),
+            "where": f"{r['topic']}[{r['partition']}]@{r['offset']}",
+            "key": "—" if r["key"] is None else bytes(r["key"]).decode("utf-8", errors="replace"),
+            "reason": r["reason"],
+            "payload": preview(r["payload"], r["size"]),
+        }
+        for r in rows
+    ]
+
+
+def reasons_figure(reasons: list[dict[str, Any]]) -> go.Figure:
+    figure = go.Figure()
+    if not reasons:
+        figure.update_layout(height=220, **LAYOUT)
+        return empty(figure, "No dead letters: every listing so far was valid.")
+    ordered = list(reversed(reasons))
+    figure.add_bar(x=[r["events"] for r in ordered], y=[r["field"] for r in ordered], orientation="h",
+                   marker_color=RED, text=[f"{r['events']:,}" for r in ordered], textposition="auto")  # fmt: skip
+    figure.update_layout(height=60 + 28 * len(reasons), xaxis_title="dead letters", **LAYOUT)
+    return figure

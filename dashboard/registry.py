@@ -1,0 +1,113 @@
+"""What the dashboard reads from MLflow: registered versions with their figures, and the champion model.
+
+Both are cached for ``ttl_s`` so a page refresh costs no registry round trip; the champion is loaded
+again only when the alias points at another version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from pricemyride.errors import IncompatibleModel, ModelNotFound
+from pricemyride.settings import Settings
+from training.registry import LoadedModel, champion_version, configure, load_version
+
+log = logging.getLogger(__name__)
+FIGURES = ("mae", "rmse", "r2", "coverage")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered model version as the Models page shows it."""
+
+    version: int
+    aliases: tuple[str, ...]
+    created: datetime
+    source: str
+    gate: str
+    gate_reason: str
+    figures: dict[str, float]
+
+
+def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]:
+    """Every version of the model, newest first, with its held-out figures from its training run."""
+    found = client.search_model_versions(f"name = '{settings.model_name}'")
+    versions = []
+    for mv in found:
+        metrics: dict[str, float] = {}
+        source = ""
+        if mv.run_id:
+            run = client.get_run(mv.run_id)
+            metrics = {k: float(v) for k, v in run.data.metrics.items() if k in FIGURES}
+            source = run.data.params.get("data", "")
+        versions.append(
+            VersionInfo(
+                version=int(mv.version),
+                aliases=tuple(sorted(mv.aliases or ())),
+                created=datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, tz=UTC),
+                source=source,
+                gate=str(mv.tags.get("gate", "")),
+                gate_reason=str(mv.tags.get("gate_reason", "")),
+                figures=metrics,
+            )
+        )
+    return sorted(versions, key=lambda v: v.version, reverse=True)
+
+
+class RegistryView:
+    """Cached reads of the registry, safe to share between the dashboard's request threads."""
+
+    def __init__(self, settings: Settings, ttl_s: float = 15.0) -> None:
+        self.settings = settings
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._versions: tuple[float, list[VersionInfo]] | None = None
+        self._champion: tuple[float, LoadedModel] | None = None
+
+    def _client(self) -> MlflowClient:
+        return configure(self.settings)
+
+    def versions(self) -> list[VersionInfo]:
+        with self._lock:
+            if self._versions is None or time.monotonic() - self._versions[0] > self.ttl_s:
+                try:
+                    self._versions = (time.monotonic(), list_versions(self._client(), self.settings))
+                except MlflowException as exc:
+                    log.warning("cannot list model versions: %s", exc)
+                    return []
+            return self._versions[1]
+
+    def champion(self) -> LoadedModel:
+        """The champion model; raises ``ModelNotFound`` or ``IncompatibleModel`` with the reason."""
+        with self._lock:
+            now = time.monotonic()
+            if self._champion is not None and now - self._champion[0] <= self.ttl_s:
+                return self._champion[1]
+            client = self._client()
+            version = champion_version(client, self.settings)
+            if self._champion is None or self._champion[1].version != version:
+                self._champion = (now, load_version(client, self.settings, version))
+            else:
+                self._champion = (now, self._champion[1])
+            return self._champion[1]
+
+    def champion_or_reason(self) -> tuple[LoadedModel | None, str]:
+        try:
+            return self.champion(), ""
+        except (ModelNotFound, IncompatibleModel) as exc:
+            return None, str(exc)
+
+    def known_values(self) -> dict[str, Any]:
+        """The categories the champion was trained with (for the form's suggestions); empty without one."""
+        loaded, _ = self.champion_or_reason()
+        if loaded is None:
+            return {}
+        return dict(getattr(loaded.model.features_, "categories_", {}))
