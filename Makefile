@@ -11,7 +11,7 @@ RATE ?= 20
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench test test-unit test-integration lint format schema train clean
+.PHONY: help install system up down status demo demo-drift bench test test-unit test-e2e test-integration lint format schema train clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: up ## benchmarks on the real broker and database → reports/bench.{json,
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest
+
+test-e2e: up ## dashboard tests in headless Chromium over a seeded database (screenshots: test-artifacts/e2e)
+	@$(PY) -m pytest tests/e2e
 
 test-unit: install ## unit tests only (no services)
 	@$(PY) -m pytest tests/unit

@@ -3,7 +3,8 @@
 - drift: Evidently window computation time at 1k, 5k and 20k rows (the drift worker's per-window cost);
 - drain: listings pre-loaded into `listings`, time from scoring-worker start until every one is stored
   in Postgres, with and without the drift worker running beside it (same run, same machine);
-- conservation in every drain run: lost and duplicated, counted in Postgres against the produced ids.
+- conservation in every drain run: lost and duplicated, counted in Postgres against the produced ids;
+- dashboard: each page's refresh on 1,000,000 prediction rows against a 10,000-row baseline.
 
 Each configuration runs ``--repeats`` times; the report gives the median and the range.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks import dashboard as dashboard_bench
 from infra.demo import spawn
 from infra.demo_drift import LOOP_PROCESSES, rows, topic_keys, world_env
 from infra.services import Paths, pid_alive, stop_pid
@@ -130,11 +132,21 @@ def bench_drain(base: Settings, folder: Path, n: int, repeats: int, tracking: st
 
 
 def markdown(report: dict[str, Any]) -> str:
-    d, w = report["drift"], report["drain"]
     lines = [
         "# Benchmarks", "",
         f"{report['generated_at']} · {report['machine']['cores']} cores, {report['machine']['memory_gb']:.0f} GB · "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), "",
+    ]  # fmt: skip
+    if "drift" in report:
+        lines += drift_and_drain_markdown(report)
+    if "dashboard" in report:
+        lines += dashboard_bench.markdown(report["dashboard"])
+    return "\n".join(lines)
+
+
+def drift_and_drain_markdown(report: dict[str, Any]) -> list[str]:
+    d, w = report["drift"], report["drain"]
+    lines = [
         "## Drift window computation (Evidently, 5,000-row reference)", "",
         "| window rows | median s | min–max s |", "|---:|---:|---:|",
         *[f"| {k.split('_')[0]} | {v['median']:.2f} | {v['min']:.2f}–{v['max']:.2f} |" for k, v in d.items()], "",
@@ -151,13 +163,15 @@ def markdown(report: dict[str, Any]) -> str:
         )
     ratio = w["with_drift_worker"]["listings_per_s"]["median"] / w["worker_only"]["listings_per_s"]["median"]
     lines += ["", f"Throughput with the drift worker running is {ratio:.2f}× the worker alone (same run).", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--listings", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["stream", "dashboard"], help="run one part (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     args = parser.parse_args()
     configure_logging()
@@ -175,17 +189,21 @@ def main() -> int:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9,  # noqa: E501
                     "python": platform.python_version()},
-        "versions": {p: version(p) for p in ("faust-streaming", "xgboost-cpu", "evidently", "psycopg")},
+        "versions": {p: version(p) for p in ("faust-streaming", "xgboost-cpu", "evidently", "psycopg", "dash")},
         "model_version": model,
-        "drift": bench_drift(champion, args.repeats),
-        "drain": bench_drain(base, folder, args.listings, args.repeats, tracking),
     }  # fmt: skip
-    report["drain_listings_per_s"] = report["drain"]["worker_only"]["listings_per_s"]["median"]
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    if args.only in (None, "stream"):
+        report["drift"] = bench_drift(champion, args.repeats)
+        report["drain"] = bench_drain(base, folder, args.listings, args.repeats, tracking)
+        report["drain_listings_per_s"] = report["drain"]["worker_only"]["listings_per_s"]["median"]
+    if args.only in (None, "dashboard"):
+        report["dashboard"] = dashboard_bench.bench_dashboard(base, folder, stamp, args.dashboard_rows, args.repeats)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / "bench.md").write_text(markdown(report))
     print(markdown(report))
-    lost = max(r["lost"]["max"] + r["duplicated"]["max"] for r in report["drain"].values())
+    lost = max((r["lost"]["max"] + r["duplicated"]["max"] for r in report.get("drain", {}).values()), default=0)
     return 1 if lost else 0
 
 

@@ -232,6 +232,34 @@ def form_listing(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def live_outputs(pool: ConnectionPool) -> tuple[Any, ...]:
+    """Everything the Live page shows (one refresh)."""
+    found = queries.counts(pool)
+    empty = "" if found["scored"] else "No predictions yet: start a worker and a producer (make demo does both)."
+    return (figures.prediction_rows(queries.latest_predictions(pool)), f"{found['scored']:,}",
+            f"{found['dead_lettered']:,}", f"{found['last_minute']:,}", empty,
+            figures.throughput_figure(queries.throughput(pool, LIVE_MINUTES), LIVE_MINUTES))  # fmt: skip
+
+
+def drift_outputs(pool: ConnectionPool, threshold: float) -> tuple[Any, ...]:
+    timeline = figures.drift_timeline(queries.drift_windows(pool), queries.retrain_requests(pool),
+                                      queries.model_events(pool), threshold)  # fmt: skip
+    return figures.drift_heatmap(queries.drift_features(pool)), timeline
+
+
+def models_outputs(pool: ConnectionPool, registry: RegistryView) -> tuple[Any, ...]:
+    versions = registry.versions()
+    counts = queries.version_counts(pool)
+    events = [{**e, "at": figures.stamp(e["at"])} for e in queries.model_events(pool)]
+    empty = "" if versions else "No model registered yet: run `pricemyride train` (make demo trains one)."
+    return figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty
+
+
+def dead_letters_outputs(pool: ConnectionPool) -> tuple[Any, ...]:
+    return (figures.dead_letter_rows(queries.dead_letters(pool)),
+            figures.reasons_figure(queries.dead_letter_reasons(pool)))  # fmt: skip
+
+
 def register_live(app: Dash, pool: ConnectionPool) -> None:
     @app.callback(
         Output("latest", "data"), Output("scored", "children"), Output("dead-lettered", "children"),
@@ -239,20 +267,14 @@ def register_live(app: Dash, pool: ConnectionPool) -> None:
         Input("live-tick", "n_intervals"),
     )  # fmt: skip
     def refresh_live(_: int | None) -> tuple[Any, ...]:
-        found = queries.counts(pool)
-        empty = "" if found["scored"] else "No predictions yet: start a worker and a producer (make demo does both)."
-        return (figures.prediction_rows(queries.latest_predictions(pool)), f"{found['scored']:,}",
-                f"{found['dead_lettered']:,}", f"{found['last_minute']:,}", empty,
-                figures.throughput_figure(queries.throughput(pool, LIVE_MINUTES), LIVE_MINUTES))  # fmt: skip
+        return live_outputs(pool)
 
 
 def register_drift(app: Dash, pool: ConnectionPool, threshold: float) -> None:
     @app.callback(Output("drift-heatmap", "figure"), Output("drift-timeline", "figure"),
                   Input("drift-tick", "n_intervals"))  # fmt: skip
     def refresh_drift(_: int | None) -> tuple[Any, ...]:
-        timeline = figures.drift_timeline(queries.drift_windows(pool), queries.retrain_requests(pool),
-                                          queries.model_events(pool), threshold)  # fmt: skip
-        return figures.drift_heatmap(queries.drift_features(pool)), timeline
+        return drift_outputs(pool, threshold)
 
 
 def register_models(app: Dash, pool: ConnectionPool, registry: RegistryView) -> None:
@@ -261,11 +283,7 @@ def register_models(app: Dash, pool: ConnectionPool, registry: RegistryView) -> 
         Output("models-empty", "children"), Input("models-tick", "n_intervals"),
     )  # fmt: skip
     def refresh_models(_: int | None) -> tuple[Any, ...]:
-        versions = registry.versions()
-        counts = queries.version_counts(pool)
-        events = [{**e, "at": figures.stamp(e["at"])} for e in queries.model_events(pool)]
-        empty = "" if versions else "No model registered yet: run `pricemyride train` (make demo trains one)."
-        return figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty
+        return models_outputs(pool, registry)
 
 
 def register_value(app: Dash, registry: RegistryView) -> None:
@@ -316,13 +334,13 @@ def register_dead_letters(app: Dash, pool: ConnectionPool) -> None:
     @app.callback(Output("dead-letters", "data"), Output("reasons-chart", "figure"),
                   Input("dead-letters-tick", "n_intervals"))  # fmt: skip
     def refresh_dead_letters(_: int | None) -> tuple[Any, ...]:
-        return (figures.dead_letter_rows(queries.dead_letters(pool)),
-                figures.reasons_figure(queries.dead_letter_reasons(pool)))  # fmt: skip
+        return dead_letters_outputs(pool)
 
 
 def create_dash_app(settings: Settings) -> Dash:
     pool = ConnectionPool(settings.reader_database_url.get_secret_value(), min_size=1, max_size=4, open=True)
     registry = RegistryView(settings, ttl_s=min(settings.registry_poll_s, 15.0))
+    registry.warm()
     app = Dash(__name__, title="PriceMyRide", suppress_callback_exceptions=True)
     app.layout = layout
 

@@ -89,12 +89,17 @@ def drift_heatmap(features: list[dict[str, Any]]) -> go.Figure:
     return figure
 
 
-def mark_events(figure: go.Figure, requests: list[dict[str, Any]], events: list[dict[str, Any]], row: int) -> None:
-    for request in requests:
-        figure.add_vline(x=request["requested_at"], line_dash="dot", line_color=ORANGE, row=row, col=1)
-    for event in events:
-        if event["kind"] == "promoted":
-            figure.add_vline(x=event["at"], line_dash="dash", line_color=GREEN, row=row, col=1)
+def event_marks(requests: list[dict[str, Any]], events: list[dict[str, Any]], rows: int) -> list[dict[str, Any]]:
+    """Vertical lines on each of ``rows`` stacked subplots: retrain requests (dotted orange), promotions
+    (dashed green). Built as plain shape dicts in one go: plotly's add_vline is slow per call."""
+    marks = [(r["requested_at"], "dot", ORANGE) for r in requests]
+    marks += [(e["at"], "dash", GREEN) for e in events if e["kind"] == "promoted"]
+    return [
+        {"type": "line", "x0": at, "x1": at, "y0": 0, "y1": 1, "xref": "x" if row == 1 else f"x{row}",
+         "yref": "y domain" if row == 1 else f"y{row} domain", "line": {"dash": dash, "color": color, "width": 1.5}}
+        for row in range(1, rows + 1)
+        for at, dash, color in marks
+    ]  # fmt: skip
 
 
 def drift_timeline(
@@ -123,8 +128,7 @@ def drift_timeline(
     figure.add_scatter(x=[w["window_end"] for w in fired], y=[w["drift_share"] for w in fired], mode="markers",
                        marker={"symbol": "x", "size": 11, "color": RED}, name="window fired", row=1, col=1)  # fmt: skip
     figure.add_hline(y=0.8, line_dash="dot", line_color=GREY, row=3, col=1, annotation_text="nominal 80%")
-    for row in (1, 2, 3):
-        mark_events(figure, requests, events, row)
+    figure.update_layout(shapes=[*figure.layout.shapes, *event_marks(requests, events, rows=3)])
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
     figure.update_yaxes(tickformat=".0%", row=3, col=1)
     figure.update_layout(height=560, **LAYOUT)

@@ -40,6 +40,11 @@ class VersionInfo:
 def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]:
     """Every version of the model, newest first, with its held-out figures from its training run."""
     found = client.search_model_versions(f"name = '{settings.model_name}'")
+    if not found:
+        return []
+    aliases: dict[int, list[str]] = {}
+    for alias, version in client.get_registered_model(settings.model_name).aliases.items():
+        aliases.setdefault(int(version), []).append(alias)
     versions = []
     for mv in found:
         metrics: dict[str, float] = {}
@@ -51,7 +56,7 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]
         versions.append(
             VersionInfo(
                 version=int(mv.version),
-                aliases=tuple(sorted(mv.aliases or ())),
+                aliases=tuple(sorted(aliases.get(int(mv.version), []))),
                 created=datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, tz=UTC),
                 source=source,
                 gate=str(mv.tags.get("gate", "")),
@@ -63,27 +68,44 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]
 
 
 class RegistryView:
-    """Cached reads of the registry, safe to share between the dashboard's request threads."""
+    """Cached reads of the registry, safe to share between the dashboard's request threads.
+
+    The version list is served from memory; once older than ``ttl_s`` it is refreshed in the background
+    while pages keep getting the previous list, so no page waits on the registry after the first load."""
 
     def __init__(self, settings: Settings, ttl_s: float = 15.0) -> None:
         self.settings = settings
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._versions: tuple[float, list[VersionInfo]] | None = None
         self._champion: tuple[float, LoadedModel] | None = None
 
     def _client(self) -> MlflowClient:
         return configure(self.settings)
 
+    def refresh_versions(self) -> list[VersionInfo]:
+        """Read the version list from the registry now (one reader at a time); [] if it cannot be read."""
+        with self._refreshing:
+            try:
+                found = list_versions(self._client(), self.settings)
+            except MlflowException as exc:
+                log.warning("cannot list model versions: %s", exc)
+                return self._versions[1] if self._versions else []
+            self._versions = (time.monotonic(), found)
+            return found
+
+    def warm(self) -> None:
+        """Load the version list in the background (the dashboard calls this at start)."""
+        threading.Thread(target=self.refresh_versions, name="registry-warm", daemon=True).start()
+
     def versions(self) -> list[VersionInfo]:
-        with self._lock:
-            if self._versions is None or time.monotonic() - self._versions[0] > self.ttl_s:
-                try:
-                    self._versions = (time.monotonic(), list_versions(self._client(), self.settings))
-                except MlflowException as exc:
-                    log.warning("cannot list model versions: %s", exc)
-                    return []
-            return self._versions[1]
+        cached = self._versions
+        if cached is None:
+            return self.refresh_versions()
+        if time.monotonic() - cached[0] > self.ttl_s and not self._refreshing.locked():
+            threading.Thread(target=self.refresh_versions, name="registry-refresh", daemon=True).start()
+        return cached[1]
 
     def champion(self) -> LoadedModel:
         """The champion model; raises ``ModelNotFound`` or ``IncompatibleModel`` with the reason."""

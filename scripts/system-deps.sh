@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages PriceMyRide's local stack needs: a JDK and Maven (Kafka), PostgreSQL server binaries,
-# Python 3.11 with venv. Installs what is missing when run as root on Debian; otherwise says what to install.
+# Python 3.11 with venv, Chromium and its driver (the dashboard's browser tests). Installs what is missing when run as root on Debian; otherwise says what to install.
 set -euo pipefail
 
 missing=()
@@ -8,9 +8,11 @@ command -v java >/dev/null || missing+=(default-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
 command -v python3.11 >/dev/null || command -v python3 >/dev/null || missing+=(python3 python3-venv)
+test -x /usr/bin/chromium || missing+=(chromium)
+test -x /usr/bin/chromedriver || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "[system] java, maven, postgresql and python are present"
+  echo "[system] java, maven, postgresql, python, chromium and chromedriver are present"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -1,0 +1,166 @@
+"""The dashboard in real headless Chromium (Debian's chromium + chromedriver, driven by Selenium) against
+a dashboard process of its own over a seeded database: fixed predictions, dead letters, drift windows,
+model events, and a real two-version registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from pricemyride.bootstrap import prepare
+from pricemyride.settings import Settings
+from tests.integration.conftest import data_dir, isolated_env, services  # noqa: F401 - fixtures
+from tests.integration.helpers import wait_for
+from tests.integration.test_prefect_deployment import answers, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# This machine's closed network: no background traffic, no sandbox as root, fresh profile per run.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1366,1000")  # fmt: skip
+CARS = (("toyota", "camry", 2016), ("ford", "f-150", 2014), ("honda", "civic", 2018), ("bmw", "x5", 2012))
+DEALS = ("great", "good", "fair", "high", "overpriced")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    settings: Settings
+    v1_rows: int
+    v2_rows: int
+    dead_letters: dict[str, int]  # field → count
+    features: tuple[str, ...]
+    rejection: str
+
+
+def prediction_rows(version: int, count: int, now: datetime, start: int) -> list[tuple[Any, ...]]:
+    rows = []
+    for i in range(start, start + count):
+        make, model, year = CARS[i % len(CARS)]
+        fair = 8_000.0 + 250 * i
+        listing = {"id": f"e2e-{i}", "manufacturer": make, "model": model, "year": year, "odometer": 1_000.0 * i,
+                   "state": "ca", "price": fair * 0.9}  # fmt: skip
+        scored = now - timedelta(seconds=2 * (150 - i))  # later ids are newer; all within the last 5 minutes
+        rows.append((f"e2e-{i}", version, uuid.uuid4(), fair, fair * 0.8, fair * 1.25, DEALS[i % len(DEALS)],
+                     fair * 0.9, scored - timedelta(milliseconds=40), scored, Jsonb(listing)))  # fmt: skip
+    return rows
+
+
+def seed(settings: Settings, v1_rows: int, v2_rows: int) -> tuple[dict[str, int], tuple[str, ...], str]:
+    now = datetime.now(UTC)
+    features = ("manufacturer", "odometer", "state", "year", "fuel")
+    rejection = "MAE 4,100 does not beat the champion's 4,000 by 2% (needs ≤ 3,920)"
+    dead = {"price": 4, "listing": 3}
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, price_high, "
+            "deal_rating, asking_price, event_time, scored_at, listing) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            prediction_rows(1, v1_rows, now, 0) + prediction_rows(2, v2_rows, now, v1_rows),
+        )
+        reasons = ["price: expected a number 0 … 1000000000000, got 'cheap'"] * dead["price"] + [
+            "listing: expected a JSON object, got text that is not JSON (Expecting value: line 1 column 1)"
+        ] * dead["listing"]
+        conn.cursor().executemany(
+            "INSERT INTO dead_letters (topic, partition, \"offset\", key, payload, reason, failed_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [("listings", 0, i, f"bad-{i}".encode(), b"not json at all" if r.startswith("listing") else
+              json.dumps({"id": f"bad-{i}", "price": "cheap"}).encode(), r, now - timedelta(seconds=i))
+             for i, r in enumerate(reasons)],
+        )  # fmt: skip
+        for w in range(3):
+            fired = ["asking_price"] if w == 2 else []
+            window_id = conn.execute(
+                "INSERT INTO drift_windows (window_start, window_end, model_version, rows, labelled_rows, "
+                "drift_share, prediction_drift, price_drift, mae, coverage, fired) "
+                "VALUES (%s, %s, 1, 2000, 1900, %s, 0.1, %s, %s, %s, %s) RETURNING id",
+                [now - timedelta(minutes=30 - 10 * w), now - timedelta(minutes=20 - 10 * w), 0.2 * w + 0.2,
+                 0.05 * w, 3_500 + 400 * w, 0.8 - 0.05 * w, fired],
+            ).fetchone()[0]  # type: ignore[index]  # fmt: skip
+            conn.cursor().executemany(
+                "INSERT INTO drift_features (window_id, feature, score, drifted) VALUES (%s, %s, %s, %s)",
+                [(window_id, f, 0.05 * (w + 1) * (k + 1), w == 2 and k >= 2) for k, f in enumerate(features)],
+            )
+        conn.execute(
+            "INSERT INTO retrain_requests (request_id, requested_at, reason, champion_version) VALUES (%s, %s, %s, 1)",
+            [uuid.uuid4(), now - timedelta(minutes=1), "asking_price"],
+        )
+        conn.execute(
+            "INSERT INTO model_events (kind, version, champion, reason) VALUES ('rejected', 2, 1, %s)", [rejection]
+        )
+    return dead, features, rejection
+
+
+@pytest.fixture(scope="session")
+def seeded(services: None, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:  # noqa: F811
+    """A world of its own: database, registry (v1 champion, v2 challenger), and the rows above."""
+    folder = tmp_path_factory.mktemp("e2e")
+    env = isolated_env(f"e2e{uuid.uuid4().hex[:6]}", folder, free_port())
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        settings = Settings()
+        prepare(settings)
+        from training.model import TrainParams
+        from training.train import train
+
+        small = folder / "craigslist_2021_small.csv"
+        pd.read_csv(data_dir / "craigslist_2021.csv", nrows=4000).to_csv(small, index=False)
+        train(settings, small, params=TrainParams(max_rounds=120))
+        train(settings, small, params=TrainParams(max_rounds=60), promote=False)
+        dead, features, rejection = seed(settings, v1_rows=90, v2_rows=30)
+        yield Seeded(settings, 90, 30, dead, features, rejection)
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real `pricemyride dashboard` process on the seeded world."""
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    port = seeded.settings.dashboard_port
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pricemyride.cli", "dashboard"], cwd=ROOT, env=os.environ.copy(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the dashboard")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.is_file():
+            pytest.fail(f"expected {path} (Debian: apt-get install chromium chromium-driver; make system does it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -1,0 +1,147 @@
+"""Every dashboard page rendered by Chromium shows the seeded database's numbers; the form values a car
+with the champion, and an invalid form shows the stream's own error next to the field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from dashboard.figures import money
+from dashboard.valuation import listing_from_form, value
+from pricemyride.errors import InvalidListing
+from pricemyride.events import parse_listing
+from tests.e2e.conftest import ARTIFACTS, Seeded
+from tests.integration.helpers import scalar
+from training.registry import load_champion
+
+pytestmark = pytest.mark.integration
+
+
+def open_page(browser: WebDriver, url: str, ready: Callable[[WebDriver], bool], name: str) -> None:
+    browser.get(url)
+    try:
+        WebDriverWait(browser, 30, poll_frequency=0.3).until(ready)
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def text_of(browser: WebDriver, element_id: str) -> str:
+    found = browser.find_elements(By.ID, element_id)
+    return found[0].text if found else ""
+
+
+def table_cells(browser: WebDriver, element_id: str) -> list[list[str]]:
+    rows = browser.find_elements(By.CSS_SELECTOR, f"#{element_id} tbody tr")
+    return [
+        [c.text for c in row.find_elements(By.CSS_SELECTOR, "td")]
+        for row in rows
+        if row.find_elements(By.CSS_SELECTOR, "td")
+    ]
+
+
+def test_live_page_shows_counts_and_latest_valuations_from_the_database(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    scored = scalar(seeded.settings, "SELECT count(*) FROM predictions")
+    dead = scalar(seeded.settings, "SELECT count(*) FROM dead_letters")
+    open_page(browser, dashboard_url + "/", lambda b: text_of(b, "scored") not in ("", "…"), "live")
+    assert text_of(browser, "scored") == f"{scored:,}"
+    assert text_of(browser, "dead-lettered") == f"{dead:,}"
+    latest = scalar(seeded.settings, "SELECT predicted_price FROM predictions ORDER BY scored_at DESC LIMIT 1")
+    rows = table_cells(browser, "latest")
+    assert len(rows) == 25  # one page of the 50 newest
+    assert rows[0][5] == money(latest)
+    assert rows[0][8] == "v2"
+    assert {r[7] for r in rows} <= {"great", "good", "fair", "high", "overpriced"}
+    assert "Listings per second" in text_of(browser, "throughput-chart")
+    buckets = scalar(seeded.settings, "SELECT count(DISTINCT date_bin('10 s', scored_at, TIMESTAMPTZ '2000-01-01')) "
+                     "FROM predictions")  # fmt: skip
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#throughput-chart .bars .point")) == buckets
+
+
+def test_drift_page_shows_every_feature_the_threshold_and_the_marks(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/drift", lambda b: "manufacturer" in text_of(b, "drift-heatmap"), "drift")
+    heatmap = text_of(browser, "drift-heatmap")
+    assert all(feature in heatmap for feature in seeded.features)
+    timeline = text_of(browser, "drift-timeline")
+    assert "policy threshold 50%" in timeline
+    assert "Realized MAE" in timeline
+    # the one retrain request is marked (orange) on each of the three panels
+    marks = browser.find_elements(By.CSS_SELECTOR, "#drift-timeline .shapelayer path[style*='rgb(194, 98, 10)']")
+    assert len(marks) == 3
+
+
+def test_models_page_shows_versions_aliases_figures_and_decisions(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/models", lambda b: len(table_cells(b, "model-versions")) == 2, "models")
+    rows = {r[0]: r for r in table_cells(browser, "model-versions")}
+    assert rows["v1"][1] == "@champion"
+    assert rows["v2"][1] == "@challenger"
+    assert rows["v1"][9] == f"{seeded.v1_rows:,}"
+    assert rows["v2"][9] == f"{seeded.v2_rows:,}"
+    assert re.fullmatch(r"\$[\d,]+", rows["v1"][3]), rows["v1"]
+    events = table_cells(browser, "model-events")
+    assert ["rejected", "2", "1", seeded.rejection] == events[0][1:]
+
+
+def test_dead_letters_page_lists_them_with_counts_by_field(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/dead-letters", lambda b: len(table_cells(b, "dead-letters")) > 0, "dead")
+    rows = table_cells(browser, "dead-letters")
+    assert len(rows) == sum(seeded.dead_letters.values())
+    assert any("not JSON" in r[3] and r[4] == "not json at all" for r in rows)
+    chart = text_of(browser, "reasons-chart")
+    for field, count in seeded.dead_letters.items():
+        assert field in chart
+        assert str(count) in chart
+
+
+def fill(browser: WebDriver, element_id: str, text: str) -> None:
+    box = browser.find_element(By.ID, element_id)
+    box.clear()
+    box.send_keys(text)
+
+
+def test_value_a_car_returns_the_champions_valuation(browser: WebDriver, dashboard_url: str, seeded: Seeded) -> None:
+    open_page(browser, dashboard_url + "/value", lambda b: bool(b.find_elements(By.ID, "value-submit")), "value")
+    fill(browser, "form-price", "9000")
+    browser.find_element(By.ID, "value-submit").click()
+    WebDriverWait(browser, 30).until(lambda b: text_of(b, "value-fair") != "")
+    browser.save_screenshot(str(ARTIFACTS / "value-result.png"))
+
+    form = {"manufacturer": "toyota", "model": "camry", "year": 2016, "odometer": 70_000, "condition": "good",
+            "title_status": "clean", "fuel": "gas", "transmission": "automatic", "drive": "fwd", "type": "sedan",
+            "cylinders": "4 cylinders", "state": "ca", "price": 9000}  # fmt: skip
+    listing = listing_from_form(form)
+    assert not isinstance(listing, dict), listing
+    expected = value(load_champion(seeded.settings).model, listing)
+    assert text_of(browser, "value-fair") == money(expected.fair)
+    assert text_of(browser, "value-range") == f"{money(expected.low)} – {money(expected.high)}"
+    assert text_of(browser, "value-deal") == expected.deal
+    assert expected.factors[0].label in text_of(browser, "factors-chart")
+
+
+def test_an_invalid_form_shows_the_streams_error_next_to_the_field(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/value", lambda b: bool(b.find_elements(By.ID, "value-submit")), "value")
+    fill(browser, "form-year", "1850")
+    fill(browser, "form-odometer", "5000000")
+    browser.find_element(By.ID, "value-submit").click()
+    WebDriverWait(browser, 30).until(lambda b: text_of(b, "error-year") != "")
+    browser.save_screenshot(str(ARTIFACTS / "value-invalid.png"))
+    with pytest.raises(InvalidListing) as stream:
+        parse_listing(b'{"id": "x", "year": 1850, "odometer": 5000000}')
+    assert f"year: {text_of(browser, 'error-year')}" in str(stream.value)
+    assert f"odometer: {text_of(browser, 'error-odometer')}" in str(stream.value)
+    assert text_of(browser, "form-status") == "Please correct 2 fields."
+    assert text_of(browser, "valuation") == ""
