@@ -23,21 +23,20 @@ PORT = 8062
 
 
 def dashboard_table(port: int) -> dict[str, Any]:
-    """What the dashboard's refresh callback sends to the browser."""
+    """What the Live page's refresh callback sends to the browser."""
     outputs = [
-        ("drift-chart", "figure"),
-        ("model-events", "data"),
         ("latest", "data"),
         ("scored", "children"),
         ("dead-lettered", "children"),
         ("last-minute", "children"),
         ("empty-state", "children"),
+        ("throughput-chart", "figure"),
     ]
     body = {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "changedPropIds": ["tick.n_intervals"],
+        "inputs": [{"id": "live-tick", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["live-tick.n_intervals"],
     }
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/_dash-update-component",
