@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
@@ -25,6 +26,7 @@ from pydantic import (
 from pricemyride.errors import InvalidListing
 
 MAX_TEXT: Final = 200
+UNPRINTABLE: Final = re.compile("[\x00-\x1f\ud800-\udfff\ufffd]")  # control, lone surrogate, replacement
 MAX_EVENT_BYTES: Final = 64 * 1024
 MIN_YEAR: Final = 1900
 MAX_ODOMETER: Final = 2_000_000
@@ -113,7 +115,7 @@ def _text(value: Any, max_len: int = MAX_TEXT) -> str | None:
         raise ValueError(f"expected text, got {_shown(value)}")
     if len(value) > max_len:
         raise ValueError(f"expected at most {max_len} characters, got {len(value)}")
-    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) == 0xFFFD for ch in value):
+    if UNPRINTABLE.search(value):
         raise ValueError(f"expected printable text, got control or replacement characters in {_shown(value)}")
     stripped = value.strip()
     return stripped or None

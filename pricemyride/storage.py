@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 READER_ROLE: Final = "pricemyride_reader"
 
@@ -103,11 +102,30 @@ BEGIN
 END $$;
 """
 
-UPSERT_PREDICTIONS: Final = """
-INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, price_high,
-                         deal_rating, asking_price, event_time, scored_at, listing)
-SELECT * FROM unnest(%s::text[], %s::integer[], %s::uuid[], %s::float8[], %s::float8[], %s::float8[],
-                     %s::text[], %s::float8[], %s::timestamptz[], %s::timestamptz[], %s::jsonb[])
+PREDICTION_COLUMNS: Final = ("listing_id", "model_version", "event_id", "predicted_price", "price_low", "price_high",
+                              "deal_rating", "asking_price", "event_time", "scored_at", "listing")  # fmt: skip
+# Binary COPY types of the staging columns, in PREDICTION_COLUMNS order (the listing travels as JSON text).
+STAGING_TYPES: Final = ("text", "int4", "uuid", "float8", "float8", "float8", "text", "float8", "timestamptz",
+                        "timestamptz", "text")  # fmt: skip
+
+# Predictions are written as: COPY into a per-session staging table, then one merge into ``predictions``.
+STAGING_TABLE: Final = """
+CREATE TEMP TABLE IF NOT EXISTS predictions_staging (
+    listing_id text, model_version integer, event_id uuid, predicted_price float8, price_low float8,
+    price_high float8, deal_rating text, asking_price float8, event_time timestamptz, scored_at timestamptz,
+    listing text
+) ON COMMIT DELETE ROWS
+"""
+COPY_STAGING: Final = """
+COPY predictions_staging (listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating,
+                          asking_price, event_time, scored_at, listing) FROM STDIN (FORMAT BINARY)
+"""
+MERGE_STAGED: Final = """
+INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating,
+                         asking_price, event_time, scored_at, listing)
+SELECT listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating, asking_price,
+       event_time, scored_at, listing::jsonb
+FROM predictions_staging
 ON CONFLICT (listing_id, model_version) DO UPDATE
 SET event_id = EXCLUDED.event_id, predicted_price = EXCLUDED.predicted_price,
     price_low = EXCLUDED.price_low, price_high = EXCLUDED.price_high, deal_rating = EXCLUDED.deal_rating,
@@ -126,7 +144,7 @@ ON CONFLICT DO NOTHING
 
 @dataclass(frozen=True, slots=True)
 class PredictionRow:
-    """One row of ``predictions`` (field order = the column order of ``UPSERT_PREDICTIONS``)."""
+    """One row of ``predictions`` (field order = ``PREDICTION_COLUMNS``; ``listing`` is its JSON text)."""
 
     listing_id: str
     model_version: int
@@ -138,7 +156,7 @@ class PredictionRow:
     asking_price: float | None
     event_time: datetime
     scored_at: datetime
-    listing: dict[str, Any]
+    listing: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +195,14 @@ def _columns(rows: Sequence[Any]) -> list[list[Any]]:
     return [[getattr(row, name) for row in rows] for name in names]
 
 
-def prediction_params(rows: Sequence[PredictionRow]) -> list[list[Any]]:
-    columns = _columns(latest_per_listing(rows))
-    columns[-1] = [Jsonb(listing) for listing in columns[-1]]  # the listing column
-    return columns
+def staged_rows(rows: Sequence[PredictionRow]) -> list[tuple[Any, ...]]:
+    """The rows to COPY: the newest per (listing, version), as tuples in ``PREDICTION_COLUMNS`` order."""
+    return [astuple_row(row) for row in latest_per_listing(rows)]
+
+
+def astuple_row(row: PredictionRow) -> tuple[Any, ...]:
+    return (row.listing_id, row.model_version, row.event_id, row.predicted_price, row.price_low, row.price_high,
+            row.deal_rating, row.asking_price, row.event_time, row.scored_at, row.listing)  # fmt: skip
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
@@ -192,9 +214,26 @@ async def write_batch(
     predictions: Sequence[PredictionRow],
     dead_letters: Sequence[DeadLetterRow],
 ) -> None:
-    """Store one micro-batch in one transaction: one upsert for predictions, one for dead letters."""
+    """Store one micro-batch in one transaction: predictions by binary COPY into the staging table and one
+    merge (upsert keyed by listing and version), dead letters by one insert keyed by their Kafka coordinate."""
     async with conn.transaction():
         if predictions:
-            await conn.execute(UPSERT_PREDICTIONS, prediction_params(predictions))
+            await conn.execute(STAGING_TABLE)
+            async with conn.cursor().copy(COPY_STAGING) as copy:
+                copy.set_types(list(STAGING_TYPES))
+                for row in staged_rows(predictions):
+                    await copy.write_row(row)
+            await conn.execute(MERGE_STAGED)
         if dead_letters:
             await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
+
+
+def write_predictions(conn: psycopg.Connection[Any], predictions: Sequence[PredictionRow]) -> None:
+    """The synchronous twin of ``write_batch`` for predictions (batch jobs such as rescore)."""
+    with conn.transaction():
+        conn.execute(STAGING_TABLE)
+        with conn.cursor().copy(COPY_STAGING) as copy:
+            copy.set_types(list(STAGING_TYPES))
+            for row in staged_rows(predictions):
+                copy.write_row(row)
+        conn.execute(MERGE_STAGED)

@@ -56,7 +56,7 @@ class ScoredBatch:
                 p.asking_price,
                 p.event_time,
                 p.scored_at,
-                p.listing.model_dump(mode="json"),
+                p.listing.model_dump_json(),
             )
             for p in self.predictions
         ]
@@ -139,7 +139,7 @@ def to_prediction(
     listing: Listing, price: tuple[float, float, float], rating: str | None, version: int, now: datetime
 ) -> Prediction:
     fair, low, high = (round(p, 2) for p in price)
-    return Prediction(
+    return Prediction.model_construct(  # every field is built here from validated parts: no re-validation
         listing_id=listing.id,
         model_version=version,
         predicted_price=fair,

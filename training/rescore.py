@@ -16,7 +16,7 @@ import psycopg
 from pricemyride.events import Listing
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
-from pricemyride.storage import UPSERT_PREDICTIONS, prediction_params
+from pricemyride.storage import write_predictions
 from stream_workers.scoring import Model, ScoredBatch, predict_prices, to_prediction
 from training.deal import deal_ratings
 from training.registry import champion_version, configure, load_version
@@ -40,8 +40,7 @@ def rescore(settings: Settings, since: datetime, version: int | None = None) -> 
         batches = [listings[i : i + BATCH] for i in range(0, len(listings), BATCH)]
         for batch in progress(batches, "rescore batches", total=len(batches)):
             rows = score_listings(model.model, model.version, batch)
-            with conn.transaction():
-                conn.execute(UPSERT_PREDICTIONS, prediction_params(rows.prediction_rows()))
+            write_predictions(conn, rows.prediction_rows())
     return len(listings)
 
 

@@ -72,7 +72,7 @@ def test_prediction_rows_carry_the_event_and_the_listing() -> None:
     assert (row.listing_id, row.model_version, row.asking_price) == ("a", 4, 12_000.0)
     assert (row.predicted_price, row.price_low, row.price_high) == (30_000.0, 24_000.0, 36_000.0)
     assert row.deal_rating == "great", "asking 12k is below the range 24k–36k"
-    assert row.listing["manufacturer"] == "ford"
+    assert json.loads(row.listing)["manufacturer"] == "ford"
     assert row.event_time.tzinfo is not None
 
 

@@ -8,14 +8,14 @@ import pytest
 from pydantic import ValidationError
 
 from pricemyride.settings import Settings
-from pricemyride.storage import PredictionRow, latest_per_listing, prediction_params
+from pricemyride.storage import PREDICTION_COLUMNS, STAGING_TYPES, PredictionRow, latest_per_listing, staged_rows
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def row(listing_id: str, version: int, minutes: int, price: float = 1.0) -> PredictionRow:
     return PredictionRow(
-        listing_id, version, None, price, price, price, None, None, T0 + timedelta(minutes=minutes), T0, {}
+        listing_id, version, None, price, price, price, None, None, T0 + timedelta(minutes=minutes), T0, "{}"
     )
 
 
@@ -23,7 +23,9 @@ def test_one_upsert_touches_each_listing_and_version_once_keeping_the_newest() -
     rows = [row("a", 1, 0, 10), row("a", 1, 5, 20), row("a", 2, 1, 30), row("b", 1, 0, 40)]
     kept = {(r.listing_id, r.model_version): r.predicted_price for r in latest_per_listing(rows)}
     assert kept == {("a", 1): 20, ("a", 2): 30, ("b", 1): 40}
-    assert len(prediction_params(rows)[0]) == 3
+    staged = staged_rows(rows)
+    assert len(staged) == 3
+    assert all(len(r) == len(PREDICTION_COLUMNS) == len(STAGING_TYPES) for r in staged)
 
 
 def test_database_url_and_mlflow_uri_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
