@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from monitoring.drift import Episode, WindowResult, compute_window
 from monitoring.policy import DriftPolicy
 from pricemyride.events import Prediction, RetrainRequest
+from pricemyride.kafka import faust_credentials
 from pricemyride.settings import Settings
 from training.registry import champion_version, configure
 
@@ -125,6 +126,7 @@ def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) ->
     app = faust.App(
         f"{settings.consumer_group}-monitor",
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
         value_serializer="raw", key_serializer="raw", consumer_auto_offset_reset="earliest",
         producer_acks=-1, topic_allow_declare=False, topic_disable_leader=True, web_enabled=False,
         stream_wait_empty=False,

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     model_updates_topic: str = "model-updates"
     listings_partitions: int = Field(4, ge=1)
     consumer_group: str = "pricemyride-scorer"
+    # Kafka security, passed to every client (kafka-python, aiokafka, faust); see pricemyride/kafka.py.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
 
     # Postgres: the writer (workers, training) and the read-only role (dashboard).
     database_url: SecretStr = SecretStr("postgresql://pricemyride:pricemyride-dev@127.0.0.1:5432/pricemyride")
@@ -76,6 +84,17 @@ class Settings(BaseSettings):
     # Dashboard
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol: {self.kafka_security_protocol} expects kafka_sasl_username and "
+                "kafka_sasl_password, got none"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -10,6 +10,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="pricemyride-admin")
+    admin = KafkaAdminClient(**kafka_python_options(settings), client_id="pricemyride-admin")
     try:
         existing = set(admin.list_topics())
         missing = [s for s in topic_specs(settings) if s.name not in existing]
@@ -53,7 +54,7 @@ def ensure_topics(settings: Settings) -> list[str]:
 def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[Any]:
     """Every message currently in ``topic``, from the beginning (for audits, tests and demos)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_python_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         consumer_timeout_ms=int(timeout_s * 1000),

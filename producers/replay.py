@@ -21,6 +21,7 @@ import pandas as pd
 from kafka import KafkaProducer
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.kafka import kafka_python_options
 from pricemyride.progress import progress as show_progress
 from pricemyride.settings import Settings
 from producers.generator import generate_listings
@@ -99,7 +100,7 @@ def pace(started: float, sent: int, rate: float | None) -> None:
 
 def make_producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        **kafka_python_options(settings),
         acks="all",
         linger_ms=5,
         retries=10,

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from pricemyride.errors import PriceMyRideError
 from pricemyride.events import ModelUpdate
+from pricemyride.kafka import aiokafka_options, faust_credentials
 from pricemyride.settings import Settings
 from pricemyride.storage import write_batch
 from stream_workers.scoring import RawMessage, ScoredBatch, dlq_headers, score_batch
@@ -102,7 +103,7 @@ async def follow_model_updates(settings: Settings, scorer: Scorer) -> None:
     """Every worker reads every ``model-updates`` event (no consumer group), from the moment it starts."""
     consumer = AIOKafkaConsumer(
         settings.model_updates_topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aiokafka_options(settings),
         group_id=None,  # no group: every partition, in every worker
         auto_offset_reset="latest",
         enable_auto_commit=False,
@@ -160,6 +161,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         consumer_auto_offset_reset="earliest",

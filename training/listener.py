@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from pricemyride.events import ModelUpdate, RetrainRequest
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from training.registry import champion_version, configure
 
@@ -108,7 +109,7 @@ def record_failure(settings: Settings, request: RetrainRequest, error: BaseExcep
 def publish_update(settings: Settings, decision: dict[str, Any]) -> ModelUpdate:
     update = ModelUpdate(version=int(decision["challenger"]), alias=settings.champion_alias,
                          promoted_at=datetime.now(UTC), reason=str(decision["reason"]))  # fmt: skip
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     try:
         producer.send(
             settings.model_updates_topic, key=str(update.version).encode(), value=update.model_dump_json().encode()
@@ -146,7 +147,7 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
 def listen(settings: Settings, max_requests: int | None = None) -> int:
     """Consume retrain requests until stopped (or ``max_requests`` were handled); return how many."""
     consumer = KafkaConsumer(
-        settings.retrain_topic, bootstrap_servers=settings.kafka_bootstrap.split(","),
+        settings.retrain_topic, **kafka_python_options(settings),
         group_id=f"{settings.consumer_group}-retrainer", enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_records=1, max_poll_interval_ms=3_600_000,
     )  # fmt: skip

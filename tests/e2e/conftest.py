@@ -25,7 +25,7 @@ from selenium.webdriver.chrome.service import Service
 
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
-from tests.integration.conftest import data_dir, isolated_env, services  # noqa: F401 - fixtures
+from tests.conftest import isolated_env
 from tests.integration.helpers import wait_for
 from tests.integration.test_prefect_deployment import answers, free_port
 
@@ -109,7 +109,7 @@ def seed(settings: Settings, v1_rows: int, v2_rows: int) -> tuple[dict[str, int]
 
 
 @pytest.fixture(scope="session")
-def seeded(services: None, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:  # noqa: F811
+def seeded(services: None, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """A world of its own: database, registry (v1 champion, v2 challenger), and the rows above."""
     folder = tmp_path_factory.mktemp("e2e")
     env = isolated_env(f"e2e{uuid.uuid4().hex[:6]}", folder, free_port())

@@ -3,7 +3,6 @@ database, topics and consumer group unique to this run, and a temporary MLflow r
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,34 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_drift import world_env
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
+from tests.conftest import isolated_env
 from tests.integration.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The real Craigslist samples (PRICEMYRIDE_TEST_DATA_DIR, default ../shared/data beside the repo)."""
-    path = Path(os.environ.get("PRICEMYRIDE_TEST_DATA_DIR", ROOT.parent / "shared" / "data"))
-    if not (path / "craigslist_2021.csv").is_file():
-        pytest.fail(f"expected the Craigslist samples in {path} (set PRICEMYRIDE_TEST_DATA_DIR), found none")
-    return path
-
-
-@pytest.fixture(scope="session")
-def services() -> None:
-    """Kafka and Postgres answering (started by `python -m infra up` when they are not)."""
-    subprocess.run([sys.executable, "-m", "infra", "up"], cwd=ROOT, check=True)
-
-
-def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: str) -> dict[str, str]:
-    """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
-    topics, consumer groups, MLflow registry, Prefect home and state folder."""
-    return world_env(Settings(), prefix, folder, PRICEMYRIDE_DASHBOARD_PORT=str(dashboard_port), **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ import pytest
 from infra.services import APP_PROCESSES, Paths, pid_alive
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
-from tests.integration.conftest import ROOT, RUN_ID, isolated_env
+from tests.conftest import isolated_env
+from tests.integration.conftest import ROOT, RUN_ID
 from tests.integration.helpers import scalar, wait_for
 
 pytestmark = pytest.mark.integration

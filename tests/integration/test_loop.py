@@ -20,7 +20,8 @@ from pricemyride.bootstrap import prepare
 from pricemyride.datafile import read_listings_file
 from pricemyride.settings import Settings
 from producers.replay import replay
-from tests.integration.conftest import RUN_ID, isolated_env
+from tests.conftest import isolated_env
+from tests.integration.conftest import RUN_ID
 from tests.integration.helpers import wait_for
 from training.model import TrainParams
 from training.registry import configure, load_version

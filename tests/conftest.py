@@ -1,0 +1,36 @@
+"""Fixtures shared by the integration and browser tests: the real services and the Craigslist samples."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.demo_drift import world_env
+from pricemyride.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real Craigslist samples (PRICEMYRIDE_TEST_DATA_DIR, default ../shared/data beside the repo)."""
+    path = Path(os.environ.get("PRICEMYRIDE_TEST_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (path / "craigslist_2021.csv").is_file():
+        pytest.fail(f"expected the Craigslist samples in {path} (set PRICEMYRIDE_TEST_DATA_DIR), found none")
+    return path
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Kafka and Postgres answering (started by `python -m infra up` when they are not)."""
+    subprocess.run([sys.executable, "-m", "infra", "up"], cwd=ROOT, check=True)
+
+
+def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: str) -> dict[str, str]:
+    """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
+    topics, consumer groups, MLflow registry, Prefect home and state folder."""
+    return world_env(Settings(), prefix, folder, PRICEMYRIDE_DASHBOARD_PORT=str(dashboard_port), **overrides)
