@@ -11,7 +11,7 @@ RATE ?= 20
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench test test-unit test-e2e test-integration lint format schema train clean
+.PHONY: help install system up down status demo demo-drift bench chaos test test-unit test-e2e test-integration lint format schema train clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ demo-drift: up ## the closed loop on real data: 2020 champion, 2021 stream → d
 
 bench: up ## benchmarks on the real broker and database → reports/bench.{json,md}
 	@$(PY) -m benchmarks.run
+
+chaos: up ## failure scenarios (bad input, crashes, outages, registry, scale-out) → reports/reliability.{json,md}
+	@$(PY) -m infra.chaos
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest

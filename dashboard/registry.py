@@ -16,7 +16,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pricemyride.errors import IncompatibleModel, ModelNotFound
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
 from training.registry import LoadedModel, champion_version, configure, load_version
 
@@ -124,7 +124,7 @@ class RegistryView:
     def champion_or_reason(self) -> tuple[LoadedModel | None, str]:
         try:
             return self.champion(), ""
-        except (ModelNotFound, IncompatibleModel) as exc:
+        except (ModelNotFound, IncompatibleModel, ModelLoadFailed) as exc:
             return None, str(exc)
 
     def known_values(self) -> dict[str, Any]:

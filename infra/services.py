@@ -80,12 +80,26 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float) -> None:
 
 
 def pid_alive(pid_file: Path) -> int | None:
+    """The PID in ``pid_file`` if that process is running; a finished child of ours (a zombie) is reaped
+    and counts as gone."""
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
+    if is_zombie(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return None
     return pid
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 # --- Kafka -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ PriceMyRideError
 ├── InvalidListing      a listing event broke the contract (goes to the dead-letter topic)
 ├── ModelNotFound       the registry has no model behind the requested alias
 ├── IncompatibleModel   a registered model was built by feature code this code cannot run
+├── ModelLoadFailed     a registered version could not be loaded (registry unreachable, corrupt artifact)
 └── DataFileError       a data file is missing or not in the Craigslist format
 """
 
@@ -22,6 +23,10 @@ class ModelNotFound(PriceMyRideError):
 
 class IncompatibleModel(PriceMyRideError):
     """A registered model was trained with a model format this code does not produce."""
+
+
+class ModelLoadFailed(PriceMyRideError):
+    """A registered model version could not be fetched or unpickled; the message says which and why."""
 
 
 class DataFileError(PriceMyRideError):

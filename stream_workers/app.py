@@ -171,6 +171,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         stream_wait_empty=False,  # on shutdown, leave a half-filled batch unacked: it is redelivered
         broker_commit_every=settings.batch_size,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
         broker_commit_interval=1.0,
     )
     listings = app.topic(settings.listings_topic, value_serializer="raw", key_serializer="raw")

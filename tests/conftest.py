@@ -34,3 +34,8 @@ def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: st
     """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
     topics, consumer groups, MLflow registry, Prefect home and state folder."""
     return world_env(Settings(), prefix, folder, PRICEMYRIDE_DASHBOARD_PORT=str(dashboard_port), **overrides)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the shared broker and database run last, after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from psycopg.types.json import Jsonb
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
-from pricemyride.errors import IncompatibleModel, ModelNotFound
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
 from training.cleaning import CleaningReport, clean
 from training.evaluate import point_metrics
@@ -127,7 +127,7 @@ def evaluate_both(challenger: int, splits: Splits) -> tuple[float, int | None, f
         return mae(challenger), None, None
     try:
         return mae(challenger), champion, mae(champion)
-    except IncompatibleModel as exc:
+    except (IncompatibleModel, ModelLoadFailed) as exc:
         log.warning("the champion cannot be evaluated by this code: %s", exc)
         return mae(challenger), None, None
 

@@ -9,7 +9,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pricemyride.errors import IncompatibleModel, ModelNotFound
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
 from training.features import MODEL_FORMAT
 
@@ -47,8 +47,14 @@ def champion_version(client: MlflowClient, settings: Settings) -> int:
 
 
 def load_version(client: MlflowClient, settings: Settings, version: int) -> LoadedModel:
-    found = client.get_model_version(settings.model_name, str(version))
-    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    try:
+        found = client.get_model_version(settings.model_name, str(version))
+        model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    except Exception as exc:
+        raise ModelLoadFailed(
+            f"{settings.model_name} version {version}: expected a loadable model from {settings.tracking_uri}, "
+            f"got {type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
     built_with = getattr(getattr(model, "features_", None), "model_format_", None)
     if built_with != MODEL_FORMAT:
         raise IncompatibleModel(

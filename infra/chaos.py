@@ -1,0 +1,506 @@
+"""`make chaos`: failure scenarios on the real broker, database and registry → reports/reliability.{json,md}.
+
+Every scenario runs in a world of its own (database, topics, consumer group) and ends with the same
+audit: every message in its ``listings`` topic is either a stored prediction (valid listings, by id) or
+a stored dead letter (invalid ones, by Kafka coordinate) — ``lost`` and ``duplicated`` must be 0.
+
+1. bad input: malformed and hostile events mixed into valid ones; the worker never stops;
+2. worker crash: SIGKILL the scoring worker three times during a run, restart it each time;
+3. database outage: stop Postgres mid-run, start it again;
+4. broker restart: restart Kafka mid-run; producer and worker recover;
+5. registry trouble: a corrupt version announced, then the MLflow server down when a version is announced;
+6. scale out: two workers share four partitions; one leaves and the other takes over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+
+from infra.demo import spawn
+from infra.demo_drift import rows, world_env
+from infra.services import Paths, pid_alive, start_kafka, start_postgres, stop_pid, stop_postgres
+from pricemyride.bootstrap import prepare
+from pricemyride.errors import InvalidListing
+from pricemyride.events import MAX_EVENT_BYTES, ModelUpdate, parse_listing
+from pricemyride.kafka import kafka_python_options
+from pricemyride.settings import Settings
+from pricemyride.topics import read_topic
+from producers.generator import generate_listings
+from producers.replay import row_event
+
+log = logging.getLogger("chaos")
+WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Outcome:
+    """One scenario's audit, as it goes into reports/reliability.json."""
+
+    scenario: str
+    produced: int = 0
+    scored: int = 0
+    dead_lettered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    crashes: int = 0
+    recovery_s: float | None = None
+    seconds: float = 0.0
+    checks: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and all(self.checks.values())
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def valid_events(n: int, seed: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
+    """``n`` generated listings (the generator's own dirt included) as (key, value) pairs."""
+    now = datetime.now(UTC)
+    out = []
+    records: list[dict[str, Any]] = generate_listings(n, seed=seed).to_dict("records")  # type: ignore[assignment]
+    for i, row in enumerate(records):
+        event = row_event(row, "chaos", f"{prefix}-{i}", now)
+        event["id"] = f"{prefix}-{i}"
+        out.append((event["id"].encode(), json.dumps(event, default=str).encode()))
+    return out
+
+
+def bad_events(n: int, seed: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
+    """``n`` malformed or hostile events, cycling through the kinds a listing site can send."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    kinds: list[Callable[[int], tuple[bytes | None, bytes]]] = [
+        lambda i: (f"{prefix}-x{i}".encode(), b"this is not json {"),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"id": f"{prefix}-x{i}", "year": "last year"}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"manufacturer": "ford", "year": 2015}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"id": f"{prefix}-x{i}", "admin": True}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"id": f"{prefix}-x{i}", "odometer": -5}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(),
+                   json.dumps({"id": f"{prefix}-x{i}", "model": "A" * (MAX_EVENT_BYTES + 10)}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(), b'{"id": "\xff\xfe", "price": 1}'),
+        lambda i: (None, b"[1, 2, 3]"),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"id": f"{prefix}-x{i}", "price": "NaN"}).encode()),
+        lambda i: (f"{prefix}-x{i}".encode(), json.dumps({"id": "'; DROP TABLE predictions; --\x00"}).encode()),
+    ]  # fmt: skip
+    return [kinds[rng.randrange(len(kinds))](i) for i in range(n)]
+
+
+def expected_valid(value: bytes | None) -> str | None:
+    """The listing id the worker will store for this value, or None if it must be dead-lettered."""
+    try:
+        return parse_listing(value).id  # type: ignore[arg-type]
+    except InvalidListing:
+        return None
+
+
+# --- a world -----------------------------------------------------------------------------------
+
+
+class World:
+    """One scenario's isolated database, topics and consumer group, sharing the champion registry."""
+
+    def __init__(self, base: Settings, name: str, folder: Path, registry: dict[str, str]) -> None:
+        os.environ.update(world_env(base, name, folder / name) | registry)
+        self.settings = Settings()
+        prepare(self.settings)
+        self.paths = Paths(self.settings.state_path)
+        self.producer_errors = 0
+
+    def start_worker(self, name: str = "chaos-worker") -> int:
+        return spawn(name, WORKER_ARGS, self.paths)
+
+    def kill_worker(self, name: str = "chaos-worker") -> None:
+        pid = pid_alive(self.paths.pid_file(name))
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while pid_alive(self.paths.pid_file(name)):
+                time.sleep(0.1)
+        self.paths.pid_file(name).unlink(missing_ok=True)
+
+    def stop_workers(self, *names: str) -> None:
+        for name in names or ("chaos-worker",):
+            stop_pid(name, self.paths, timeout_s=20)
+
+    def worker_alive(self, name: str = "chaos-worker") -> bool:
+        return pid_alive(self.paths.pid_file(name)) is not None
+
+    def log_text(self, name: str = "chaos-worker") -> str:
+        path = self.paths.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def produce(self, events: list[tuple[bytes | None, bytes]], rate: float | None = None) -> None:
+        """Send with acks=all and retries (as the project's producer does); count what never made it."""
+        producer = KafkaProducer(**kafka_python_options(self.settings), acks="all", linger_ms=5, retries=2**31 - 1,
+                                 retry_backoff_ms=500, delivery_timeout_ms=180_000, max_request_size=2**21)  # fmt: skip
+        failed: list[BaseException] = []
+        started = time.monotonic()
+        for i, (key, value) in enumerate(events):
+            producer.send(self.settings.listings_topic, key=key, value=value).add_errback(failed.append)
+            if rate:
+                ahead = started + (i + 1) / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+        producer.flush(timeout=240)
+        producer.close()
+        self.producer_errors += len(failed)
+
+    def produce_in_background(self, events: list[tuple[bytes | None, bytes]], rate: float) -> threading.Thread:
+        thread = threading.Thread(target=self.produce, args=(events, rate), name="chaos-producer", daemon=True)
+        thread.start()
+        return thread
+
+    def handled(self) -> int:
+        stored = rows(self.settings, "SELECT (SELECT count(DISTINCT listing_id) FROM predictions), "
+                                     "(SELECT count(*) FROM dead_letters)")[0]  # fmt: skip
+        return int(stored[0]) + int(stored[1])
+
+    def stored_rows(self) -> int:
+        return int(rows(self.settings, "SELECT count(*) FROM predictions")[0][0])
+
+    def wait_handled(self, expected: int, timeout_s: float, worker: str | None = "chaos-worker") -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the database may be down on purpose
+                if self.handled() >= expected:
+                    return True
+            time.sleep(0.5)
+        return False
+
+    def wait_progress(self, before: int, expected: int, timeout_s: float) -> float:
+        """Wait until one more prediction than ``before`` is stored, or all ``expected`` are handled;
+        return when (monotonic)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if self.stored_rows() > before or self.handled() >= expected:
+                    return time.monotonic()
+            time.sleep(0.2)
+        raise TimeoutError(f"expected progress past {before} stored predictions within {timeout_s:.0f} s")
+
+    def wait_rows(self, count: int, timeout_s: float) -> float:
+        """Wait until at least ``count`` prediction rows are stored; return when (monotonic)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if self.stored_rows() >= count:
+                    return time.monotonic()
+            time.sleep(0.2)
+        raise TimeoutError(f"expected {count} stored predictions within {timeout_s:.0f} s")
+
+    def audit(self, outcome: Outcome) -> Outcome:
+        """Count against the topic itself: every message offered must be stored exactly once."""
+        messages = read_topic(self.settings, self.settings.listings_topic, timeout_s=10)
+        scored_ids = {r[0] for r in rows(self.settings, "SELECT listing_id FROM predictions")}
+        dead = {(int(r[0]), int(r[1])) for r in rows(self.settings, 'SELECT partition, "offset" FROM dead_letters')}
+        extra_rows = rows(self.settings, "SELECT count(*) - count(DISTINCT listing_id) FROM predictions")[0][0]
+        lost, valid_ids = 0, set()
+        for message in messages:
+            listing_id = expected_valid(message.value)
+            if listing_id is None:
+                lost += (message.partition, message.offset) not in dead
+            else:
+                valid_ids.add(listing_id)
+        lost += len(valid_ids - scored_ids)
+        outcome.produced, outcome.scored, outcome.dead_lettered = len(messages), len(scored_ids), len(dead)
+        outcome.lost = lost
+        outcome.duplicated = int(extra_rows) + len(scored_ids - valid_ids)
+        if self.producer_errors:
+            outcome.notes.append(f"{self.producer_errors} sends failed at the producer (never offered)")
+        return outcome
+
+
+def timed(scenario: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    def run(*args: Any, **kwargs: Any) -> Outcome:
+        started = time.monotonic()
+        outcome = scenario(*args, **kwargs)
+        outcome.seconds = round(time.monotonic() - started, 1)
+        log.warning("%s: %s", outcome.scenario, json.dumps(asdict(outcome) | {"ok": outcome.ok}))
+        return outcome
+
+    return run
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+@timed
+def bad_input(world: World, valid: int, bad: int) -> Outcome:
+    events = valid_events(valid, 1, "ok") + bad_events(bad, 2, "bad")
+    random.Random(3).shuffle(events)  # noqa: S311 - reproducible test data
+    world.start_worker()
+    world.produce(events)
+    outcome = Outcome("bad input")
+    done = world.wait_handled(len(events), 300)
+    outcome.checks["all handled in time"] = done
+    outcome.checks["worker still running"] = world.worker_alive()
+    reasons = rows(world.settings, "SELECT count(*) FROM dead_letters WHERE reason = ''")[0][0]
+    outcome.checks["every dead letter has a reason"] = reasons == 0
+    dlq = read_topic(world.settings, world.settings.dlq_topic, timeout_s=10)
+    with_reason = sum(any(k == "dlq.reason" and v for k, v in (m.headers or [])) for m in dlq)
+    outcome.checks["every DLQ message carries dlq.reason"] = with_reason == len(dlq) > 0
+    world.stop_workers()
+    outcome = world.audit(outcome)
+    outcome.checks["every bad event dead-lettered"] = outcome.dead_lettered >= bad
+    return outcome
+
+
+@timed
+def worker_crash(world: World, n: int, kills: int = 3) -> Outcome:
+    world.produce(valid_events(n, 4, "crash"))
+    world.start_worker()
+    outcome = Outcome("worker crash")
+    recoveries = []
+    for k in range(1, kills + 1):
+        world.wait_rows(n * k // (kills + 1), 300)
+        world.kill_worker()
+        outcome.crashes += 1
+        before = world.stored_rows()
+        restarted = time.monotonic()
+        world.start_worker()
+        recoveries.append(world.wait_progress(before, n, 120) - restarted)
+    outcome.recovery_s = round(max(recoveries), 1)
+    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    world.stop_workers()
+    return world.audit(outcome)
+
+
+@timed
+def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s: float, rate: float) -> Outcome:
+    world.start_worker()
+    producer = world.produce_in_background(valid_events(n, 5, "db"), rate)
+    outcome = Outcome("database outage")
+    world.wait_rows(n // 3, 300)
+    stop_postgres(infra)
+    time.sleep(outage_s)
+    started = time.monotonic()
+    start_postgres(base, infra)
+    before = world.stored_rows()
+    outcome.recovery_s = round(world.wait_progress(before, n, 120) - started, 1)
+    producer.join()
+    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    outcome.checks["worker never stopped"] = world.worker_alive()
+    outcome.checks["worker backed off and retried"] = "retrying in" in world.log_text()
+    world.stop_workers()
+    return world.audit(outcome)
+
+
+@timed
+def broker_restart(world: World, base: Settings, infra: Paths, n: int, rate: float) -> Outcome:
+    world.start_worker()
+    producer = world.produce_in_background(valid_events(n, 6, "broker"), rate)
+    outcome = Outcome("broker restart")
+    world.wait_rows(n // 3, 300)
+    stop_pid("kafka", infra, timeout_s=60)
+    started = time.monotonic()
+    start_kafka(base, infra)
+    before = world.stored_rows()
+    outcome.recovery_s = round(world.wait_progress(before, n, 180) - started, 1)
+    producer.join()
+    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    outcome.checks["worker never stopped"] = world.worker_alive()
+    outcome.checks["producer lost nothing"] = world.producer_errors == 0
+    world.stop_workers()
+    return world.audit(outcome)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
+           str(folder / "artifacts"), "--serve-artifacts", "--workers", "1"]  # fmt: skip
+    with (folder / "server.log").open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.5)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def register_corrupt_version(settings: Settings, version: int) -> int:
+    """A new version whose pickled model is garbage (its MLmodel file is intact)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.tracking_uri)
+    source = client.get_model_version(settings.model_name, str(version)).source
+    local = Path(mlflow.artifacts.download_artifacts(source, dst_path=tempfile.mkdtemp(prefix="corrupt-")))
+    for pickled in local.glob("*.pkl"):
+        pickled.write_bytes(b"this is not a pickle")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(local), "model")
+    created = client.create_model_version(settings.model_name, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    return int(created.version)
+
+
+def announce(settings: Settings, version: int, reason: str) -> None:
+    update = ModelUpdate(version=version, alias=settings.champion_alias, promoted_at=datetime.now(UTC), reason=reason)
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
+    producer.send(settings.model_updates_topic, key=str(version).encode(), value=update.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+
+@timed
+def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome:
+    """The world's registry is a real MLflow server here, so it can be taken away."""
+    from mlflow import MlflowClient
+
+    from training.model import TrainParams
+    from training.train import train
+
+    port = free_port()
+    os.environ |= {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
+                   "PRICEMYRIDE_REGISTRY_POLL_S": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}  # fmt: skip
+    os.environ.pop("PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT", None)
+    settings = world.settings = Settings()
+    outcome = Outcome("registry trouble")
+    with mlflow_server(folder / "mlflow-server", port) as server:
+        first = train(settings, None, limit=3000, params=TrainParams(max_rounds=80)).version
+        spare = train(settings, None, limit=3000, params=TrainParams(max_rounds=60), promote=False).version
+        corrupt = register_corrupt_version(settings, first)
+        world.start_worker()
+        producer = world.produce_in_background(valid_events(n, 7, "reg"), rate)
+        world.wait_rows(n // 4, 300)
+        MlflowClient(settings.tracking_uri).set_registered_model_alias(settings.model_name, "champion", str(corrupt))
+        announce(settings, corrupt, "chaos: a corrupt version")
+        world.wait_rows(n // 2, 300)
+        os.killpg(server.pid, signal.SIGKILL)  # the registry goes away …
+        server.wait()
+        announce(settings, spare, "chaos: announced while MLflow is down")  # … and a version is announced
+        world.wait_rows(3 * n // 4, 300)
+        producer.join()
+        outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    text = world.log_text()
+    outcome.checks["refused the corrupt version, said why"] = f"cannot load version {corrupt}" in text
+    outcome.checks["could not reach the registry, said why"] = f"cannot load version {spare}" in text
+    served = {int(r[0]) for r in rows(settings, "SELECT DISTINCT model_version FROM predictions")}
+    outcome.checks["kept serving the champion it had"] = served == {first}
+    outcome.checks["worker never stopped"] = world.worker_alive()
+    world.stop_workers()
+    return world.audit(outcome)
+
+
+@timed
+def scale_out(world: World, n: int, rate: float) -> Outcome:
+    world.start_worker("chaos-worker-a")
+    world.start_worker("chaos-worker-b")
+    producer = world.produce_in_background(valid_events(n, 8, "scale"), rate)
+    outcome = Outcome("scale out")
+    world.wait_rows(n // 3, 300)
+    listed = f"| {world.settings.listings_topic} "  # faust's table of newly assigned partitions
+    assigned = [world.log_text(w).count(listed) for w in ("chaos-worker-a", "chaos-worker-b")]
+    world.stop_workers("chaos-worker-a")  # leaves the group cleanly; b takes over its partitions
+    producer.join()
+    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    outcome.checks["both workers were given partitions"] = all(count > 0 for count in assigned)
+    outcome.checks["the remaining worker kept going"] = world.worker_alive("chaos-worker-b")
+    world.stop_workers("chaos-worker-b")
+    return world.audit(outcome)
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def shared_champion(base: Settings, folder: Path) -> dict[str, str]:
+    """A small champion in a registry every world shares (the registry scenario brings its own)."""
+    from training.model import TrainParams
+    from training.train import train
+
+    registry = {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+                "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts")}  # fmt: skip
+    os.environ.update(registry)
+    train(Settings(), None, limit=4000, params=TrainParams(max_rounds=120))
+    return registry
+
+
+def markdown(outcomes: list[Outcome], generated_at: str) -> str:
+    lines = [
+        "# Reliability", "", f"{generated_at} · `make chaos` on the real broker, database and registry.", "",
+        "| scenario | produced | scored | dead-lettered | lost | duplicated | crashes | recovery s | checks |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]  # fmt: skip
+    for o in outcomes:
+        checks = "; ".join(f"{'✓' if ok else '✗'} {name}" for name, ok in o.checks.items())
+        recovery = "—" if o.recovery_s is None else f"{o.recovery_s:.1f}"
+        lines.append(f"| {o.scenario} | {o.produced:,} | {o.scored:,} | {o.dead_lettered:,} | {o.lost} | "
+                     f"{o.duplicated} | {o.crashes} | {recovery} | {checks} |")  # fmt: skip
+    notes = [f"- {o.scenario}: {n}" for o in outcomes for n in o.notes]
+    return "\n".join([*lines, "", *(["Notes:", *notes, ""] if notes else [])])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count (e.g. 0.1 for a quick run)")
+    parser.add_argument("--out-dir", type=Path, default=Path("reports"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    base = Settings()
+    infra = Paths(base.state_path)
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    folder = base.state_path / "chaos" / stamp
+    registry = shared_champion(base, folder)
+
+    def world(name: str) -> World:
+        return World(base, f"chaos-{stamp}-{name}", folder, registry)
+
+    def count(n: int) -> int:
+        return max(int(n * args.scale), 200)
+
+    outcomes = [
+        bad_input(world("bad"), valid=count(50_000), bad=count(10_000)),
+        worker_crash(world("crash"), n=count(100_000)),
+        database_outage(world("db"), base, infra, n=count(30_000), outage_s=20, rate=1_000),
+        broker_restart(world("broker"), base, infra, n=count(30_000), rate=1_000),
+        registry_trouble(world("registry"), folder, n=count(20_000), rate=1_000),
+        scale_out(world("scale"), n=count(40_000), rate=2_000),
+    ]
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"generated_at": generated_at, "scenarios": [asdict(o) | {"ok": o.ok} for o in outcomes],
+              "ok": all(o.ok for o in outcomes), "run_id": uuid.uuid4().hex[:8]}  # fmt: skip
+    (args.out_dir / "reliability.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out_dir / "reliability.md").write_text(markdown(outcomes, generated_at))
+    print(markdown(outcomes, generated_at))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
