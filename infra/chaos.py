@@ -463,7 +463,11 @@ def markdown(outcomes: list[Outcome], generated_at: str) -> str:
         lines.append(f"| {o.scenario} | {o.produced:,} | {o.scored:,} | {o.dead_lettered:,} | {o.lost} | "
                      f"{o.duplicated} | {o.crashes} | {recovery} | {checks} |")  # fmt: skip
     notes = [f"- {o.scenario}: {n}" for o in outcomes for n in o.notes]
-    return "\n".join([*lines, "", *(["Notes:", *notes, ""] if notes else [])])
+    footnote = ("Counts are audited against the `listings` topic itself: a valid listing must be one row in "
+                "`predictions`, an invalid one a row in `dead_letters` (by its Kafka coordinate). The listings "
+                "come from the generator, whose realistic dirt (e.g. a 10-million-mile odometer) is "
+                "dead-lettered too, so dead-lettered slightly exceeds the hostile events sent.")  # fmt: skip
+    return "\n".join([*lines, "", footnote, "", *(["Notes:", *notes, ""] if notes else [])])
 
 
 def main() -> int:
