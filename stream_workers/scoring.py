@@ -81,10 +81,8 @@ def validate(
 
 
 def model_frame(listings: Sequence[Listing]) -> pd.DataFrame:
-    """The model's input: one row per listing, the feature fields as columns."""
-    return pd.DataFrame(
-        [listing.model_dump(include=set(FEATURE_FIELDS)) for listing in listings], columns=list(FEATURE_FIELDS)
-    )
+    """The model's input: one row per listing, the feature fields as columns (built column by column)."""
+    return pd.DataFrame({name: [getattr(listing, name) for listing in listings] for name in FEATURE_FIELDS})
 
 
 def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:

@@ -1,0 +1,210 @@
+"""The streaming benchmarks of `make bench`, on the real broker and database, each in a world of its own.
+
+- drain: N listings pre-loaded into `listings` (4 partitions); time from starting 1 or 2 scoring workers
+  until every listing is stored (scored or dead-lettered) in Postgres;
+- naive baseline (same run, same listings): one kafka-python consumer that parses a listing, builds a
+  one-row DataFrame, calls the model, INSERTs and commits, message by message;
+- latency at a fixed offered load (1,000 and 5,000 listings/s for 60 s): stored_at − event_time, where the
+  producer stamps event_time as it sends and stored_at is the row's clock time inside its transaction;
+- memory and CPU per worker process (peak RSS; CPU seconds per 1,000 listings after the first row);
+- conservation in every run: lost and duplicated, counted in Postgres against the topic's own ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer
+
+from infra.demo import spawn
+from infra.demo_drift import rows, topic_keys, world_env
+from infra.services import Paths, pid_alive, stop_pid
+from pricemyride.bootstrap import prepare
+from pricemyride.errors import InvalidListing
+from pricemyride.events import parse_listing
+from pricemyride.kafka import kafka_python_options
+from pricemyride.progress import progress
+from pricemyride.settings import Settings
+from producers.replay import replay
+from stream_workers.scoring import model_frame
+
+log = logging.getLogger("bench.stream")
+WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
+LATENCY = """
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - event_time)),
+       count(*)
+FROM predictions WHERE event_time >= %s
+"""
+
+
+def proc_stats(pid: int) -> dict[str, float]:
+    """Peak RSS (MB) and CPU seconds of a live process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {"peak_rss_mb": peak_kb / 1024, "cpu_s": (int(fields[11]) + int(fields[12])) / ticks}
+
+
+@dataclass
+class Bench:
+    """What every streaming measurement needs: the shared services and the benchmark's registry."""
+
+    base: Settings
+    folder: Path
+    registry: dict[str, str]
+    stamp: str
+
+    def world(self, name: str) -> Settings:
+        os.environ.update(world_env(self.base, f"bench-{self.stamp}-{name}", self.folder / name) | self.registry)
+        settings = Settings()
+        prepare(settings)
+        return settings
+
+
+def handled(settings: Settings) -> int:
+    found = rows(settings, "SELECT (SELECT count(DISTINCT listing_id) FROM predictions), "
+                           "(SELECT count(*) FROM dead_letters)")[0]  # fmt: skip
+    return int(found[0]) + int(found[1])
+
+
+def conservation(settings: Settings) -> dict[str, int]:
+    """Lost and duplicated against the keys actually in the topic (ids are unique per listing here)."""
+    produced = set(topic_keys(settings, settings.listings_topic))
+    scored = {r[0] for r in rows(settings, "SELECT listing_id FROM predictions")}
+    dead = {bytes(r[0]).decode() for r in rows(settings, "SELECT key FROM dead_letters") if r[0] is not None}
+    extra = rows(settings, "SELECT count(*) - count(DISTINCT listing_id) FROM predictions")[0][0]
+    return {"produced": len(produced), "lost": len(produced - scored - dead),
+            "duplicated": int(extra) + len(scored & dead)}  # fmt: skip
+
+
+def start_workers(settings: Settings, count: int) -> tuple[Paths, list[str], list[int]]:
+    paths = Paths(settings.state_path)
+    names = [f"bench-worker-{i}" for i in range(count)]
+    return paths, names, [spawn(name, WORKER_ARGS, paths) for name in names]
+
+
+def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[str, Any]:
+    settings = bench.world(name)
+    replay(settings, listings, progress=False)
+    total = len(topic_keys(settings, settings.listings_topic))
+    started = time.perf_counter()
+    paths, names, pids = start_workers(settings, workers)
+    first_cpu: list[float] | None = None
+    first_rows = 0
+    while (done := handled(settings)) < total:
+        if any(pid_alive(paths.pid_file(n)) is None for n in names):
+            raise RuntimeError(f"a worker died; see {paths.logs}")
+        if first_cpu is None and done > 0:
+            first_cpu, first_rows = [proc_stats(p)["cpu_s"] for p in pids], done
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    stats = [proc_stats(p) for p in pids]
+    for n in names:
+        stop_pid(n, paths, timeout_s=20)
+    steady_cpu = sum(s["cpu_s"] for s in stats) - sum(first_cpu or [0.0])
+    return {
+        "seconds": seconds, "listings_per_s": total / seconds,
+        "peak_rss_mb": max(s["peak_rss_mb"] for s in stats),
+        "cpu_s_per_1000": 1000 * steady_cpu / max(total - first_rows, 1),
+    } | conservation(settings)  # fmt: skip
+
+
+def naive_once(bench: Bench, name: str, listings: Path, model: Any, version: int, limit: int) -> dict[str, Any]:
+    """The per-message baseline: parse, one-row DataFrame, predict, INSERT, commit — one listing at a time."""
+    settings = bench.world(name)
+    replay(settings, listings, limit=limit, progress=False)
+    consumer = KafkaConsumer(settings.listings_topic, **kafka_python_options(settings), group_id=f"naive-{name}",
+                             enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
+    count, started = 0, None
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        for message in consumer:
+            started = started or time.perf_counter()
+            try:
+                listing = parse_listing(message.value)
+                price = model.predict_range(model_frame([listing])).iloc[0]
+                conn.execute(
+                    "INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, "
+                    "price_high, asking_price, event_time, scored_at, listing) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT DO NOTHING",
+                    [listing.id, version, listing.event_id, float(price["predicted_price"]),
+                     float(price["price_low"]), float(price["price_high"]), listing.price, listing.event_time,
+                     listing.model_dump_json()],
+                )  # fmt: skip
+            except InvalidListing as exc:
+                conn.execute(
+                    'INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at) '
+                    "VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+                    [message.topic, message.partition, message.offset, message.key, message.value, str(exc)],
+                )
+            conn.commit()
+            consumer.commit()
+            count += 1
+            if count >= limit:
+                break
+    consumer.close()
+    seconds = time.perf_counter() - (started or time.perf_counter())
+    return {"seconds": seconds, "listings_per_s": count / seconds} | conservation(settings)
+
+
+def latency_once(bench: Bench, name: str, rate: int, seconds: int, workers: int) -> dict[str, Any]:
+    """Offer ``rate`` listings/s for ``seconds`` to running workers; percentiles of stored − produced."""
+    settings = bench.world(name)
+    paths, names, _ = start_workers(settings, workers)
+    replay(settings, None, limit=200, seed=99, progress=False)  # warm-up: workers joined and scoring
+    deadline = time.monotonic() + 120
+    while handled(settings) < 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    since = datetime.now(UTC)
+    sending = time.monotonic()
+    replay(settings, None, rate=rate, limit=rate * seconds, seed=7, progress=False)
+    sent_per_s = rate * seconds / (time.monotonic() - sending)
+    total = len(topic_keys(settings, settings.listings_topic))
+    deadline = time.monotonic() + 300
+    while handled(settings) < total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for n in names:
+        stop_pid(n, paths, timeout_s=20)
+    (p50, p95, p99), measured = rows(settings, LATENCY, [since])[0]
+    return {"offered_per_s": rate, "sent_per_s": sent_per_s, "measured": int(measured), "p50_ms": 1000 * p50,
+            "p95_ms": 1000 * p95, "p99_ms": 1000 * p99} | conservation(settings)  # fmt: skip
+
+
+def summary_of(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k in runs[0] if isinstance(runs[0][k], int | float)]
+    return {k: summary_of([float(r[k]) for r in runs]) for k in keys}
+
+
+def bench_stream(bench: Bench, listings: Path, model: Any, version: int, repeats: int, latency_s: int,
+                 naive_limit: int) -> dict[str, Any]:  # fmt: skip
+    out: dict[str, Any] = {"drain": {}, "latency": {}}
+    for workers in (1, 2):
+        runs = [drain_once(bench, f"drain{workers}w{i}", listings, workers)
+                for i in progress(range(repeats), f"drain runs, {workers} worker(s)", total=repeats)]  # fmt: skip
+        out["drain"][f"{workers}_worker"] = summarise(runs)
+        log.warning("drain, %d worker(s): median %.0f listings/s", workers,
+                    out["drain"][f"{workers}_worker"]["listings_per_s"]["median"])  # fmt: skip
+    naive = [naive_once(bench, f"naive{i}", listings, model, version, naive_limit)
+             for i in progress(range(repeats), "naive baseline runs", total=repeats)]  # fmt: skip
+    out["naive"] = summarise(naive)
+    best = max(out["drain"], key=lambda k: out["drain"][k]["listings_per_s"]["median"])
+    out["best_drain_configuration"] = best
+    workers = int(best.split("_")[0])
+    for rate in (1_000, 5_000):
+        runs = [latency_once(bench, f"lat{rate}r{i}", rate, latency_s, workers)
+                for i in progress(range(repeats), f"latency runs at {rate}/s", total=repeats)]  # fmt: skip
+        out["latency"][f"{rate}_per_s"] = summarise(runs)
+        log.warning("latency at %d/s: p99 median %.0f ms", rate, out["latency"][f"{rate}_per_s"]["p99_ms"]["median"])
+    return out
