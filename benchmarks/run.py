@@ -118,7 +118,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--listings", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=int, default=60)
-    parser.add_argument("--naive-listings", type=int, default=3_000)
+    parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["stream", "dashboard"], help="run one part (default: all)")

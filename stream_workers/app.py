@@ -176,16 +176,21 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
     )
     listings = app.topic(settings.listings_topic, value_serializer="raw", key_serializer="raw")
-    predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
-    dlq = app.topic(settings.dlq_topic, value_serializer="raw", key_serializer="raw")
     scorer = Scorer(settings)
 
     async def publish(batch: ScoredBatch) -> None:
+        """Hand every prediction and dead letter to the producer, then wait until Kafka has them all.
+        (faust's own producer, called directly: Topic.send's per-message bookkeeping is not needed here.)"""
+        producer = app.producer
         pending = [
-            await predictions.send(key=p.listing_id.encode(), value=p.model_dump_json().encode())
+            await producer.send(settings.predictions_topic, p.listing_id.encode(), p.model_dump_json().encode(),
+                                None, None, None)
             for p in batch.predictions
+        ]  # fmt: skip
+        pending += [
+            await producer.send(settings.dlq_topic, d.key, d.payload, None, None, dlq_headers(d))
+            for d in batch.dead_letters
         ]
-        pending += [await dlq.send(key=d.key, value=d.payload, headers=dlq_headers(d)) for d in batch.dead_letters]
         await asyncio.gather(*pending)
 
     @app.agent(listings, name="score_listings", concurrency=1)
