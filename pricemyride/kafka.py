@@ -32,9 +32,8 @@ def _sasl(settings: Settings) -> dict[str, Any]:
             "sasl_plain_password": password}  # fmt: skip
 
 
-def kafka_python_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
+def _secured(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``options`` plus the protocol, TLS context and SASL login the settings ask for."""
     if settings.kafka_security_protocol == "PLAINTEXT":
         return options
     options["security_protocol"] = settings.kafka_security_protocol
@@ -42,18 +41,16 @@ def kafka_python_options(settings: Settings) -> dict[str, Any]:
     if context is not None:
         options["ssl_context"] = context
     return options | _sasl(settings)
+
+
+def kafka_python_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
+    return _secured({"bootstrap_servers": settings.kafka_bootstrap.split(",")}, settings)
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for aiokafka's AIOKafkaConsumer and AIOKafkaProducer."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap}
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return options
-    options["security_protocol"] = settings.kafka_security_protocol
-    context = ssl_context(settings)
-    if context is not None:
-        options["ssl_context"] = context
-    return options | _sasl(settings)
+    return _secured({"bootstrap_servers": settings.kafka_bootstrap}, settings)
 
 
 def faust_credentials(settings: Settings) -> Any:
