@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -420,13 +421,17 @@ def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome
 
 @timed
 def scale_out(world: World, n: int, rate: float) -> Outcome:
-    world.start_worker("chaos-worker-a")
-    world.start_worker("chaos-worker-b")
+    names = ("chaos-worker-a", "chaos-worker-b")
+    for name in names:
+        world.start_worker(name)
+    given = re.compile(r"scoring partitions \[\d")  # the worker's log line on each assignment that is not empty
+    deadline = time.monotonic() + 60
+    while not all(given.search(world.log_text(w)) for w in names) and time.monotonic() < deadline:
+        time.sleep(0.2)  # both in the group before the first listing
     producer = world.produce_in_background(valid_events(n, 8, "scale"), rate)
     outcome = Outcome("scale out")
     world.wait_rows(n // 3, 300)
-    listed = f"| {world.settings.listings_topic} "  # faust's table of newly assigned partitions
-    assigned = [world.log_text(w).count(listed) for w in ("chaos-worker-a", "chaos-worker-b")]
+    assigned = [len(given.findall(world.log_text(w))) for w in names]
     world.stop_workers("chaos-worker-a")  # leaves the group cleanly; b takes over its partitions
     producer.join()
     outcome.checks["all handled in time"] = world.wait_handled(n, 300)

@@ -1,8 +1,12 @@
-"""The faust application: ``score_listings`` turns ``listings`` into stored and published predictions.
+"""The scoring worker: a faust app whose main task turns ``listings`` into stored and published predictions.
 
-Run it with ``python -m stream_workers worker -l info``. The agent only wires: it takes a micro-batch,
-calls the pure steps in ``scoring``, writes one transaction to Postgres, then publishes. Concurrency is
-1 per process (faust-streaming issue 606); scale with partitions and worker processes.
+Run it with ``python -m stream_workers worker -l info``. faust runs the worker (command line, signals,
+logging, the model-update task, the registry poll timer). The listings themselves are consumed a whole
+fetch at a time: faust's per-event stream machinery topped out at ~14,000 events/s per process on this
+machine before any scoring happened, so the scoring loop reads ``getmany`` batches from aiokafka (faust's
+own Kafka client) in the same consumer group protocol. Each batch goes: validate → score → one Postgres
+transaction → publish and wait for Kafka's acks → commit the offsets. A crash anywhere before the
+commit redelivers the batch; the keyed upserts make that harmless in Postgres.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 import faust
 import psycopg
-from aiokafka import AIOKafkaConsumer
-from faust.types import EventT
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
 from pricemyride.errors import PriceMyRideError
@@ -24,6 +28,7 @@ from pricemyride.events import ModelUpdate
 from pricemyride.kafka import aiokafka_options, faust_credentials
 from pricemyride.settings import Settings
 from pricemyride.storage import write_batch
+from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
 from stream_workers.scoring import RawMessage, ScoredBatch, dlq_headers, score_batch
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version
 
@@ -139,75 +144,130 @@ def without_web(argv: list[str]) -> list[str]:
     return argv
 
 
-def exit_without_ack(exc: BaseException, pending: int) -> NoReturn:
-    """Leave the process without acknowledging the batch in hand.
-
-    faust's ``take_events`` acks a batch in a ``finally`` block, even when processing raised or was
-    cancelled, and an acked offset is committed: the batch would be lost. Exiting at once keeps its
-    offsets uncommitted, so it is redelivered to the next worker (and the upsert makes that harmless).
-    """
+def exit_unstored(exc: BaseException, pending: int) -> NoReturn:
+    """Leave at once, committing nothing: the batch in hand is redelivered to whoever owns it next."""
     log.critical("stopping with %d listings not stored (%r); they will be redelivered", pending, exc)
     logging.shutdown()
     os._exit(EXIT_UNSTORED_BATCH)
 
 
-def raw_message(event: EventT) -> RawMessage:
-    message = event.message
-    return RawMessage(message.topic, message.partition, message.offset, message.key, message.value)
+def raw_messages(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[RawMessage]:
+    return [RawMessage(m.topic, m.partition, m.offset, m.key, m.value) for records in fetched.values() for m in records]
+
+
+def next_offsets(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> dict[TopicPartition, int]:
+    """What to commit once a fetch is stored and published: one past the last offset, per partition."""
+    return {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+
+
+class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A rebalance waits until the batch in hand is stored, published and committed, so a partition
+    changes hands at a committed offset and the new owner does not score that batch again."""
+
+    def __init__(self) -> None:
+        self.in_hand = asyncio.Lock()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.in_hand:
+            log.info("giving up %d partition(s)", len(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("scoring partitions %s", sorted(tp.partition for tp in assigned))
+
+
+def listings_consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **aiokafka_options(settings),
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,  # offsets are committed after the batch is stored and published
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_size,
+        fetch_max_wait_ms=100,
+        session_timeout_ms=int(settings.worker_session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, settings.worker_session_timeout_s / 3) * 1000),
+    )
+
+
+def results_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**aiokafka_options(settings), acks="all", max_batch_size=MAX_BATCH_BYTES)
+
+
+def output_records(batch: ScoredBatch) -> tuple[list[OutRecord], list[OutRecord]]:
+    """(predictions, dead letters) as records, each going to the partition its listing came from."""
+    predictions = [OutRecord(p.partition, p.key, p.value) for p in batch.published]
+    dead = [OutRecord(d.partition, d.key, d.payload or b"", dlq_headers(d)) for d in batch.dead_letters]
+    return predictions, dead
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the faust app and its agent from settings; nothing connects until the worker starts."""
+    """Build the faust app and its tasks from settings; nothing connects until the worker starts."""
+    datadir = settings.state_path / "faust" / settings.consumer_group
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.consumer_group,
+        f"{settings.consumer_group}-worker",  # faust's own group: it consumes nothing, the scoring loop does
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         broker_credentials=faust_credentials(settings),
-        value_serializer="raw",
-        key_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
+        datadir=str(datadir),
         topic_allow_declare=False,
-        topic_disable_leader=True,
         web_enabled=False,
-        stream_wait_empty=False,  # on shutdown, leave a half-filled batch unacked: it is redelivered
-        broker_commit_every=settings.batch_size,
-        broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
-        broker_commit_interval=1.0,
     )
-    listings = app.topic(settings.listings_topic, value_serializer="raw", key_serializer="raw")
     scorer = Scorer(settings)
 
-    async def publish(batch: ScoredBatch) -> None:
-        """Hand every prediction and dead letter to the producer, then wait until Kafka has them all.
-        (faust's own producer, called directly: Topic.send's per-message bookkeeping is not needed here.)"""
-        producer = app.producer
-        pending = [
-            await producer.send(settings.predictions_topic, p.listing_id.encode(), p.model_dump_json().encode(),
-                                None, None, None)
-            for p in batch.predictions
-        ]  # fmt: skip
-        pending += [
-            await producer.send(settings.dlq_topic, d.key, d.payload, None, None, dlq_headers(d))
-            for d in batch.dead_letters
-        ]
-        await asyncio.gather(*pending)
+    async def publish(publisher: BatchPublisher, batch: ScoredBatch) -> None:
+        """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
+        predictions, dead = output_records(batch)
+        backoff = 0.5
+        while True:
+            try:
+                pending = await publisher.send(settings.predictions_topic, predictions)
+                pending += await publisher.send(settings.dlq_topic, dead)
+                await asyncio.gather(*pending)
+                return
+            except KafkaError as exc:
+                log.warning("publishing failed (%s); retrying in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    @app.agent(listings, name="score_listings", concurrency=1)
-    async def score_listings(stream: faust.StreamT[bytes]) -> None:
+    async def handle(publisher: BatchPublisher, messages: Sequence[RawMessage]) -> None:
+        model = await scorer.model_for_batch()
+        batch = score_batch(model.model, model.version, messages)
+        await scorer.store(batch)
+        await publish(publisher, batch)
+        for row in batch.dead_letters:
+            log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
+
+    @app.task
+    async def score_listings() -> None:
         try:
             await scorer.ready()
         except PriceMyRideError as exc:  # no usable champion: nothing can be scored, so stop loudly
             log.critical("cannot start scoring: %s", exc)
             logging.shutdown()
             os._exit(EXIT_NO_MODEL)
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            settings.batch_size, within=settings.batch_within_s
-        ):
-            try:
-                await handle(await scorer.model_for_batch(), [raw_message(e) for e in events])
-            except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
-                exit_without_ack(exc, len(events))
+        consumer, producer, rebalance = listings_consumer(settings), results_producer(settings), FinishBatchFirst()
+        consumer.subscribe([settings.listings_topic], listener=rebalance)
+        await producer.start()
+        await consumer.start()
+        publisher = BatchPublisher(producer)
+        try:
+            while True:
+                fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_size)
+                if not fetched:
+                    continue
+                messages = raw_messages(fetched)
+                async with rebalance.in_hand:
+                    try:
+                        await handle(publisher, messages)
+                        await consumer.commit(next_offsets(fetched))
+                    except CommitFailedError as exc:  # the group moved on: stored rows stay, the batch is redelivered
+                        log.warning("offsets of %d listings not committed (%s)", len(messages), exc)
+                    except asyncio.CancelledError:
+                        raise  # shutting down: nothing committed, the batch is redelivered
+                    except BaseException as exc:  # noqa: BLE001 - see exit_unstored
+                        exit_unstored(exc, len(messages))
+        finally:
+            await consumer.stop()
+            await producer.stop()
 
     @app.task
     async def model_updates() -> None:
@@ -216,12 +276,5 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=settings.registry_poll_s)
     async def registry_poll() -> None:
         await poll_registry(settings, scorer)
-
-    async def handle(model: LoadedModel, messages: Sequence[RawMessage]) -> None:
-        batch = score_batch(model.model, model.version, messages)
-        await scorer.store(batch)
-        await publish(batch)
-        for row in batch.dead_letters:
-            log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
 
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,12 +36,32 @@ class RawMessage:
     value: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A prediction as it goes to Kafka: the listing's partition, the key and the JSON value."""
+
+    partition: int
+    key: bytes
+    value: bytes
+
+
 @dataclass(frozen=True)
 class ScoredBatch:
-    """The outcome of one micro-batch: rows to store and events to publish."""
+    """The outcome of one micro-batch: rows to store and events to publish.
+
+    ``partitions[i]`` is the ``listings`` partition that ``predictions[i]`` came from.
+    """
 
     predictions: list[Prediction]
     dead_letters: list[DeadLetterRow]
+    partitions: list[int] = field(default_factory=list)
+
+    @property
+    def published(self) -> list[Published]:
+        return [
+            Published(partition, p.listing_id.encode(), p.model_dump_json().encode())
+            for partition, p in zip(self.partitions, self.predictions, strict=True)
+        ]
 
     def prediction_rows(self) -> list[PredictionRow]:
         return [
@@ -122,7 +142,7 @@ def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> S
     prices, failures = predict_or_isolate(model, listings)
     asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
     ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
-    predictions = []
+    predictions, partitions = [], []
     for i, (message, listing) in enumerate(valid):
         fair, low, high = prices[i].tolist()
         if i in failures or not (math.isfinite(fair) and fair > 0 and math.isfinite(low) and math.isfinite(high)):
@@ -130,7 +150,8 @@ def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> S
             dead.append(dead_letter(message, reason, now))
             continue
         predictions.append(to_prediction(listing, (fair, low, high), ratings[i], version, now))
-    return ScoredBatch(predictions, dead)
+        partitions.append(message.partition)
+    return ScoredBatch(predictions, dead, partitions)
 
 
 def to_prediction(

@@ -7,7 +7,10 @@ nothing leaks from the label). Unseen values become missing, which the trees han
 
 from __future__ import annotations
 
-from typing import Any, Final, Self
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, Final, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -18,19 +21,39 @@ CATEGORICAL: Final = (
     "transmission", "drive", "size", "type", "paint_color", "state", "region",
 )  # fmt: skip
 MIN_CATEGORY_COUNT: Final = 5
+NOT_WORD: Final = re.compile(r"[^a-z0-9 ]+")
 MODEL_FORMAT: Final = 4  # bump when transform() or the meaning of the model output changes; others are refused
 
 
-def _words(model: pd.Series) -> pd.Series:
-    cleaned = model.astype("string").str.lower().str.replace(r"[^a-z0-9 ]+", "", regex=True).str.strip()
-    return cleaned.str.split()
+def _on_uniques(values: pd.Series, clean: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``clean(values)``, computed once per distinct value: listings repeat makes, models and states a lot."""
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    cleaned = clean(pd.Series(uniques, dtype="object").astype("string")).array
+    return pd.Series(cleaned.take(codes, allow_fill=True), index=values.index, dtype="string")
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    return values.str.lower().str.strip()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def model_words(model: str) -> tuple[str, ...]:
+    """'F-150 XLT' → ('f150', 'xlt'); cached, since a stream sees the same model names again and again."""
+    return tuple(NOT_WORD.sub("", model.lower()).strip().split())
+
+
+def _first_words(words: int) -> Callable[[pd.Series], pd.Series]:
+    def clean(model: pd.Series) -> pd.Series:
+        joined = [" ".join(model_words(m)[:words]) if isinstance(m, str) else "" for m in model]
+        return pd.Series([j or pd.NA for j in joined], index=model.index, dtype="string")
+
+    return clean
 
 
 def normalise_model(manufacturer: pd.Series, model: pd.Series, words: int = 1) -> pd.Series:
     """'F-150 XLT SuperCrew' of 'Ford' → 'ford f150' (one word) or 'ford f150 xlt' (two words)."""
-    parts = _words(model).map(lambda w: " ".join(w[:words]) if isinstance(w, list) and w else pd.NA)
-    make = manufacturer.astype("string").str.lower().str.strip()
-    return (make + " " + parts.astype("string")).astype("string")
+    make = _on_uniques(manufacturer, _clean_text)
+    return (make + " " + _on_uniques(model, _first_words(words))).astype("string")
 
 
 def posting_year(frame: pd.DataFrame, default_year: float) -> pd.Series:
@@ -56,7 +79,7 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=frame.index)
+        out: dict[str, Any] = {}
         year = pd.to_numeric(frame["year"], errors="coerce").astype("float64")
         posted = posting_year(frame, self.default_year_)
         out["age"] = (posted - year - 0.5).clip(lower=0)
@@ -67,17 +90,25 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         out["posted"] = posted  # the market moves: the same car cost more in 2021 than in 2020
         base = self._categoricals(frame)
         for column in CATEGORICAL:
-            out[column] = pd.Categorical(base[column], categories=self.categories_[column])
-        return out
+            out[column] = _coded(base[column], self.categories_[column])
+        return pd.DataFrame(out, index=frame.index)
 
     @staticmethod
     def _categoricals(frame: pd.DataFrame) -> pd.DataFrame:
-        base = pd.DataFrame(index=frame.index)
+        base = {}
         for column in CATEGORICAL:
             if column == "model_base":
                 base[column] = normalise_model(frame["manufacturer"], frame["model"], words=1)
             elif column == "model_two":
                 base[column] = normalise_model(frame["manufacturer"], frame["model"], words=2)
             else:
-                base[column] = frame[column].astype("string").str.lower().str.strip()
-        return base
+                base[column] = _on_uniques(frame[column], _clean_text)
+        return pd.DataFrame(base, index=frame.index)
+
+
+def _coded(values: pd.Series, categories: list[str]) -> pd.Categorical:
+    """``pd.Categorical(values, categories)``, looking each distinct value up once (unknown → missing)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    known = pd.Index(categories, dtype="object").get_indexer(pd.Index(uniques, dtype="object"))
+    full = np.where(codes >= 0, known[codes] if len(known) else -1, -1)
+    return pd.Categorical.from_codes(cast(Any, full), categories=pd.Index(categories, dtype="object"))
