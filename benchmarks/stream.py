@@ -12,17 +12,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.demo import spawn
 from infra.demo_drift import rows, topic_keys, world_env
@@ -70,6 +72,28 @@ class Bench:
         return settings
 
 
+class GroupProgress:
+    """How many listings the workers' group has committed — cheap to poll (two Kafka requests), unlike
+    counting rows in Postgres every 0.2 s, which competes with the workers for the database. A worker
+    commits a batch only after storing it, so committed = stored; the final count checks it anyway."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.group = settings.consumer_group
+        self.admin = KafkaAdminClient(**kafka_python_options(settings))
+        self.consumer = KafkaConsumer(**kafka_python_options(settings))
+        numbers = sorted(self.consumer.partitions_for_topic(settings.listings_topic) or ())
+        self.partitions = [TopicPartition(settings.listings_topic, p) for p in numbers]
+        self.start = self.consumer.beginning_offsets(self.partitions)
+
+    def committed(self) -> int:
+        offsets = self.admin.list_group_offsets(self.group).get(self.group, {})
+        return sum(max(offsets[tp].offset - self.start[tp], 0) for tp in self.partitions if tp in offsets)
+
+    def close(self) -> None:
+        self.admin.close()
+        self.consumer.close()
+
+
 def handled(settings: Settings) -> int:
     found = rows(settings, "SELECT (SELECT count(DISTINCT listing_id) FROM predictions), "
                            "(SELECT count(*) FROM dead_letters)")[0]  # fmt: skip
@@ -86,30 +110,41 @@ def conservation(settings: Settings) -> dict[str, int]:
             "duplicated": int(extra) + len(scored & dead)}  # fmt: skip
 
 
-def start_workers(settings: Settings, count: int) -> tuple[Paths, list[str], list[int]]:
+@contextlib.contextmanager
+def running_workers(settings: Settings, count: int) -> Iterator[tuple[Paths, list[str], list[int]]]:
+    """``count`` scoring workers for the duration of the block; stopped however the block ends."""
     paths = Paths(settings.state_path)
     names = [f"bench-worker-{i}" for i in range(count)]
-    return paths, names, [spawn(name, WORKER_ARGS, paths) for name in names]
+    for name in names:
+        if pid_alive(paths.pid_file(name)) is not None:
+            raise RuntimeError(f"{name} is already running in {paths.logs.parent}; stop it first")
+    try:
+        yield paths, names, [spawn(name, WORKER_ARGS, paths) for name in names]
+    finally:
+        for name in names:
+            stop_pid(name, paths, timeout_s=20)
 
 
 def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[str, Any]:
     settings = bench.world(name)
     replay(settings, listings, progress=False)
     total = len(topic_keys(settings, settings.listings_topic))
+    group = GroupProgress(settings)
     started = time.perf_counter()
-    paths, names, pids = start_workers(settings, workers)
-    first_cpu: list[float] | None = None
-    first_rows = 0
-    while (done := handled(settings)) < total:
-        if any(pid_alive(paths.pid_file(n)) is None for n in names):
-            raise RuntimeError(f"a worker died; see {paths.logs}")
-        if first_cpu is None and done > 0:
-            first_cpu, first_rows = [proc_stats(p)["cpu_s"] for p in pids], done
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    stats = [proc_stats(p) for p in pids]
-    for n in names:
-        stop_pid(n, paths, timeout_s=20)
+    with running_workers(settings, workers) as (paths, names, pids):
+        first_cpu: list[float] | None = None
+        first_rows = 0
+        while (done := group.committed()) < total:
+            if any(pid_alive(paths.pid_file(n)) is None for n in names):
+                raise RuntimeError(f"a worker died; see {paths.logs}")
+            if first_cpu is None and done > 0:
+                first_cpu, first_rows = [proc_stats(p)["cpu_s"] for p in pids], done
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        stats = [proc_stats(p) for p in pids]
+    group.close()
+    if (stored := handled(settings)) < total:
+        raise RuntimeError(f"the group committed {total} listings but Postgres holds {stored}")
     steady_cpu = sum(s["cpu_s"] for s in stats) - sum(first_cpu or [0.0])
     return {
         "seconds": seconds, "listings_per_s": total / seconds,
@@ -158,21 +193,19 @@ def naive_once(bench: Bench, name: str, listings: Path, model: Any, version: int
 def latency_once(bench: Bench, name: str, rate: int, seconds: int, workers: int) -> dict[str, Any]:
     """Offer ``rate`` listings/s for ``seconds`` to running workers; percentiles of stored − produced."""
     settings = bench.world(name)
-    paths, names, _ = start_workers(settings, workers)
-    replay(settings, None, limit=200, seed=99, progress=False)  # warm-up: workers joined and scoring
-    deadline = time.monotonic() + 120
-    while handled(settings) < 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    since = datetime.now(UTC)
-    sending = time.monotonic()
-    replay(settings, None, rate=rate, limit=rate * seconds, seed=7, progress=False)
-    sent_per_s = rate * seconds / (time.monotonic() - sending)
-    total = len(topic_keys(settings, settings.listings_topic))
-    deadline = time.monotonic() + 300
-    while handled(settings) < total and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for n in names:
-        stop_pid(n, paths, timeout_s=20)
+    with running_workers(settings, workers):
+        replay(settings, None, limit=200, seed=99, progress=False)  # warm-up: workers joined and scoring
+        deadline = time.monotonic() + 120
+        while handled(settings) < 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        since = datetime.now(UTC)
+        sending = time.monotonic()
+        replay(settings, None, rate=rate, limit=rate * seconds, seed=7, progress=False)
+        sent_per_s = rate * seconds / (time.monotonic() - sending)
+        total = len(topic_keys(settings, settings.listings_topic))
+        deadline = time.monotonic() + 300
+        while handled(settings) < total and time.monotonic() < deadline:
+            time.sleep(0.5)
     (p50, p95, p99), measured = rows(settings, LATENCY, [since])[0]
     return {"offered_per_s": rate, "sent_per_s": sent_per_s, "measured": int(measured), "p50_ms": 1000 * p50,
             "p95_ms": 1000 * p95, "p99_ms": 1000 * p99} | conservation(settings)  # fmt: skip

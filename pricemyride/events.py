@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -25,9 +26,12 @@ from pydantic import (
 
 from pricemyride.errors import InvalidListing
 
+T = TypeVar("T")
+
 MAX_TEXT: Final = 200
 UNPRINTABLE: Final = re.compile("[\x00-\x1f\ud800-\udfff\ufffd]")  # control, lone surrogate, replacement
 MAX_EVENT_BYTES: Final = 64 * 1024
+MEMO_SIZE: Final = 16_384
 MIN_YEAR: Final = 1900
 MAX_ODOMETER: Final = 2_000_000
 
@@ -103,6 +107,25 @@ US_STATES: Final = frozenset(
 )
 
 
+def _remembered(check: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``check`` with its answers for text remembered: the checks are pure, and a stream repeats the same
+    makes, models, regions and states all day. Only accepted text is remembered, at most ``MEMO_SIZE``."""
+    seen: dict[str, T] = {}
+
+    def remembered(value: Any) -> T:
+        if type(value) is not str:
+            return check(value)
+        if value in seen:
+            return seen[value]
+        result = check(value)
+        if len(seen) >= MEMO_SIZE:
+            seen.clear()
+        seen[value] = result
+        return result
+
+    return remembered
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:37]}...' ({len(str(value))} characters)"
@@ -156,6 +179,7 @@ def _year(value: Any) -> int | None:
 
 
 def _one_of(choices: tuple[str, ...]) -> BeforeValidator:
+    @_remembered
     def check(value: Any) -> str | None:
         text = _text(value)
         if text is None:
@@ -168,6 +192,7 @@ def _one_of(choices: tuple[str, ...]) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+@_remembered
 def _lower_text(value: Any) -> str | None:
     text = _text(value)
     return text.lower() if text is not None else None
@@ -182,6 +207,7 @@ def _listing_id(value: Any) -> str:
     return text
 
 
+@_remembered
 def _state(value: Any) -> str | None:
     text = _lower_text(value)
     if text is not None and text not in US_STATES:
@@ -199,7 +225,7 @@ class Listing(BaseModel):
 
     id: Annotated[str, BeforeValidator(_listing_id)] = Field(description="The listing site's own id; the Kafka key.")
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique per event sent.")
-    source: Annotated[str, BeforeValidator(_text)] = Field("unknown", description="Who sent it.")
+    source: Annotated[str, BeforeValidator(_remembered(_text))] = Field("unknown", description="Who sent it.")
     event_time: AwareDatetime = Field(
         default_factory=lambda: datetime.now(UTC), description="When the site sent the event."
     )
@@ -279,7 +305,7 @@ def parse_listing(raw: bytes | str) -> Listing:
     except UnicodeDecodeError as exc:
         raise InvalidListing(f"listing: expected UTF-8 text, got invalid bytes ({exc.reason})") from exc
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)  # strict JSON (no NaN), 3-4x faster than the json module
     except ValueError as exc:
         raise InvalidListing(f"listing: expected a JSON object, got text that is not JSON ({exc})") from exc
     if not isinstance(data, dict):

@@ -12,9 +12,12 @@ commit redelivers the batch; the keyed upserts make that harmless in Postgres.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import faust
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
 EXIT_NO_MODEL = 78  # EX_CONFIG: train or fix the champion first
+STEPS = ("fetch", "score", "store", "publish", "commit")
 
 
 class Scorer:
@@ -93,7 +97,7 @@ class Scorer:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
-                await write_batch(self.conn, batch.prediction_rows(), batch.dead_letters)
+                await write_batch(self.conn, batch.rows, batch.dead_letters)
                 return
             except psycopg.OperationalError as exc:
                 log.warning("postgres write failed (%s); retrying in %.1f s", exc, backoff)
@@ -175,6 +179,33 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("scoring partitions %s", sorted(tp.partition for tp in assigned))
 
 
+@dataclass
+class StepTimes:
+    """Where a worker's time goes, logged every ``every_s``: listings/s and ms per batch in each step."""
+
+    every_s: float = 10.0
+    listings: int = 0
+    batches: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+    since: float = field(default_factory=time.monotonic)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.seconds[name] += time.perf_counter() - started
+
+    def batch_done(self, size: int) -> None:
+        self.listings, self.batches = self.listings + size, self.batches + 1
+        elapsed = time.monotonic() - self.since
+        if elapsed >= self.every_s:
+            per_batch = ", ".join(f"{k} {1000 * v / self.batches:.0f}" for k, v in self.seconds.items())
+            log.info("%.0f listings/s in %d batches of %.0f; ms per batch: %s",
+                     self.listings / elapsed, self.batches, self.listings / self.batches, per_batch)  # fmt: skip
+            self.listings, self.batches, self.since = 0, 0, time.monotonic()
+            self.seconds = dict.fromkeys(STEPS, 0.0)
+
+
 def listings_consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         **aiokafka_options(settings),
@@ -228,11 +259,14 @@ def create_app(settings: Settings) -> faust.App:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    async def handle(publisher: BatchPublisher, messages: Sequence[RawMessage]) -> None:
+    async def handle(publisher: BatchPublisher, messages: Sequence[RawMessage], times: StepTimes) -> None:
         model = await scorer.model_for_batch()
-        batch = score_batch(model.model, model.version, messages)
-        await scorer.store(batch)
-        await publish(publisher, batch)
+        with times.step("score"):
+            batch = score_batch(model.model, model.version, messages)
+        with times.step("store"):
+            await scorer.store(batch)
+        with times.step("publish"):
+            await publish(publisher, batch)
         for row in batch.dead_letters:
             log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
 
@@ -248,17 +282,20 @@ def create_app(settings: Settings) -> faust.App:
         consumer.subscribe([settings.listings_topic], listener=rebalance)
         await producer.start()
         await consumer.start()
-        publisher = BatchPublisher(producer)
+        publisher, times = BatchPublisher(producer), StepTimes()
         try:
             while True:
-                fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_size)
+                with times.step("fetch"):
+                    fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_size)
                 if not fetched:
                     continue
                 messages = raw_messages(fetched)
                 async with rebalance.in_hand:
                     try:
-                        await handle(publisher, messages)
-                        await consumer.commit(next_offsets(fetched))
+                        await handle(publisher, messages, times)
+                        with times.step("commit"):
+                            await consumer.commit(next_offsets(fetched))
+                        times.batch_done(len(messages))
                     except CommitFailedError as exc:  # the group moved on: stored rows stay, the batch is redelivered
                         log.warning("offsets of %d listings not committed (%s)", len(messages), exc)
                     except asyncio.CancelledError:

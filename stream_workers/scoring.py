@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from pricemyride.errors import InvalidListing
@@ -38,7 +38,7 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """A prediction as it goes to Kafka: the listing's partition, the key and the JSON value."""
+    """A prediction as it goes to Kafka: the listing's partition, the key and the ``Prediction`` JSON."""
 
     partition: int
     key: bytes
@@ -47,39 +47,16 @@ class Published:
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """The outcome of one micro-batch: rows to store and events to publish.
+    """The outcome of one micro-batch: rows to store and events to publish (``rows[i]`` is ``published[i]``)."""
 
-    ``partitions[i]`` is the ``listings`` partition that ``predictions[i]`` came from.
-    """
-
-    predictions: list[Prediction]
+    rows: list[PredictionRow]
+    published: list[Published]
     dead_letters: list[DeadLetterRow]
-    partitions: list[int] = field(default_factory=list)
 
     @property
-    def published(self) -> list[Published]:
-        return [
-            Published(partition, p.listing_id.encode(), p.model_dump_json().encode())
-            for partition, p in zip(self.partitions, self.predictions, strict=True)
-        ]
-
-    def prediction_rows(self) -> list[PredictionRow]:
-        return [
-            PredictionRow(
-                p.listing_id,
-                p.model_version,
-                p.listing.event_id,
-                p.predicted_price,
-                p.price_low,
-                p.price_high,
-                p.deal_rating,
-                p.asking_price,
-                p.event_time,
-                p.scored_at,
-                p.listing.model_dump_json(),
-            )
-            for p in self.predictions
-        ]
+    def predictions(self) -> list[Prediction]:
+        """The published events read back through the ``Prediction`` contract (for checks, not the hot path)."""
+        return [Prediction.model_validate_json(p.value) for p in self.published]
 
 
 def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetterRow:
@@ -132,43 +109,57 @@ def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> tuple[np.nd
     return prices, failures
 
 
+def price_listings(model: Model, version: int, listings: Sequence[Listing], now: datetime) -> list[PredictionRow | str]:
+    """Per listing, the row to store — or why the model could not price it. One vectorised model call."""
+    prices, failures = predict_or_isolate(model, listings)
+    asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
+    ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
+    usable = np.isfinite(prices).all(axis=1) & (prices[:, 0] > 0)
+    out: list[PredictionRow | str] = []
+    for i, ((fair, low, high), listing) in enumerate(zip(np.round(prices, 2).tolist(), listings, strict=True)):
+        if i in failures or not usable[i]:
+            out.append(failures.get(i, f"model: expected a positive finite price, got {prices[i, 0]!r}"))
+            continue
+        out.append(PredictionRow(listing.id, version, listing.event_id, fair, low, high, ratings[i], listing.price,
+                                 listing.event_time, now, listing.model_dump_json()))  # fmt: skip
+    return out
+
+
 def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
     """Validate and score one batch; a listing the model cannot price is dead-lettered with the reason."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, now)
     if not valid:
-        return ScoredBatch([], dead)
-    listings = [listing for _, listing in valid]
-    prices, failures = predict_or_isolate(model, listings)
-    asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
-    ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
-    predictions, partitions = [], []
-    for i, (message, listing) in enumerate(valid):
-        fair, low, high = prices[i].tolist()
-        if i in failures or not (math.isfinite(fair) and fair > 0 and math.isfinite(low) and math.isfinite(high)):
-            reason = failures.get(i, f"model: expected a positive finite price, got {fair!r}")
-            dead.append(dead_letter(message, reason, now))
+        return ScoredBatch([], [], dead)
+    priced = price_listings(model, version, [listing for _, listing in valid], now)
+    rows, published = [], []
+    scored_at = now.isoformat().replace("+00:00", "Z")
+    for (message, _), outcome in zip(valid, priced, strict=True):
+        if isinstance(outcome, str):
+            dead.append(dead_letter(message, outcome, now))
             continue
-        predictions.append(to_prediction(listing, (fair, low, high), ratings[i], version, now))
-        partitions.append(message.partition)
-    return ScoredBatch(predictions, dead, partitions)
+        rows.append(outcome)
+        published.append(Published(message.partition, outcome.listing_id.encode(), prediction_json(outcome, scored_at)))
+    return ScoredBatch(rows, published, dead)
 
 
-def to_prediction(
-    listing: Listing, price: tuple[float, float, float], rating: str | None, version: int, now: datetime
-) -> Prediction:
-    fair, low, high = (round(p, 2) for p in price)
-    return Prediction.model_construct(  # every field is built here from validated parts: no re-validation
-        listing_id=listing.id,
-        model_version=version,
-        predicted_price=fair,
-        price_low=low,
-        price_high=high,
-        deal_rating=rating,  # type: ignore[arg-type]
-        asking_price=listing.price,
-        event_time=listing.event_time,
-        scored_at=now,
-        listing=listing,
+def prediction_json(row: PredictionRow, scored_at: str) -> bytes:
+    """The ``Prediction`` event as JSON, built from the stored row (its listing JSON is reused, not re-encoded).
+    Same document as ``Prediction.model_dump_json()``; a unit test holds the two together."""
+    return orjson.dumps(
+        {
+            "listing_id": row.listing_id,
+            "model_version": row.model_version,
+            "predicted_price": row.predicted_price,
+            "price_low": row.price_low,
+            "price_high": row.price_high,
+            "deal_rating": row.deal_rating,
+            "asking_price": row.asking_price,
+            "event_time": row.event_time,
+            "scored_at": scored_at,
+            "listing": orjson.Fragment(row.listing),
+        },
+        option=orjson.OPT_UTC_Z,
     )
 
 

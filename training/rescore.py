@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import numpy as np
 import psycopg
 
 from pricemyride.events import Listing
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricemyride.storage import write_predictions
-from stream_workers.scoring import Model, ScoredBatch, predict_prices, to_prediction
-from training.deal import deal_ratings
+from stream_workers.scoring import price_listings
 from training.registry import champion_version, configure, load_version
 
 log = logging.getLogger(__name__)
@@ -39,19 +37,8 @@ def rescore(settings: Settings, since: datetime, version: int | None = None) -> 
         log.info("rescoring %d listings stored since %s with version %d", len(listings), since, model.version)
         batches = [listings[i : i + BATCH] for i in range(0, len(listings), BATCH)]
         for batch in progress(batches, "rescore batches", total=len(batches)):
-            rows = score_listings(model.model, model.version, batch)
-            write_predictions(conn, rows.prediction_rows())
+            priced = price_listings(model.model, model.version, batch, datetime.now(UTC))
+            write_predictions(conn, [row for row in priced if not isinstance(row, str)])
+            for reason in (r for r in priced if isinstance(r, str)):
+                log.warning("not rescored: %s", reason)
     return len(listings)
-
-
-def score_listings(model: Model, version: int, listings: list[Listing]) -> ScoredBatch:
-    """The same steps as the stream worker, minus validation (stored listings were valid)."""
-    prices = predict_prices(model, listings)
-    asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
-    ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
-    now = datetime.now(UTC)
-    predictions = [
-        to_prediction(listing, (fair, low, high), rating, version, now)
-        for listing, (fair, low, high), rating in zip(listings, prices.tolist(), ratings, strict=True)
-    ]
-    return ScoredBatch(predictions, [])

@@ -31,7 +31,13 @@ ONE_MB = event(model="x" * 1_048_576)
         pytest.param(event(price="abc"), "price: expected a number, got 'abc'", id="price abc"),
         pytest.param(event(price=-1), "price: expected 0 … 1e+12, got -1", id="negative price"),
         pytest.param(event(price=True), "price: expected a number, got True", id="price bool"),
-        pytest.param(b'{"id": "a", "price": NaN}', "price: expected a finite number, got nan", id="price NaN"),
+        pytest.param(event(price="NaN"), "price: expected a finite number, got 'NaN'", id="price NaN"),
+        pytest.param(
+            b'{"id": "a", "price": NaN}',
+            "listing: expected a JSON object, got text that is not JSON (unexpected character, expected a JSON value: "
+            "line 1 column 22 (char 21))",
+            id="NaN is not JSON",
+        ),
         pytest.param(
             event(fuel="steam"), "fuel: expected one of diesel, electric, gas, hybrid, other; got 'steam'", id="fuel"
         ),
@@ -53,7 +59,8 @@ ONE_MB = event(model="x" * 1_048_576)
         ),
         pytest.param(
             b"not json at all",
-            "listing: expected a JSON object, got text that is not JSON (Expecting value: line 1 column 1 (char 0))",
+            "listing: expected a JSON object, got text that is not JSON (invalid literal, expected 'null': "
+            "line 1 column 1 (char 0))",
             id="not JSON",
         ),
         pytest.param(

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricemyride.events import FEATURE_FIELDS, parse_listing
+from pricemyride.errors import InvalidListing
+from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
 from stream_workers.scoring import RawMessage, dlq_headers, model_frame, score_batch, validate
 
 
@@ -68,7 +69,7 @@ def test_model_frame_has_every_feature_column_even_when_missing() -> None:
 
 def test_prediction_rows_carry_the_event_and_the_listing() -> None:
     scored = score_batch(MilesModel(), 4, [message(0, listing("a", price=12_000, manufacturer="Ford"))])
-    (row,) = scored.prediction_rows()
+    (row,) = scored.rows
     assert (row.listing_id, row.model_version, row.asking_price) == ("a", 4, 12_000.0)
     assert (row.predicted_price, row.price_low, row.price_high) == (30_000.0, 24_000.0, 36_000.0)
     assert row.deal_rating == "great", "asking 12k is below the range 24k–36k"
@@ -81,3 +82,25 @@ def test_dead_letter_headers_name_the_reason_and_the_coordinate() -> None:
     headers = dict(dlq_headers(dead))
     assert headers["dlq.reason"] == b"id: required field is missing"
     assert (headers["dlq.topic"], headers["dlq.partition"], headers["dlq.offset"]) == (b"listings", b"2", b"7")
+
+
+def test_the_published_json_is_the_prediction_contract_and_goes_to_the_listings_partition() -> None:
+    value = listing("a", price=12_000, manufacturer=" Ford ", posting_date="2021-04-01T10:00:00-05:00", lat=45.5)
+    scored = score_batch(MilesModel(), 4, [message(0, value)])
+    (published,) = scored.published
+    (row,) = scored.rows
+    expected = Prediction(
+        listing_id=row.listing_id, model_version=4, predicted_price=row.predicted_price, price_low=row.price_low,
+        price_high=row.price_high, deal_rating=row.deal_rating, asking_price=row.asking_price,  # type: ignore[arg-type]
+        event_time=row.event_time, scored_at=row.scored_at, listing=Listing.model_validate_json(row.listing),
+    )  # fmt: skip
+    assert json.loads(published.value) == json.loads(expected.model_dump_json())
+    assert (published.partition, published.key) == (2, b"a")
+
+
+def test_remembered_text_checks_answer_as_the_first_time_and_still_reject() -> None:
+    first = [parse_listing(listing(str(i), manufacturer="FORD", condition="Good ", state="CA")) for i in range(3)]
+    assert {(x.manufacturer, x.condition, x.state) for x in first} == {("ford", "good", "ca")}
+    for _ in range(2):
+        with pytest.raises(InvalidListing, match="condition: expected one of"):
+            parse_listing(listing("x", condition="mint"))
