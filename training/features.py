@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final, Self, cast
 
@@ -21,39 +22,65 @@ CATEGORICAL: Final = (
     "transmission", "drive", "size", "type", "paint_color", "state", "region",
 )  # fmt: skip
 MIN_CATEGORY_COUNT: Final = 5
+MODEL_COLUMNS: Final = {"model_base": 1, "model_two": 2}  # words of the model name kept after the make
+MAX_REMEMBERED: Final = 1 << 16
 NOT_WORD: Final = re.compile(r"[^a-z0-9 ]+")
 MODEL_FORMAT: Final = 4  # bump when transform() or the meaning of the model output changes; others are refused
 
 
-def _on_uniques(values: pd.Series, clean: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``clean(values)``, computed once per distinct value: listings repeat makes, models and states a lot."""
-    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
-    cleaned = clean(pd.Series(uniques, dtype="object").astype("string")).array
-    return pd.Series(cleaned.take(codes, allow_fill=True), index=values.index, dtype="string")
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
-    return values.str.lower().str.strip()
+def clean_text(value: Any) -> str | None:
+    """A raw categorical value as it is compared with the categories: lower case, stripped (None if missing)."""
+    return None if _missing(value) else str(value).lower().strip()
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def model_words(model: str) -> tuple[str, ...]:
-    """'F-150 XLT' → ('f150', 'xlt'); cached, since a stream sees the same model names again and again."""
+    """'F-150 XLT' → ('f150', 'xlt')."""
     return tuple(NOT_WORD.sub("", model.lower()).strip().split())
 
 
-def _first_words(words: int) -> Callable[[pd.Series], pd.Series]:
-    def clean(model: pd.Series) -> pd.Series:
-        joined = [" ".join(model_words(m)[:words]) if isinstance(m, str) else "" for m in model]
-        return pd.Series([j or pd.NA for j in joined], index=model.index, dtype="string")
+def model_name(manufacturer: Any, model: Any, words: int) -> str | None:
+    """'Ford', 'F-150 XLT SuperCrew' → 'ford f150' (one word) or 'ford f150 xlt' (two words)."""
+    make = clean_text(manufacturer)
+    if make is None or _missing(model):
+        return None
+    joined = " ".join(model_words(str(model))[:words])
+    return f"{make} {joined}" if joined else None
 
-    return clean
+
+class CategoryCodes:
+    """One column's category codes, with the code of every raw value seen remembered: a stream repeats the
+    same makes, models and regions all day, so each distinct value is cleaned and looked up once."""
+
+    def __init__(self, categories: list[str]) -> None:
+        self.positions = {c: i for i, c in enumerate(categories)}
+        self.dtype = pd.CategoricalDtype(pd.Index(categories, dtype="object"))
+        self.seen: dict[Any, int] = {}
+
+    def code(self, key: Any, clean: Callable[[Any], str | None]) -> int:
+        found = self.seen.get(key)
+        if found is None:
+            text = clean(key)
+            if text is None:
+                return -1  # missing: not remembered (NaN keys never compare equal)
+            found = self.positions.get(text, -1)
+            if len(self.seen) >= MAX_REMEMBERED:
+                self.seen.clear()
+            self.seen[key] = found
+        return found
 
 
-def normalise_model(manufacturer: pd.Series, model: pd.Series, words: int = 1) -> pd.Series:
-    """'F-150 XLT SuperCrew' of 'Ford' → 'ford f150' (one word) or 'ford f150 xlt' (two words)."""
-    make = _on_uniques(manufacturer, _clean_text)
-    return (make + " " + _on_uniques(model, _first_words(words))).astype("string")
+def _raw_values(frame: pd.DataFrame, column: str) -> tuple[list[Any], Callable[[Any], str | None]]:
+    """The raw values a categorical column is built from, and how one of them becomes its text."""
+    if column in MODEL_COLUMNS:
+        words = MODEL_COLUMNS[column]
+        keys = list(zip(frame["manufacturer"].tolist(), frame["model"].tolist(), strict=True))
+        return keys, lambda key: model_name(key[0], key[1], words)
+    return frame[column].tolist(), clean_text
 
 
 def posting_year(frame: pd.DataFrame, default_year: float) -> pd.Series:
@@ -71,11 +98,11 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.model_format_ = MODEL_FORMAT
         years = posting_year(frame, np.nan)
         self.default_year_ = float(years.median()) if years.notna().any() else float(pd.Timestamp.now("UTC").year)
-        base = self._categoricals(frame)
-        self.categories_ = {
-            column: sorted(str(v) for v, n in base[column].value_counts().items() if n >= MIN_CATEGORY_COUNT)
-            for column in CATEGORICAL
-        }
+        self.categories_ = {}
+        for column in CATEGORICAL:
+            keys, clean = _raw_values(frame, column)
+            counts = Counter(text for text in map(clean, keys) if text is not None)
+            self.categories_[column] = sorted(text for text, n in counts.items() if n >= MIN_CATEGORY_COUNT)
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,27 +115,21 @@ class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         for column in ("lat", "long"):
             out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         out["posted"] = posted  # the market moves: the same car cost more in 2021 than in 2020
-        base = self._categoricals(frame)
         for column in CATEGORICAL:
-            out[column] = _coded(base[column], self.categories_[column])
+            keys, clean = _raw_values(frame, column)
+            lookup = self._codes(column)
+            codes = np.fromiter((lookup.code(key, clean) for key in keys), dtype=np.int32, count=len(keys))
+            out[column] = pd.Categorical.from_codes(cast(Any, codes), dtype=lookup.dtype)
         return pd.DataFrame(out, index=frame.index)
 
-    @staticmethod
-    def _categoricals(frame: pd.DataFrame) -> pd.DataFrame:
-        base = {}
-        for column in CATEGORICAL:
-            if column == "model_base":
-                base[column] = normalise_model(frame["manufacturer"], frame["model"], words=1)
-            elif column == "model_two":
-                base[column] = normalise_model(frame["manufacturer"], frame["model"], words=2)
-            else:
-                base[column] = _on_uniques(frame[column], _clean_text)
-        return pd.DataFrame(base, index=frame.index)
+    def _codes(self, column: str) -> CategoryCodes:
+        lookups: dict[str, CategoryCodes] = self.__dict__.setdefault("_lookups", {})
+        if column not in lookups:
+            lookups[column] = CategoryCodes(self.categories_[column])
+        return lookups[column]
 
-
-def _coded(values: pd.Series, categories: list[str]) -> pd.Categorical:
-    """``pd.Categorical(values, categories)``, looking each distinct value up once (unknown → missing)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    known = pd.Index(categories, dtype="object").get_indexer(pd.Index(uniques, dtype="object"))
-    full = np.where(codes >= 0, known[codes] if len(known) else -1, -1)
-    return pd.Categorical.from_codes(cast(Any, full), categories=pd.Index(categories, dtype="object"))
+    def __getstate__(self) -> dict[str, Any]:
+        """What is pickled with the model: the fitted attributes, not the remembered codes."""
+        state = dict(super().__getstate__())
+        state.pop("_lookups", None)
+        return state

@@ -131,8 +131,30 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         return xgb.DMatrix(self.features_.transform(frame), label=label, enable_categorical=True)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        fair = self.booster_.predict(self._matrix(frame), iteration_range=(0, self.best_iteration_ + 1))
+        fair = self.booster_.predict(self._codes_matrix(frame), iteration_range=(0, self.best_iteration_ + 1))
         return np.asarray(fair, dtype="float64")
+
+    def _codes_matrix(self, frame: pd.DataFrame) -> xgb.DMatrix:
+        """The features as one float array, categoricals as their codes (missing → NaN), typed 'c'.
+
+        The same trees see the same values as from the pandas frame (a test holds the two together), but
+        xgboost skips inspecting every categorical column's categories on each call: on a 25-listing batch
+        that is 1 ms instead of 7.
+        """
+        features = self.features_.transform(frame)
+        columns, types = [], []
+        for name in features.columns:
+            column = features[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                codes = column.cat.codes.to_numpy().astype("float32")
+                codes[codes < 0] = np.nan
+                columns.append(codes)
+                types.append("c")
+            else:
+                columns.append(column.to_numpy(dtype="float32"))
+                types.append("q")
+        data = np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype="float32")
+        return xgb.DMatrix(data, feature_names=list(features.columns), feature_types=types, enable_categorical=True)
 
     def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Fair price and its 80% range (``price_low``, ``price_high``) per listing."""

@@ -74,3 +74,15 @@ def test_beats_both_baselines_on_a_held_out_split() -> None:
     assert subset["model"]["mae"] < subset["capstone"]["mae"]
     assert subset["model"]["rmse"] < subset["capstone"]["rmse"]
     assert 0.7 < ours["coverage"] < 0.9, "the 80% range covers about 80% of held-out prices"
+
+
+def test_the_fast_predict_path_gives_the_trees_the_same_values(model: PriceModel) -> None:
+    """predict() hands xgboost category codes in a float array; the pandas frame path must agree exactly,
+    including unseen categories, missing values and a negative longitude."""
+    raw, _ = load_training_frame(DATA, None)
+    frame = model_input(raw.head(500))
+    frame.loc[frame.index[:5], "manufacturer"] = "never-seen-make"
+    frame.loc[frame.index[5:10], ["model", "region", "state"]] = None
+    via_pandas = model.booster_.predict(model._matrix(frame), iteration_range=(0, model.best_iteration_ + 1))
+    assert model.predict(frame).tolist() == pytest.approx(via_pandas.tolist(), rel=1e-6)
+    assert (frame["long"] < 0).any()
