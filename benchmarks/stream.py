@@ -133,21 +133,23 @@ def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[st
     started = time.perf_counter()
     with running_workers(settings, workers) as (paths, names, pids):
         first_cpu: list[float] | None = None
-        first_rows = 0
+        first_rows, first_at = 0, started
         while (done := group.committed()) < total:
             if any(pid_alive(paths.pid_file(n)) is None for n in names):
                 raise RuntimeError(f"a worker died; see {paths.logs}")
             if first_cpu is None and done > 0:
-                first_cpu, first_rows = [proc_stats(p)["cpu_s"] for p in pids], done
+                first_cpu, first_rows, first_at = [proc_stats(p)["cpu_s"] for p in pids], done, time.perf_counter()
             time.sleep(0.05)
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        seconds = ended - started
         stats = [proc_stats(p) for p in pids]
     group.close()
     if (stored := handled(settings)) < total:
         raise RuntimeError(f"the group committed {total} listings but Postgres holds {stored}")
     steady_cpu = sum(s["cpu_s"] for s in stats) - sum(first_cpu or [0.0])
     return {
-        "seconds": seconds, "listings_per_s": total / seconds,
+        "seconds": seconds, "listings_per_s": total / seconds, "startup_s": first_at - started,
+        "steady_listings_per_s": (total - first_rows) / max(ended - first_at, 1e-9),
         "peak_rss_mb": max(s["peak_rss_mb"] for s in stats),
         "cpu_s_per_1000": 1000 * steady_cpu / max(total - first_rows, 1),
     } | conservation(settings)  # fmt: skip

@@ -150,7 +150,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from stream_workers.app import create_app, without_web
 
     sys.argv = without_web(["pricemyride-worker", "worker", *args.faust_args])
-    create_app(settings).main()
+    create_app(settings, preload=True).main()
     return 0
 
 

@@ -60,8 +60,7 @@ class Settings(BaseSettings):
     challenger_alias: str = "challenger"
 
     # Scoring workers
-    batch_size: int = Field(2_000, ge=1, description="Most listings scored in one micro-batch.")
-    batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a micro-batch.")
+    batch_size: int = Field(2_000, ge=1, description="Most listings scored in one micro-batch (one fetch, up to this).")
     worker_session_timeout_s: float = Field(
         10.0, ge=6, description="A worker silent this long leaves the group; its partitions move to the others."
     )

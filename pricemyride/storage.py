@@ -6,6 +6,7 @@ keyed by the Kafka coordinate of the rejected message, so a redelivered message 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -142,6 +143,9 @@ ON CONFLICT DO NOTHING
 """
 
 
+_STAGED: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()  # sessions with the staging table
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionRow:
     """One row of ``predictions`` (field order = ``PREDICTION_COLUMNS``; ``listing`` is its JSON text)."""
@@ -216,9 +220,11 @@ async def write_batch(
 ) -> None:
     """Store one micro-batch in one transaction: predictions by binary COPY into the staging table and one
     merge (upsert keyed by listing and version), dead letters by one insert keyed by their Kafka coordinate."""
+    staged = conn in _STAGED  # the temporary table lives as long as the session, once its creation committed
     async with conn.transaction():
         if predictions:
-            await conn.execute(STAGING_TABLE)
+            if not staged:
+                await conn.execute(STAGING_TABLE)
             async with conn.cursor().copy(COPY_STAGING) as copy:
                 copy.set_types(list(STAGING_TYPES))
                 for row in staged_rows(predictions):
@@ -226,6 +232,8 @@ async def write_batch(
             await conn.execute(MERGE_STAGED)
         if dead_letters:
             await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
+    if predictions:
+        _STAGED.add(conn)
 
 
 def write_predictions(conn: psycopg.Connection[Any], predictions: Sequence[PredictionRow]) -> None:

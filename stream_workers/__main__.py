@@ -10,7 +10,7 @@ from stream_workers.app import create_app, without_web
 def main() -> None:
     quiet_libraries()
     sys.argv = without_web(sys.argv)
-    create_app(Settings()).main()
+    create_app(Settings(), preload="worker" in sys.argv[1:2]).main()
 
 
 if __name__ == "__main__":

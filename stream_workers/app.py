@@ -12,6 +12,7 @@ commit redelivers the batch; the keyed upserts make that harmless in Postgres.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -51,15 +52,22 @@ class Scorer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.preloading: concurrent.futures.Future[LoadedModel] | None = None
         self.model: LoadedModel | None = None
         self.pending: LoadedModel | None = None
         self.loading: int | None = None
         self.conn: psycopg.AsyncConnection[Any] | None = None
 
+    def preload(self) -> None:
+        """Start loading the champion now, in a thread, so it overlaps faust's own start-up."""
+        self.preloading = concurrent.futures.ThreadPoolExecutor(1, "preload").submit(load_champion, self.settings)
+
     async def ready(self) -> LoadedModel:
         if self.model is None:
-            loop = asyncio.get_running_loop()
-            self.model = await loop.run_in_executor(None, load_champion, self.settings)
+            if self.preloading is not None:
+                self.model = await asyncio.wrap_future(self.preloading)
+            else:
+                self.model = await asyncio.get_running_loop().run_in_executor(None, load_champion, self.settings)
             log.info("scoring with %s version %d", self.settings.model_name, self.model.version)
         return self.model
 
@@ -165,14 +173,30 @@ def next_offsets(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]
 
 
 class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
-    """A rebalance waits until the batch in hand is stored, published and committed, so a partition
-    changes hands at a committed offset and the new owner does not score that batch again."""
+    """A rebalance waits until the batch in hand is stored, published and its offsets committed, so a
+    partition changes hands at a committed offset and the new owner does not score that batch again.
+
+    A batch's commit runs while the next batch is scored (it only has to land before the next commit);
+    ``settled`` waits for it.
+    """
 
     def __init__(self) -> None:
         self.in_hand = asyncio.Lock()
+        self.committing: asyncio.Future[None] | None = None
+
+    async def settled(self) -> None:
+        """Wait for the previous batch's commit; if the group moved on, that batch is redelivered (harmless)."""
+        if self.committing is None:
+            return
+        committing, self.committing = self.committing, None
+        try:
+            await committing
+        except CommitFailedError as exc:
+            log.warning("offsets of the previous batch not committed (%s); it will be redelivered", exc)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.in_hand:
+            await self.settled()
             log.info("giving up %d partition(s)", len(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -230,8 +254,9 @@ def output_records(batch: ScoredBatch) -> tuple[list[OutRecord], list[OutRecord]
     return predictions, dead
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the faust app and its tasks from settings; nothing connects until the worker starts."""
+def create_app(settings: Settings, preload: bool = False) -> faust.App:
+    """Build the faust app and its tasks from settings; nothing connects until the worker starts
+    (with ``preload``, the champion starts loading at once)."""
     datadir = settings.state_path / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -243,6 +268,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
     )
     scorer = Scorer(settings)
+    if preload:
+        scorer.preload()
 
     async def publish(publisher: BatchPublisher, batch: ScoredBatch) -> None:
         """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
@@ -294,15 +321,16 @@ def create_app(settings: Settings) -> faust.App:
                     try:
                         await handle(publisher, messages, times)
                         with times.step("commit"):
-                            await consumer.commit(next_offsets(fetched))
+                            await rebalance.settled()
+                        rebalance.committing = asyncio.ensure_future(consumer.commit(next_offsets(fetched)))
                         times.batch_done(len(messages))
-                    except CommitFailedError as exc:  # the group moved on: stored rows stay, the batch is redelivered
-                        log.warning("offsets of %d listings not committed (%s)", len(messages), exc)
                     except asyncio.CancelledError:
-                        raise  # shutting down: nothing committed, the batch is redelivered
+                        raise  # shutting down: this batch is not committed, so it is redelivered
                     except BaseException as exc:  # noqa: BLE001 - see exit_unstored
                         exit_unstored(exc, len(messages))
         finally:
+            with contextlib.suppress(Exception):
+                await rebalance.settled()  # the last stored batch's offsets
             await consumer.stop()
             await producer.stop()
 

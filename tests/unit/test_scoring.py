@@ -10,7 +10,7 @@ import pytest
 
 from pricemyride.errors import InvalidListing
 from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
-from stream_workers.scoring import RawMessage, dlq_headers, model_frame, score_batch, validate
+from stream_workers.scoring import RawMessage, dlq_headers, listing_json, model_frame, score_batch, validate
 
 
 class MilesModel:
@@ -104,3 +104,13 @@ def test_remembered_text_checks_answer_as_the_first_time_and_still_reject() -> N
     for _ in range(2):
         with pytest.raises(InvalidListing, match="condition: expected one of"):
             parse_listing(listing("x", condition="mint"))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"price": 12_000, "posting_date": "2021-04-01T10:00:00.5-05:00", "lat": 45.0, "model": "F-150 XLT"},
+     {"event_time": "2026-01-02T03:04:05Z", "year": 2015, "odometer": 0, "state": "CA", "source": "site ü"}],
+)  # fmt: skip
+def test_the_stored_listing_json_is_pydantics_json(fields: dict[str, object]) -> None:
+    parsed = parse_listing(listing("a", **fields))
+    assert listing_json(parsed) == parsed.model_dump_json()
