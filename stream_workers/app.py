@@ -264,7 +264,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         broker_credentials=faust_credentials(settings),
         datadir=str(datadir),
-        topic_allow_declare=False,
+        topic_allow_declare=True,  # only faust's own one-partition leader topic: the app declares no other
         web_enabled=False,
     )
     scorer = Scorer(settings)
