@@ -119,6 +119,14 @@ def stream_markdown(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def listings_file(folder: Path, count: int, seed: int) -> Path:
+    """``count`` generated listings in the Craigslist format, written once and reused by later runs."""
+    path = folder / f"listings-{count}-s{seed}.csv"
+    if not path.exists():
+        generate_listings(count, seed=seed).to_csv(path, index=False)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--listings", type=int, default=200_000)
@@ -149,14 +157,13 @@ def main() -> int:
     }  # fmt: skip
     stamp = datetime.now(UTC).strftime("%H%M%S")
     if args.only in (None, "stream"):
-        listings = folder / f"listings-{args.listings}.csv"
-        if not listings.exists():
-            generate_listings(args.listings, seed=11).to_csv(listings, index=False)
+        listings = listings_file(folder, args.listings, seed=11)
+        latency_listings = listings_file(folder, max(stream.LATENCY_RATES) * args.latency_seconds, seed=12)
         registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
         bench = stream.Bench(base, folder, registry, stamp)
         report |= {"listings": args.listings, "latency_seconds": args.latency_seconds}
         report["stream"] = stream.bench_stream(bench, listings, champion, model, args.repeats, args.latency_seconds,
-                                               args.naive_listings)  # fmt: skip
+                                               args.naive_listings, latency_listings)  # fmt: skip
         s = report["stream"]
         report["drain_listings_per_s"] = s["drain"][s["best_drain_configuration"]]["listings_per_s"]["median"]
         report["naive_listings_per_s"] = s["naive"]["listings_per_s"]["median"]

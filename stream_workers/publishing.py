@@ -58,11 +58,13 @@ class BatchPublisher:
         for partition, group in by_partition.items():
             batch = self.producer.create_batch()
             for record in group:
-                if not append(batch, record):
-                    sent.append(await self.producer.send_batch(batch, topic, partition=partition))
-                    batch = self.producer.create_batch()
-                    if not append(batch, record):
-                        raise ValueError(f"{topic}: expected a record below {MAX_BATCH_BYTES} bytes, got {record}")
+                if append(batch, record):
+                    continue
+                if batch.record_count() == 0:
+                    raise ValueError(f"{topic}: expected a record below {MAX_BATCH_BYTES} bytes, got {record}")
+                sent.append(await self.producer.send_batch(batch, topic, partition=partition))
+                batch = self.producer.create_batch()
+                append(batch, record)  # the first record of a batch always fits (aiokafka's builder)
             sent.append(await self.producer.send_batch(batch, topic, partition=partition))
         return sent
 

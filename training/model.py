@@ -134,6 +134,13 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         fair = self.booster_.predict(self._codes_matrix(frame), iteration_range=(0, self.best_iteration_ + 1))
         return np.asarray(fair, dtype="float64")
 
+    def use_threads(self, threads: int) -> Self:
+        """Threads for building the input and predicting (training's setting otherwise). Stream workers use 1:
+        with two OpenMP threads per process on shared cores, every small batch waited at thread barriers."""
+        self.predict_threads_ = threads
+        self.booster_.set_param({"nthread": threads})
+        return self
+
     def _codes_matrix(self, frame: pd.DataFrame) -> xgb.DMatrix:
         """The features as one float array, categoricals as their codes (missing → NaN), typed 'c'.
 
@@ -154,7 +161,9 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
                 columns.append(column.to_numpy(dtype="float32"))
                 types.append("q")
         data = np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype="float32")
-        return xgb.DMatrix(data, feature_names=list(features.columns), feature_types=types, enable_categorical=True)
+        threads = getattr(self, "predict_threads_", -1)
+        return xgb.DMatrix(data, feature_names=list(features.columns), feature_types=types, enable_categorical=True,
+                           nthread=threads)  # fmt: skip
 
     def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Fair price and its 80% range (``price_low``, ``price_high``) per listing."""

@@ -58,7 +58,7 @@ def worker(settings: Settings, champion: int, tmp_path_factory: pytest.TempPathF
             start_new_session=True,
         )
     try:
-        wait_for(lambda: b"Worker ready" in log_file.read_bytes() or proc.poll() is not None, 90, "worker ready")
+        wait_for(lambda: b"scoring partitions" in log_file.read_bytes() or proc.poll() is not None, 90, "worker ready")
         if proc.poll() is not None:
             pytest.fail(f"worker exited with {proc.returncode}:\n{log_file.read_text()[-3000:]}")
         yield log_file
