@@ -51,6 +51,7 @@ from producers.replay import row_event
 
 log = logging.getLogger("chaos")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
+ASSIGNED = re.compile(r"scoring partitions \[\d")  # a worker's log line on each assignment that is not empty
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -132,6 +133,16 @@ class World:
 
     def start_worker(self, name: str = "chaos-worker") -> int:
         return spawn(name, WORKER_ARGS, self.paths)
+
+    def wait_scoring(self, *names: str, timeout_s: float = 90) -> None:
+        """Wait until each worker holds partitions (its log line on an assignment that is not empty), so a
+        fault injected after N rows hits a stream still flowing, not a backlog drained in one go."""
+        names = names or ("chaos-worker",)
+        deadline = time.monotonic() + timeout_s
+        while not all(ASSIGNED.search(self.log_text(w)) for w in names):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected {', '.join(names)} to hold partitions within {timeout_s:.0f} s")
+            time.sleep(0.2)
 
     def kill_worker(self, name: str = "chaos-worker") -> None:
         pid = pid_alive(self.paths.pid_file(name))
@@ -291,9 +302,11 @@ def worker_crash(world: World, n: int, kills: int = 3) -> Outcome:
 @timed
 def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s: float, rate: float) -> Outcome:
     world.start_worker()
+    world.wait_scoring()
     producer = world.produce_in_background(valid_events(n, 5, "db"), rate)
     outcome = Outcome("database outage")
     world.wait_rows(n // 3, 300)
+    outcome.checks["outage began mid-stream"] = producer.is_alive()
     stop_postgres(infra)
     time.sleep(outage_s)
     started = time.monotonic()
@@ -311,9 +324,11 @@ def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s
 @timed
 def broker_restart(world: World, base: Settings, infra: Paths, n: int, rate: float) -> Outcome:
     world.start_worker()
+    world.wait_scoring()
     producer = world.produce_in_background(valid_events(n, 6, "broker"), rate)
     outcome = Outcome("broker restart")
     world.wait_rows(n // 3, 300)
+    outcome.checks["restart began mid-stream"] = producer.is_alive()
     stop_pid("kafka", infra, timeout_s=60)
     started = time.monotonic()
     start_kafka(base, infra)
@@ -398,6 +413,7 @@ def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome
         spare = train(settings, None, limit=3000, params=TrainParams(max_rounds=60), promote=False).version
         corrupt = register_corrupt_version(settings, first)
         world.start_worker()
+        world.wait_scoring()
         producer = world.produce_in_background(valid_events(n, 7, "reg"), rate)
         world.wait_rows(n // 4, 300)
         MlflowClient(settings.tracking_uri).set_registered_model_alias(settings.model_name, "champion", str(corrupt))
@@ -424,14 +440,11 @@ def scale_out(world: World, n: int, rate: float) -> Outcome:
     names = ("chaos-worker-a", "chaos-worker-b")
     for name in names:
         world.start_worker(name)
-    given = re.compile(r"scoring partitions \[\d")  # the worker's log line on each assignment that is not empty
-    deadline = time.monotonic() + 60
-    while not all(given.search(world.log_text(w)) for w in names) and time.monotonic() < deadline:
-        time.sleep(0.2)  # both in the group before the first listing
+    world.wait_scoring(*names)  # both in the group before the first listing
     producer = world.produce_in_background(valid_events(n, 8, "scale"), rate)
     outcome = Outcome("scale out")
     world.wait_rows(n // 3, 300)
-    assigned = [len(given.findall(world.log_text(w))) for w in names]
+    assigned = [len(ASSIGNED.findall(world.log_text(w))) for w in names]
     world.stop_workers("chaos-worker-a")  # leaves the group cleanly; b takes over its partitions
     producer.join()
     outcome.checks["all handled in time"] = world.wait_handled(n, 300)
