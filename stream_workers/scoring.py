@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,11 +18,12 @@ from pricemyride.storage import DeadLetterRow, PredictionRow
 from training.deal import deal_ratings
 
 log = logging.getLogger(__name__)
-PRICE_COLUMNS = ("predicted_price", "price_low", "price_high")
 
 
 class Model(Protocol):
-    def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame: ...
+    def price_ranges(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Per listing (its validated fields), the fair price and its range: an (n, 3) array."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +85,7 @@ def model_frame(listings: Sequence[Listing]) -> pd.DataFrame:
 
 def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
     """(n, 3) array: fair price, range low, range high."""
-    out = model.predict_range(model_frame(listings))
-    values = out[list(PRICE_COLUMNS)].to_numpy(dtype="float64")
+    values = np.asarray(model.price_ranges([listing.__dict__ for listing in listings]), dtype="float64")
     if values.shape != (len(listings), 3):
         raise ValueError(f"model returned shape {values.shape} for {len(listings)} listings")
     return values

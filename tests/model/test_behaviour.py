@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from pricemyride.errors import InvalidListing
+from pricemyride.events import Listing, parse_listing
+from producers.replay import row_event
+from stream_workers.scoring import model_frame
 from training.cleaning import clean
 from training.evaluate import evaluate
 from training.model import PriceModel, TrainParams
@@ -86,3 +94,32 @@ def test_the_fast_predict_path_gives_the_trees_the_same_values(model: PriceModel
     via_pandas = model.booster_.predict(model._matrix(frame), iteration_range=(0, model.best_iteration_ + 1))
     assert model.predict(frame).tolist() == pytest.approx(via_pandas.tolist(), rel=1e-6)
     assert (frame["long"] < 0).any()
+
+
+def stream_listings(raw: pd.DataFrame) -> list[Listing]:
+    """Real rows as the stream delivers them: an event per row, through the listing contract."""
+    now = datetime.now(UTC)
+    out = []
+    for i, row in enumerate(raw.to_dict("records")):
+        with contextlib.suppress(InvalidListing):
+            event = row_event({str(k): v for k, v in row.items()}, "test", str(i), now)
+            out.append(parse_listing(json.dumps(event, default=str)))
+    return out
+
+
+def test_the_stream_path_prices_exactly_as_the_frame_path(model: PriceModel) -> None:
+    """Workers price validated listings without building a DataFrame (``price_ranges``); on real rows —
+    with unseen makes, missing fields, no posting date and a date that is another year in UTC — the trees
+    get the very same inputs and give the very same prices as ``predict_range`` on the stream's frame."""
+    raw, _ = load_training_frame(DATA, None)
+    listings = stream_listings(raw.head(2_000))
+    listings[:5] = [x.model_copy(update={"manufacturer": "never-seen-make"}) for x in listings[:5]]
+    listings[5:10] = [x.model_copy(update={"model": None, "region": None, "year": None}) for x in listings[5:10]]
+    listings[10:15] = [x.model_copy(update={"posting_date": None, "odometer": None}) for x in listings[10:15]]
+    new_year = datetime(2021, 1, 1, 3, tzinfo=timezone(timedelta(hours=5)))  # 2020-12-31 in UTC
+    listings[15] = listings[15].model_copy(update={"posting_date": new_year})
+    records = [x.__dict__ for x in listings]
+    frame = model_frame(listings)
+    np.testing.assert_array_equal(model.features_.matrix(records), model._codes_array(frame))
+    np.testing.assert_array_equal(model.price_ranges(records), model.predict_range(frame).to_numpy())
+    assert len(listings) > 1_500

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +18,11 @@ from stream_workers.scoring import RawMessage, dlq_headers, listing_json, model_
 class MilesModel:
     """Price falls with miles, range ±20%; fails on a car named 'boom'."""
 
-    def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if (frame["model"] == "boom").any():
+    def price_ranges(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if any(r["model"] == "boom" for r in records):
             raise ValueError("boom")
-        fair = 30_000 - pd.to_numeric(frame["odometer"]).fillna(0).to_numpy() / 10
-        return pd.DataFrame({"predicted_price": fair, "price_low": 0.8 * fair, "price_high": 1.2 * fair})
+        fair = 30_000 - np.array([r["odometer"] or 0 for r in records], dtype="float64") / 10
+        return np.column_stack([fair, 0.8 * fair, 1.2 * fair])
 
 
 def message(offset: int, value: bytes | None) -> RawMessage:
@@ -51,9 +53,8 @@ def test_the_listing_that_breaks_the_model_is_isolated() -> None:
 @pytest.mark.parametrize("bad_price", [0.0, -5.0, float("inf")])
 def test_non_positive_or_infinite_prices_are_not_stored(bad_price: float) -> None:
     class Fixed:
-        def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
-            fair = np.full(len(frame), bad_price)
-            return pd.DataFrame({"predicted_price": fair, "price_low": fair, "price_high": fair})
+        def price_ranges(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+            return np.full((len(records), 3), bad_price)
 
     scored = score_batch(Fixed(), 1, [message(0, listing("a"))])
     assert scored.predictions == []
