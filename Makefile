@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)-bytecode
 DATA ?=
 RATE ?= 20
 
@@ -16,11 +16,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (this machine, the image) Python
+# would otherwise compile every imported module on every start — a worker started in 6.5 s instead of 2.7.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.9
 	@echo "[install] Python packages from requirements.lock"
-	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -r requirements.lock
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 

@@ -144,15 +144,21 @@ def _text(value: Any, max_len: int = MAX_TEXT) -> str | None:
     return stripped or None
 
 
+NUMBER_INPUTS: Final = (int, float, str)
+
+
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if type(value) is float:  # the common case, checked first (validation is a third of a worker's time)
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, NUMBER_INPUTS):
         raise ValueError(f"expected a number, got {_shown(value)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number, got {_shown(value)}") from None
+    else:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {_shown(value)}") from None
     if not math.isfinite(number):
         raise ValueError(f"expected a finite number, got {_shown(value)}")
     return number

@@ -42,6 +42,7 @@ MAX_BACKOFF_S = 10.0
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
 EXIT_NO_MODEL = 78  # EX_CONFIG: train or fix the champion first
 MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
+HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle
 STEPS = ("fetch", "score", "store", "publish", "commit")
 
 
@@ -256,7 +257,7 @@ def listings_consumer(settings: Settings) -> AIOKafkaConsumer:
         max_poll_records=settings.batch_size,
         fetch_max_wait_ms=100,
         session_timeout_ms=int(settings.worker_session_timeout_s * 1000),
-        heartbeat_interval_ms=int(min(3.0, settings.worker_session_timeout_s / 3) * 1000),
+        heartbeat_interval_ms=int(HEARTBEAT_S * 1000),
     )
 
 
