@@ -126,10 +126,19 @@ def running_workers(settings: Settings, count: int) -> Iterator[tuple[Paths, lis
             stop_pid(name, paths, timeout_s=20)
 
 
+def quiet_disk() -> None:
+    """Flush what earlier runs left dirty in the page cache (Kafka segments, Postgres files) before the clock
+    starts, so their write-back is not inside this measurement: right after six 200,000-listing drains, p99
+    at 1,000/s measured 221 ms (43–322), against 55–107 ms in lone runs."""
+    os.sync()
+    time.sleep(1)
+
+
 def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[str, Any]:
     settings = bench.world(name)
     replay(settings, listings, progress=False)
     total = len(topic_keys(settings, settings.listings_topic))
+    quiet_disk()
     group = GroupProgress(settings)
     started = time.perf_counter()
     with running_workers(settings, workers) as (paths, names, pids):
@@ -204,6 +213,7 @@ def latency_once(bench: Bench, name: str, listings: Path, rate: int, seconds: in
         deadline = time.monotonic() + 120
         while handled(settings) < 200 and time.monotonic() < deadline:
             time.sleep(0.2)
+        quiet_disk()
         since = datetime.now(UTC)
         replay(settings, listings, rate=rate, limit=rate * seconds, progress=False)
         total = len(topic_keys(settings, settings.listings_topic))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -52,6 +53,15 @@ def single_threaded(loaded: LoadedModel) -> LoadedModel:
     if use_threads is not None:
         use_threads(1)
     return loaded
+
+
+def freeze_heap(collect: bool) -> None:
+    """Move every object alive now (modules, the model, faust's services) out of the cyclic collector's
+    sight: they live as long as the process, yet each full collection walked all ~360,000 of them — a
+    200 ms stall, the worst of the p99 at 1,000 listings/s. Refcounting still frees them as usual."""
+    if collect:
+        gc.collect()  # the garbage of start-up is freed, not frozen
+    gc.freeze()
 
 
 def load_streaming_champion(settings: Settings) -> LoadedModel:
@@ -109,6 +119,7 @@ class Scorer:
             client = await loop.run_in_executor(None, configure, self.settings)
             loaded = await loop.run_in_executor(None, load_version, client, self.settings, version)
             self.pending = single_threaded(loaded)
+            freeze_heap(collect=False)  # the new version's objects; no full collection while scoring
             log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
             current = self.model.version if self.model else None
@@ -340,6 +351,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
         await producer.start()
         await consumer.start()
         publisher, times = BatchPublisher(producer), StepTimes()
+        freeze_heap(collect=True)
         try:
             while True:
                 with times.step("fetch"):
