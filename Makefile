@@ -14,7 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 .PHONY: help install system up down status demo demo-drift bench chaos test test-unit test-e2e test-integration lint format schema train clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (this machine, the image) Python
 # would otherwise compile every imported module on every start — a worker started in 6.5 s instead of 2.7.
@@ -58,6 +58,9 @@ test: up ## run every test against the real broker, database and registry
 test-e2e: up ## dashboard tests in headless Chromium over a seeded database (screenshots: test-artifacts/e2e)
 	@$(PY) -m pytest tests/e2e
 
+test-integration: up ## integration tests against the real broker, database, registry and Prefect
+	@$(PY) -m pytest tests/integration
+
 test-unit: install ## unit tests only (no services)
 	@$(PY) -m pytest tests/unit
 
@@ -74,7 +77,7 @@ schema: install ## export the Listing JSON Schema to schemas/listing.schema.json
 	@mkdir -p schemas
 	@$(PY) -m pricemyride.cli schema --out schemas/listing.schema.json
 
-train: up ## train and crown a model (DATA=file.csv, else the generator)
+train: up ## train and register a model; the promotion gate decides on @champion (DATA=file.csv, else the generator)
 	@$(PY) -m pricemyride.cli train $(if $(DATA),--data $(DATA))
 
 clean: down ## stop everything and delete local state (.state)

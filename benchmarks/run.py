@@ -33,8 +33,9 @@ from monitoring.policy import DriftPolicy
 from pricemyride.cli import configure_logging
 from pricemyride.settings import Settings
 from producers.generator import generate_listings
+from training.data import model_input
 from training.model import TrainParams
-from training.train import model_input, train
+from training.train import train
 
 log = logging.getLogger("bench")
 WORKER, MONITOR = "drift-worker", "drift-monitor"

@@ -386,7 +386,13 @@ def register_corrupt_version(settings: Settings, version: int) -> int:
 
 
 def announce(settings: Settings, version: int, reason: str) -> None:
-    update = ModelUpdate(version=version, alias=settings.champion_alias, promoted_at=datetime.now(UTC), reason=reason)
+    update = ModelUpdate(
+        model=settings.model_name,
+        version=version,
+        alias=settings.champion_alias,
+        promoted_at=datetime.now(UTC),
+        reason=reason,
+    )
     producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     producer.send(settings.model_updates_topic, key=str(version).encode(), value=update.model_dump_json().encode())
     producer.flush()

@@ -1,18 +1,10 @@
-"""``pricemyride``: the command line of every PriceMyRide piece.
+"""``pricemyride``: the command line of every PriceMyRide piece (``pricemyride --help`` lists the commands).
 
-pricemyride produce  [--data FILE] [--rate N] [--limit N] [--order posting_date]
-pricemyride train    [--data FILE] [--limit N] [--no-promote]
-pricemyride evaluate [--data FILE] [--out-dir reports]
-pricemyride predict  --data FILE --out FILE
-pricemyride rescore  --since TIME [--version N]
-pricemyride retrain  [--data FILE ...] [--since TIME]
-pricemyride retrain-listener
-pricemyride deploy-flow [--name NAME]
-pricemyride schema   [--out FILE]
-pricemyride prepare
-pricemyride worker   [faust worker options]
-pricemyride monitor  [faust worker options]
-pricemyride dashboard
+Every option shows its default and, where it falls back to a setting, the environment variable. A failure
+is one line on stderr — what was expected, what arrived, the setting to change — and an exit code from
+sysexits.h (64 usage, 65 bad data, 66 no input, 69 service unavailable, 70 internal, 73 cannot create,
+78 configuration); ``--debug`` adds the traceback. ``worker`` and ``monitor`` hand every option after them
+to faust (``pricemyride worker -l info``).
 """
 
 from __future__ import annotations
@@ -22,14 +14,30 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, Final, NoReturn
 
 from pricemyride.errors import PriceMyRideError
-from pricemyride.settings import Settings
+from pricemyride.settings import Settings, env_name, load_settings
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "kafka", "git", "httpx", "matplotlib")
+EX_USAGE: Final = 64
+EX_SOFTWARE: Final = 70
+FAUST_COMMANDS: Final = ("worker", "monitor")
+# The services a one-shot command needs, checked (within seconds) before it starts its work.
+NEEDS: Final = {
+    "produce": ("kafka",),
+    "prepare": ("kafka", "postgres"),
+    "rescore": ("postgres", "mlflow"),
+    "train": ("postgres", "mlflow"),
+    "retrain": ("postgres", "mlflow"),
+    "promote": ("postgres", "mlflow"),
+    "predict": ("mlflow",),
+}
 
 
 def quiet_libraries() -> None:
@@ -66,14 +74,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.model import TrainParams
     from training.train import train
 
-    result = train(
-        settings,
-        data_path(args, settings),
-        limit=args.limit,
-        params=TrainParams(max_rounds=args.max_rounds),
-        promote=not args.no_promote,
-    )
-    print(json.dumps({"version": result.version, "run_id": result.run_id} | result.metrics))
+    params = TrainParams(max_rounds=args.max_rounds)
+    result = train(settings, data_path(args, settings), args.limit, params, promote=args.promote, margin=args.margin)
+    alias = settings.champion_alias if result.promoted else settings.challenger_alias
+    print(json.dumps({"version": result.version, "alias": alias, "run_id": result.run_id} | result.metrics))
     return 0
 
 
@@ -122,8 +126,17 @@ def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     from training.predict import batch_predict
 
-    rows = batch_predict(settings, args.data, args.out)
-    print(f"scored {rows} listings into {args.out}")
+    summary = batch_predict(settings, args.data, args.out)
+    print(f"scored {summary.priced} of {summary.rows} listings into {args.out} ({summary.invalid} invalid: see "
+          "the valid and reason columns)")  # fmt: skip
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from training.promotion import promote, rollback
+
+    update = rollback(settings) if args.rollback else promote(settings, args.version, args.reason)
+    print(f"{settings.model_name} version {update.version} is @{update.alias}: {update.reason}")
     return 0
 
 
@@ -143,6 +156,14 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from pricemyride.bootstrap import prepare
 
     prepare(settings)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.settings import described
+
+    for name, value in described(settings):
+        print(f"{env_name(name):<44} {value}")
     return 0
 
 
@@ -171,48 +192,184 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pricemyride", description="Real-time used-car valuation.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    produce = sub.add_parser("produce", help="replay listings into Kafka")
-    produce.add_argument("--data", type=Path, help="Craigslist CSV/parquet; default: PRICEMYRIDE_DATA or the generator")
-    produce.add_argument("--rate", type=float, help="listings per second (default: as fast as possible)")
-    produce.add_argument("--limit", type=int, help="stop after N listings (the generator runs forever without it)")
-    produce.add_argument("--order", choices=["posting_date", "id"], help="replay in this order")
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help where it has a default and does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: {action.default})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that exits 64 (EX_USAGE) on a usage error, as sysexits.h says, and shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: {message}\n")
+
+
+def setting(field: str, text: str) -> str:
+    """Help text for an option that falls back to a setting."""
+    default = Settings.model_fields[field].default
+    return f"{text} (default: ${env_name(field)}, else {default if default is not None else 'none'})"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def margin(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a share of MAE 0 ≤ margin < 1 (0.02 = 2%), got {text}")
+    return value
+
+
+def when(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-01-31T12:00+00:00, got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected a time with its UTC offset (…+00:00), got {text!r}")
+    return moment
+
+
+def add_data_commands(sub: Any) -> None:
+    produce = sub.add_parser("produce", help="replay listings into Kafka (a file, or the built-in generator)")
+    produce.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
+    produce.add_argument("--rate", type=positive_float, help="listings per second (default: as fast as possible)")
+    produce.add_argument("--limit", type=positive_int, help="stop after N listings (default: the whole file; the "
+                         "generator runs until stopped)")  # fmt: skip
+    produce.add_argument("--order", choices=["posting_date", "id"], help="replay in this order (default: as in file)")
     produce.add_argument("--seed", type=int, default=0, help="generator seed")
-    train = sub.add_parser("train", help="train, register and crown a price model")
-    train.add_argument("--data", type=Path)
-    train.add_argument("--limit", type=int, help="use the first N rows only")
-    train.add_argument("--max-rounds", type=int, default=2000)
-    train.add_argument("--no-promote", action="store_true", help="register as @challenger, leave @champion")
+    schema = sub.add_parser("schema", help="print or write the Listing JSON Schema (the event contract)")
+    schema.add_argument("--out", type=Path, help="write here (default: standard output)")
+    sub.add_parser("prepare", help="create the Kafka topics and the database schema (idempotent)")
+    sub.add_parser("config", help="print the effective settings, secrets masked")
+
+
+def add_model_commands(sub: Any) -> None:
+    train = sub.add_parser("train", help="train and register a challenger; the promotion gate decides on @champion")
+    train.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
+    train.add_argument("--limit", type=positive_int, help="use the first N rows only (at least 1,000; default: all)")
+    train.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
+    train.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
+    crown = train.add_mutually_exclusive_group()
+    crown.add_argument("--promote", action="store_const", const=True, dest="promote",
+                       help="crown it @champion without the gate")  # fmt: skip
+    crown.add_argument("--no-promote", action="store_const", const=False, dest="promote",
+                       help="register it as @challenger only, skip the gate")  # fmt: skip
     evaluate = sub.add_parser("evaluate", help="our model vs two baselines on an honest split → reports/")
-    evaluate.add_argument("--data", type=Path)
-    evaluate.add_argument("--limit", type=int)
-    evaluate.add_argument("--out-dir", type=Path, default=Path("reports"))
+    evaluate.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
+    evaluate.add_argument("--limit", type=positive_int, help="use the first N rows only (default: all)")
+    evaluate.add_argument("--out-dir", type=Path, default=Path("reports"), help="where the reports go")
+    promote = sub.add_parser("promote", help="make a registered version @champion, or roll back to @previous")
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=positive_int, help="the version to crown")
+    which.add_argument("--rollback", action="store_true", help="crown the champion before the current one")
+    promote.add_argument("--reason", default="promoted by hand (pricemyride promote)", help="recorded with it")
+    predict = sub.add_parser("predict", help="batch-score a file with the champion (adds valid, reason, prices)")
+    predict.add_argument("--data", type=Path, required=True, help="Craigslist CSV/Parquet to score")
+    predict.add_argument("--out", type=Path, required=True, help="output file: .csv or .parquet")
+    rescore = sub.add_parser("rescore", help="score stored listings again with the champion or a version")
+    rescore.add_argument("--since", type=when, required=True, help="stored since (ISO 8601 with offset)")
+    rescore.add_argument("--version", type=positive_int, help="model version (default: the champion)")
+
+
+def add_service_commands(sub: Any) -> None:
     retrain = sub.add_parser("retrain", help="Prefect flow: train a challenger, promote it if it beats the champion")
-    retrain.add_argument("--data", type=Path, action="append", default=[], help="a labelled file (repeatable)")
-    retrain.add_argument("--since", type=datetime.fromisoformat, help="also use listings stored since (ISO 8601)")
-    retrain.add_argument("--margin", type=float, default=0.02, help="MAE improvement needed to promote")
-    retrain.add_argument("--max-rounds", type=int, default=2000)
+    retrain.add_argument("--data", type=Path, action="append", default=[],
+                         help=setting("data", "a labelled file (repeatable)"))  # fmt: skip
+    retrain.add_argument("--since", type=when, help="also use listings stored since (ISO 8601 with offset)")
+    retrain.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement needed"))
+    retrain.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds")
     listener = sub.add_parser("retrain-listener", help="run the retrain flow for each retrain request")
-    listener.add_argument("--max-requests", type=int, help="stop after N requests (default: run until stopped)")
+    listener.add_argument("--max-requests", type=positive_int, help="stop after N requests (default: run on)")
     deploy = sub.add_parser("deploy-flow", help="register the retrain flow as a Prefect deployment (PREFECT_API_URL)")
     deploy.add_argument("--name", default="pricemyride", help="deployment name (runs as retrain/NAME)")
-    rescore = sub.add_parser("rescore", help="score stored listings again with the champion or a version")
-    rescore.add_argument("--since", type=datetime.fromisoformat, required=True, help="stored since (ISO 8601)")
-    rescore.add_argument("--version", type=int, help="model version (default: the champion)")
-    predict = sub.add_parser("predict", help="batch-score a file with the champion")
-    predict.add_argument("--data", type=Path, required=True)
-    predict.add_argument("--out", type=Path, required=True)
-    schema = sub.add_parser("schema", help="print or write the Listing JSON Schema")
-    schema.add_argument("--out", type=Path)
-    sub.add_parser("prepare", help="create topics and the database schema")
-    worker = sub.add_parser("worker", help="run a scoring worker")
-    worker.add_argument("faust_args", nargs=argparse.REMAINDER)
-    monitor = sub.add_parser("monitor", help="run the drift worker")
-    monitor.add_argument("faust_args", nargs=argparse.REMAINDER)
-    sub.add_parser("dashboard", help="serve the analysts' dashboard")
+    for name, what in (("worker", "a scoring worker"), ("monitor", "the drift worker")):
+        sub.add_parser(name, help=f"run {what}; faust worker options follow (e.g. -l info)", add_help=False)
+    sub.add_parser("dashboard", help="serve the analysts' dashboard (PRICEMYRIDE_DASHBOARD_HOST/PORT)")
+
+
+def package_version() -> str:
+    try:
+        return version("pricemyride")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="pricemyride",
+        description="Real-time used-car valuation on a Kafka event stream.",
+        epilog="Settings come from PRICEMYRIDE_* variables or .env; `pricemyride config` shows them.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    add_data_commands(sub)
+    add_model_commands(sub)
+    add_service_commands(sub)
     return parser
+
+
+def split_faust(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, faust's): everything after ``worker`` or ``monitor`` belongs to faust."""
+    for index, token in enumerate(argv):
+        if token in FAUST_COMMANDS:
+            return list(argv[: index + 1]), list(argv[index + 1 :])
+        if not token.startswith("-"):
+            break
+    return list(argv), []
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line; ``--debug`` may stand anywhere before faust's options."""
+    ours, faust = split_faust(argv)
+    debug = "--debug"
+    args = build_parser().parse_args([word for word in ours if word != debug])
+    args.debug = debug in ours
+    args.faust_args = faust
+    return args
+
+
+def check_services(command: str, settings: Settings) -> None:
+    from pricemyride import reachability
+
+    reachability.bound_mlflow_retries()
+    checks = {"kafka": reachability.check_kafka, "postgres": reachability.check_postgres,
+              "mlflow": reachability.check_mlflow}  # fmt: skip
+    for service in NEEDS.get(command, ()):
+        checks[service](settings)
+
+
+def fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+    if args.debug:
+        traceback.print_exception(exc)
+    hint = "" if args.debug or isinstance(exc, PriceMyRideError) else " (run with --debug for the traceback)"
+    text = str(exc) if isinstance(exc, PriceMyRideError) else f"unexpected {type(exc).__name__}: {exc}"
+    print(f"pricemyride {args.command}: {' '.join(text.split())}{hint}", file=sys.stderr)
+    return code
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
@@ -224,8 +381,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "deploy-flow": cmd_deploy_flow,
     "rescore": cmd_rescore,
     "predict": cmd_predict,
+    "promote": cmd_promote,
     "schema": cmd_schema,
     "prepare": cmd_prepare,
+    "config": cmd_config,
     "worker": cmd_worker,
     "monitor": cmd_monitor,
     "dashboard": cmd_dashboard,
@@ -233,13 +392,18 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     configure_logging()
     try:
-        return COMMANDS[args.command](args, Settings())
+        settings = load_settings()
+        check_services(args.command, settings)
+        return COMMANDS[args.command](args, settings)
     except PriceMyRideError as exc:
-        print(f"pricemyride {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return fail(args, exc, exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line (and exit 70) instead of a traceback; --debug shows it
+        return fail(args, exc, EX_SOFTWARE)
 
 
 if __name__ == "__main__":

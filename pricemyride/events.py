@@ -7,21 +7,25 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
 )
 
 from pricemyride.errors import InvalidListing
@@ -29,11 +33,36 @@ from pricemyride.errors import InvalidListing
 T = TypeVar("T")
 
 MAX_TEXT: Final = 200
-UNPRINTABLE: Final = re.compile("[\x00-\x1f\ud800-\udfff\ufffd]")  # control, lone surrogate, replacement
+MAX_ID: Final = 64
+MAX_ID_NUMBER: Final = 2**63 - 1
+# Refused in any text: Unicode categories Cc (control, incl. DEL and U+0085), Cf (format: U+200B, U+202E,
+# U+FEFF…), Zl and Zp (U+2028, U+2029), lone surrogates (Cs) and U+FFFD. One character class, written out
+# so the JSON Schema can carry it too; tests/unit/test_contract.py checks it against unicodedata.
+FORBIDDEN_CHARS: Final = (
+    r"\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\ufffd"
+    r"\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    r"\U000e0020-\U000e007f"
+)
+TEXT_PATTERN: Final = f"^[^{FORBIDDEN_CHARS}]*$"
+BLANK_PATTERN: Final = r"^\s*$"  # str.strip()'s white space: a blank id or source is refused
+UNPRINTABLE: Final = re.compile(f"[{FORBIDDEN_CHARS}]")
+# ISO 8601 date-time with a UTC offset; the offset may omit its colon (Craigslist's own "-0500").
+DATE_TIME_SHAPE: Final = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
+)
+DATE_TIME_PATTERN: Final = DATE_TIME_SHAPE.replace("^[0-9]{4}-", "^(199[0-9]|[2-9][0-9]{3})-", 1)
+UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_EVENT_BYTES: Final = 64 * 1024
+MAX_REASON_BYTES: Final = 1024
 MEMO_SIZE: Final = 16_384
 MIN_YEAR: Final = 1900
+MIN_DATE_YEAR: Final = 1990
+FUTURE_SLACK: Final = timedelta(days=1)
 MAX_ODOMETER: Final = 2_000_000
+MAX_PRICE: Final = 5_000_000
+DUPLICATE_KEYS_HINT: Final = re.compile(r'"\s*:')
 
 CONDITIONS: Final = ("excellent", "fair", "good", "like new", "new", "salvage")
 CYLINDERS: Final = (*tuple(f"{n} cylinders" for n in (3, 4, 5, 6, 8, 10, 12)), "other")
@@ -132,6 +161,7 @@ def _shown(value: Any) -> str:
 
 
 def _text(value: Any, max_len: int = MAX_TEXT) -> str | None:
+    """Printable text of at most ``max_len`` characters; blank text means "not given" (None)."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -139,26 +169,21 @@ def _text(value: Any, max_len: int = MAX_TEXT) -> str | None:
     if len(value) > max_len:
         raise ValueError(f"expected at most {max_len} characters, got {len(value)}")
     if UNPRINTABLE.search(value):
-        raise ValueError(f"expected printable text, got control or replacement characters in {_shown(value)}")
+        raise ValueError(f"expected printable text (no control or format characters), got {_shown(value)}")
     stripped = value.strip()
     return stripped or None
 
 
-NUMBER_INPUTS: Final = (int, float, str)
-
-
 def _number(value: Any) -> float | None:
+    """A JSON number (text such as "2015" is refused: the contract says number)."""
     if value is None:
         return None
     if type(value) is float:  # the common case, checked first (validation is a third of a worker's time)
         number = value
-    elif isinstance(value, bool) or not isinstance(value, NUMBER_INPUTS):
-        raise ValueError(f"expected a number, got {_shown(value)}")
+    elif type(value) is int:
+        number = float(value)
     else:
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"expected a number, got {_shown(value)}") from None
+        raise ValueError(f"expected a number, got {_shown(value)}")
     if not math.isfinite(number):
         raise ValueError(f"expected a finite number, got {_shown(value)}")
     return number
@@ -168,7 +193,7 @@ def _ranged(low: float, high: float) -> BeforeValidator:
     def check(value: Any) -> float | None:
         number = _number(value)
         if number is not None and not low <= number <= high:
-            raise ValueError(f"expected {low:g} … {high:g}, got {number:g}")
+            raise ValueError(f"expected {low:,.0f} … {high:,.0f}, got {number:g}")
         return number
 
     return BeforeValidator(check)
@@ -184,16 +209,14 @@ def _year(value: Any) -> int | None:
     return int(number)
 
 
-def _one_of(choices: tuple[str, ...]) -> BeforeValidator:
-    @_remembered
+def _one_of(choices: Collection[str], described: str = "") -> BeforeValidator:
+    listed = described or f"one of {', '.join(sorted(choices))} (lower case)"
+    choices = frozenset(choices)
+
     def check(value: Any) -> str | None:
-        text = _text(value)
-        if text is None:
-            return None
-        lowered = text.lower()
-        if lowered not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}; got {_shown(value)}")
-        return lowered
+        if value is None or (type(value) is str and value in choices):
+            return value  # type: ignore[no-any-return]
+        raise ValueError(f"expected {listed} or null; got {_shown(value)}")
 
     return BeforeValidator(check)
 
@@ -205,55 +228,134 @@ def _lower_text(value: Any) -> str | None:
 
 
 def _listing_id(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    text = _text(value, max_len=64)
+    if type(value) is int or (type(value) is float and value.is_integer()):
+        if not 0 <= value <= MAX_ID_NUMBER:
+            raise ValueError(f"expected a listing id 0 … 2**63-1 or text, got {_shown(value)}")
+        return str(int(value))
+    text = _text(value, max_len=MAX_ID)
     if text is None:
-        raise ValueError("expected a non-empty listing id, got an empty one")
+        raise ValueError(f"expected a non-empty listing id (text or a whole number), got {_shown(value)}")
     return text
 
 
 @_remembered
-def _state(value: Any) -> str | None:
-    text = _lower_text(value)
-    if text is not None and text not in US_STATES:
-        raise ValueError(f"expected a two-letter US state code, got {_shown(value)}")
+def _source(value: Any) -> str:
+    text = _text(value)
+    if text is None:
+        raise ValueError(f"expected a non-blank source name, got {_shown(value)}")
     return text
 
 
-Text = Annotated[str | None, BeforeValidator(_lower_text)]
+def _date_time(value: Any) -> Any:
+    """ISO 8601 text with a UTC offset (the shape); pydantic then builds the datetime, _in_range bounds it."""
+    if isinstance(value, datetime):  # built in code (producers, tests), not read from JSON
+        return value
+    if not isinstance(value, str) or not DATE_TIME.match(value):
+        raise ValueError(f"expected an ISO 8601 date-time with a UTC offset, got {_shown(value)}")
+    return value
+
+
+def _in_range(value: datetime | None) -> datetime | None:
+    """Year 1990 or later as written, and at most one day ahead of this clock."""
+    if value is None:
+        return None
+    if value.year < MIN_DATE_YEAR:
+        raise ValueError(f"expected a date-time in {MIN_DATE_YEAR} or later, got {value.isoformat()}")
+    latest = datetime.now(UTC) + FUTURE_SLACK
+    if value > latest:
+        raise ValueError(f"expected a date-time no later than {latest:%Y-%m-%d %H:%M} UTC, got {value.isoformat()}")
+    return value
+
+
+def _event_id(value: Any) -> Any:
+    if isinstance(value, uuid.UUID) or (isinstance(value, str) and UUID_TEXT.match(value)):
+        return value
+    raise ValueError(f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {_shown(value)}")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _number_schema(low: float, high: float) -> dict[str, Any]:
+    return _nullable({"type": "number", "minimum": low, "maximum": high})
+
+
+def _enum_schema(choices: Collection[str]) -> dict[str, Any]:
+    return _nullable({"type": "string", "enum": sorted(choices)})
+
+
+TEXT_SCHEMA: Final = _nullable({"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN})
+NON_BLANK: Final = {"not": {"pattern": BLANK_PATTERN}}
+SOURCE_SCHEMA: Final = {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN} | NON_BLANK
+ID_SCHEMA: Final = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_ID, "pattern": TEXT_PATTERN} | NON_BLANK,
+        {"type": "integer", "minimum": 0, "maximum": MAX_ID_NUMBER},
+    ]
+}
+UUID_SCHEMA: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+DATE_TIME_SCHEMA: Final = {"type": "string", "pattern": DATE_TIME_PATTERN}
+YEAR_SCHEMA: Final = _nullable({"type": "integer", "minimum": MIN_YEAR})
+DATE_TIME: Final = re.compile(DATE_TIME_SHAPE)
+UUID_TEXT: Final = re.compile(UUID_PATTERN)
+Text = Annotated[str | None, BeforeValidator(_lower_text), WithJsonSchema(TEXT_SCHEMA)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_date_time), AfterValidator(_in_range)]
 
 
 class Listing(BaseModel):
-    """A used-car listing as a listing site publishes it to the ``listings`` topic."""
+    """A used-car listing as a listing site publishes it to the ``listings`` topic.
+
+    Clock-relative rules the JSON Schema cannot state: ``year`` at most next year; ``event_time`` and
+    ``posting_date`` at most one day ahead of the receiving worker's clock. Duplicate keys and events over
+    64 KiB are refused too."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, BeforeValidator(_listing_id)] = Field(description="The listing site's own id; the Kafka key.")
-    event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique per event sent.")
-    source: Annotated[str, BeforeValidator(_remembered(_text))] = Field("unknown", description="Who sent it.")
-    event_time: AwareDatetime = Field(
-        default_factory=lambda: datetime.now(UTC), description="When the site sent the event."
+    id: Annotated[str, BeforeValidator(_listing_id), WithJsonSchema(ID_SCHEMA)] = Field(
+        description="The listing site's own id (text, or a whole number 0 … 2**63-1); the Kafka key."
+    )
+    event_id: Annotated[uuid.UUID, BeforeValidator(_event_id), WithJsonSchema(UUID_SCHEMA)] = Field(
+        default_factory=uuid.uuid4, description="Unique per event sent."
+    )
+    source: Annotated[str, BeforeValidator(_source), WithJsonSchema(SOURCE_SCHEMA)] = Field(
+        "unknown", description="Who sent it."
+    )
+    event_time: Annotated[Moment, WithJsonSchema(DATE_TIME_SCHEMA)] = Field(
+        default_factory=lambda: datetime.now(UTC),
+        description="When the site sent the event: 1990 … now + 1 day, ISO 8601 with offset.",
     )
     region: Text = None
-    price: Annotated[float | None, _ranged(0, 1e12)] = Field(None, description="Asking price, USD.")
-    year: Annotated[int | None, BeforeValidator(_year)] = None
+    price: Annotated[float | None, _ranged(0, MAX_PRICE), WithJsonSchema(_number_schema(0, MAX_PRICE))] = Field(
+        None, description="Asking price, USD."
+    )
+    year: Annotated[int | None, BeforeValidator(_year), WithJsonSchema(YEAR_SCHEMA)] = Field(
+        None, description=f"Model year, {MIN_YEAR} … next year."
+    )
     manufacturer: Text = None
     model: Text = None
-    condition: Annotated[str | None, _one_of(CONDITIONS)] = None
-    cylinders: Annotated[str | None, _one_of(CYLINDERS)] = None
-    fuel: Annotated[str | None, _one_of(FUELS)] = None
-    odometer: Annotated[float | None, _ranged(0, MAX_ODOMETER)] = Field(None, description="Miles.")
-    title_status: Annotated[str | None, _one_of(TITLE_STATUSES)] = None
-    transmission: Annotated[str | None, _one_of(TRANSMISSIONS)] = None
-    drive: Annotated[str | None, _one_of(DRIVES)] = None
-    size: Annotated[str | None, _one_of(SIZES)] = None
-    type: Annotated[str | None, _one_of(TYPES)] = None
-    paint_color: Annotated[str | None, _one_of(PAINT_COLORS)] = None
-    state: Annotated[str | None, BeforeValidator(_state)] = None
-    lat: Annotated[float | None, _ranged(-90, 90)] = None
-    long: Annotated[float | None, _ranged(-180, 180)] = None
-    posting_date: AwareDatetime | None = None
+    condition: Annotated[str | None, _one_of(CONDITIONS), WithJsonSchema(_enum_schema(CONDITIONS))] = None
+    cylinders: Annotated[str | None, _one_of(CYLINDERS), WithJsonSchema(_enum_schema(CYLINDERS))] = None
+    fuel: Annotated[str | None, _one_of(FUELS), WithJsonSchema(_enum_schema(FUELS))] = None
+    odometer: Annotated[float | None, _ranged(0, MAX_ODOMETER), WithJsonSchema(_number_schema(0, MAX_ODOMETER))] = (
+        Field(None, description="Miles.")
+    )
+    title_status: Annotated[str | None, _one_of(TITLE_STATUSES), WithJsonSchema(_enum_schema(TITLE_STATUSES))] = None
+    transmission: Annotated[str | None, _one_of(TRANSMISSIONS), WithJsonSchema(_enum_schema(TRANSMISSIONS))] = None
+    drive: Annotated[str | None, _one_of(DRIVES), WithJsonSchema(_enum_schema(DRIVES))] = None
+    size: Annotated[str | None, _one_of(SIZES), WithJsonSchema(_enum_schema(SIZES))] = None
+    type: Annotated[str | None, _one_of(TYPES), WithJsonSchema(_enum_schema(TYPES))] = None
+    paint_color: Annotated[str | None, _one_of(PAINT_COLORS), WithJsonSchema(_enum_schema(PAINT_COLORS))] = None
+    state: Annotated[
+        str | None,
+        _one_of(US_STATES, "a two-letter US state code in lower case"),
+        WithJsonSchema(_enum_schema(US_STATES)),
+    ] = None
+    lat: Annotated[float | None, _ranged(-90, 90), WithJsonSchema(_number_schema(-90, 90))] = None
+    long: Annotated[float | None, _ranged(-180, 180), WithJsonSchema(_number_schema(-180, 180))] = None
+    posting_date: Annotated[Moment | None, WithJsonSchema(_nullable(DATE_TIME_SCHEMA))] = Field(
+        None, description="When the listing was posted: 1990 … now + 1 day, ISO 8601 with offset."
+    )
 
 
 FEATURE_FIELDS: Final = tuple(
@@ -296,12 +398,30 @@ def field_messages(error: ValidationError) -> list[tuple[str, str]]:
     return parts
 
 
-def _reason(error: ValidationError) -> str:
-    return "; ".join(f"{field}: {message}" for field, message in field_messages(error))
+def _reason(problems: list[tuple[str, str]]) -> str:
+    """The problems joined by "; ", at most ``MAX_REASON_BYTES`` (UTF-8) with the count of the rest."""
+    parts: list[str] = []
+    used = 0
+    for shown, (field, message) in enumerate(problems):
+        part = f"{field if len(field) <= 40 else field[:37] + '...'}: {message}"
+        rest = len(problems) - shown - 1
+        tail = f"; and {rest} more problems" if rest else ""
+        if used + len(part.encode()) + len(tail.encode()) + 2 > MAX_REASON_BYTES:
+            return "; ".join(parts) + f"; and {len(problems) - shown} more problems"
+        parts.append(part)
+        used += len(part.encode()) + 2
+    return "; ".join(parts)
 
 
-def parse_listing(raw: bytes | str) -> Listing:
-    """Validate one raw Kafka value; raise ``InvalidListing`` naming what was expected and what arrived."""
+def _duplicate_keys(text: str, data: dict[str, Any]) -> list[str]:
+    """Keys given twice at the top level. A cheap count of '"…":' decides whether to look closely."""
+    if len(DUPLICATE_KEYS_HINT.findall(text)) <= len(data):
+        return []
+    counts = Counter(key for key, _ in json.loads(text, object_pairs_hook=lambda pairs: pairs))
+    return sorted(key for key, n in counts.items() if n > 1)
+
+
+def _decoded(raw: bytes | str) -> dict[str, Any]:
     if raw is None:
         raise InvalidListing("listing: expected a JSON object, got an empty message")
     if len(raw) > MAX_EVENT_BYTES:
@@ -316,10 +436,19 @@ def parse_listing(raw: bytes | str) -> Listing:
         raise InvalidListing(f"listing: expected a JSON object, got text that is not JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise InvalidListing(f"listing: expected a JSON object, got {type(data).__name__}")
+    duplicates = _duplicate_keys(text, data)
+    if duplicates:
+        raise InvalidListing(_reason([(key, "expected each key once, got it twice or more") for key in duplicates]))
+    return data
+
+
+def parse_listing(raw: bytes | str) -> Listing:
+    """Validate one raw Kafka value; raise ``InvalidListing`` naming what was expected and what arrived."""
+    data = _decoded(raw)
     try:
         return Listing.model_validate(data)
     except ValidationError as exc:
-        raise InvalidListing(_reason(exc)) from exc
+        raise InvalidListing(_reason(field_messages(exc))) from exc
 
 
 def listing_json_schema() -> dict[str, Any]:
@@ -349,6 +478,7 @@ class ModelUpdate(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    model: str = Field(description="The registered model's name; workers of another model ignore the update.")
     version: int
     alias: str
     promoted_at: AwareDatetime

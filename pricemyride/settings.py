@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pricemyride.errors import ConfigError
+
+ENV_PREFIX = "PRICEMYRIDE_"
 
 DEV_PASSWORDS = frozenset({"pricemyride-dev", "pricemyride-reader-dev", "changeme", "password", ""})
 
@@ -92,9 +97,11 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol.startswith("SASL") and not (
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
+            missing = [env_name(n) for n in ("kafka_sasl_username", "kafka_sasl_password") if not getattr(self, n)]
             raise ValueError(
-                f"kafka_security_protocol: {self.kafka_security_protocol} expects kafka_sasl_username and "
-                "kafka_sasl_password, got none"
+                f"{env_name('kafka_security_protocol')}={self.kafka_security_protocol} expects "
+                f"{env_name('kafka_sasl_username')} and {env_name('kafka_sasl_password')}, "
+                f"got no {' or '.join(missing)}"
             )
         return self
 
@@ -105,7 +112,10 @@ class Settings(BaseSettings):
         for name in ("database_url", "reader_database_url"):
             password = _password_of(getattr(self, name).get_secret_value())
             if password in DEV_PASSWORDS:
-                raise ValueError(f"{name}: expected a real password in production, got a development placeholder")
+                raise ValueError(
+                    f"{env_name(name)}: expected a real password in production, got a development placeholder "
+                    "or no password (the value is not shown)"
+                )
         return self
 
     @cached_property
@@ -129,3 +139,53 @@ def _password_of(url: str) -> str:
     if len(netloc) < 2 or ":" not in netloc[0]:
         return ""
     return netloc[0].split(":", 1)[1]
+
+
+SECRET_FIELDS = frozenset(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
+
+
+def env_name(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _problem(error: Any) -> str:
+    """One validation problem as 'VARIABLE: rule, got value' — a secret's value is never shown."""
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    field = loc[0]
+    shown = "" if field in SECRET_FIELDS else f", got {str(error.get('input'))[:60]!r}"
+    return f"{env_name(field)}: {message}{shown}"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and ``.env``; ``ConfigError`` names every variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(_problem(e) for e in exc.errors(include_url=False, include_context=False))
+        raise ConfigError(f"settings: {problems} (set in the environment or .env)") from None
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return "*** (not a URL)"
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def described(settings: Settings) -> list[tuple[str, str]]:
+    """Every setting's effective value as text; a secret shows as *** (a URL keeps its user and host)."""
+    out = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            text = redacted(value.get_secret_value()) if "url" in name and value else ("***" if value else "(not set)")
+        else:
+            text = "(not set)" if value is None else str(value)
+        out.append((name, text))
+    return out

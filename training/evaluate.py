@@ -25,9 +25,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from training.cleaning import clean
+from training.data import load_training_frame, make_splits, model_input, prices
 from training.features import posting_year
 from training.model import TrainParams
-from training.train import fit_model, load_training_frame, make_splits, model_input, prices
+from training.train import fit_model
 
 log = logging.getLogger(__name__)
 PRICE_BANDS: Final = ((0, 5_000), (5_000, 15_000), (15_000, 30_000), (30_000, float("inf")))

@@ -9,38 +9,26 @@ decision and its reason are recorded: MLflow tags on the version and a row in Po
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psycopg
-from mlflow import MlflowClient
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from psycopg.types.json import Jsonb
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
-from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
 from training.cleaning import CleaningReport, clean
-from training.evaluate import point_metrics
+from training.data import Splits, frame_sha256, make_splits, prices
+from training.gate import Comparison, GateDecision, apply, check_margin, compare, decide
 from training.model import TrainParams
-from training.registry import champion_version, configure, load_version
-from training.train import (
-    Splits,
-    fit_model,
-    frame_sha256,
-    holdout_metrics,
-    log_and_register,
-    make_splits,
-    model_input,
-    prices,
-)
+from training.registry import configure, load_version
+from training.train import fit_model, holdout_metrics, log_and_register, require_rows
 
 log = logging.getLogger(__name__)
-DEFAULT_MARGIN = 0.02
 RECENT = "recent"  # marks listings stored since the champion was trained: the gate is judged on them
 
 STORED_LABELS = """
@@ -48,18 +36,6 @@ SELECT DISTINCT ON (listing_id) listing
 FROM predictions WHERE stored_at >= %s AND asking_price IS NOT NULL
 ORDER BY listing_id, event_time DESC
 """
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether the challenger replaces the champion, and why."""
-
-    promote: bool
-    challenger: int
-    champion: int | None
-    reason: str
-    challenger_mae: float
-    champion_mae: float | None
 
 
 def stored_labels(settings: Settings, since: datetime) -> pd.DataFrame:
@@ -82,8 +58,7 @@ def load(files: list[Path], since: datetime | None) -> pd.DataFrame:
 @task(cache_policy=NO_CACHE)
 def clean_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     usable, report = clean(frame)
-    if len(usable) < 500:
-        raise ValueError(f"retrain: expected at least 500 usable labelled listings, got {len(usable)}")
+    require_rows(usable, report)
     return usable, report
 
 
@@ -101,91 +76,51 @@ def train_challenger(
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     result = log_and_register(
-        settings, model, splits, metrics, report, raw, frame_sha256(usable), source, params, promote=False, files=files
+        settings, model, splits, metrics, report, raw, frame_sha256(usable), source, params, files=files
     )
     return result.version, splits
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_both(challenger: int, splits: Splits) -> tuple[float, int | None, float | None]:
-    """MAE of the challenger and of the current champion on the same held-out rows: the recent ones
-    (stored since the champion was trained, which it never saw) when there are any."""
+def evaluate_both(challenger: int, splits: Splits) -> Comparison:
+    """MAE of the challenger, the current champion and the median price on the same held-out rows: the recent
+    ones (stored since the champion was trained, which it never saw) when there are any."""
     settings = Settings()
-    client = configure(settings)
     recent = splits.test[splits.test[RECENT].astype(bool)] if RECENT in splits.test else splits.test.iloc[0:0]
     test = recent if len(recent) else splits.test
     log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if len(recent) else "all")
-    test_input, test_price = model_input(test), prices(test).to_numpy()
-
-    def mae(version: int) -> float:
-        predicted = load_version(client, settings, version).model.predict(test_input)
-        return point_metrics(test_price, predicted)["mae"]
-
-    try:
-        champion = champion_version(client, settings)
-    except ModelNotFound:
-        return mae(challenger), None, None
-    try:
-        return mae(challenger), champion, mae(champion)
-    except (IncompatibleModel, ModelLoadFailed) as exc:
-        log.warning("the champion cannot be evaluated by this code: %s", exc)
-        return mae(challenger), None, None
+    model = load_version(configure(settings), settings, challenger).model
+    return compare(settings, model, test, prices(splits.train))
 
 
 @task(cache_policy=NO_CACHE)
-def gate(
-    challenger: int, challenger_mae: float, champion: int | None, champion_mae: float | None, margin: float
-) -> GateDecision:
-    if champion is None or champion_mae is None:
-        return GateDecision(True, challenger, None, "no champion this code can run", challenger_mae, None)
-    needed = champion_mae * (1 - margin)
-    if challenger_mae <= needed:
-        reason = f"MAE {challenger_mae:,.0f} beats the champion's {champion_mae:,.0f} by more than {margin:.0%}"
-        return GateDecision(True, challenger, champion, reason, challenger_mae, champion_mae)
-    reason = (
-        f"MAE {challenger_mae:,.0f} does not beat the champion's {champion_mae:,.0f} by {margin:.0%} "
-        f"(needs ≤ {needed:,.0f})"
-    )
-    return GateDecision(False, challenger, champion, reason, challenger_mae, champion_mae)
+def gate(comparison: Comparison, challenger: int, margin: float) -> GateDecision:
+    return decide(challenger, comparison.challenger_mae, comparison.champion, comparison.champion_mae, margin,
+                  comparison.naive_mae)  # fmt: skip
 
 
 @task(cache_policy=NO_CACHE)
 def record(decision: GateDecision, request_id: str | None) -> GateDecision:
-    """Apply the decision to the registry aliases and record it in MLflow and Postgres."""
-    settings = Settings()
-    client: MlflowClient = configure(settings)
-    version = str(decision.challenger)
-    if decision.promote:
-        client.set_registered_model_alias(settings.model_name, settings.champion_alias, version)
-        client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
-    client.set_model_version_tag(settings.model_name, version, "gate", "promoted" if decision.promote else "rejected")
-    client.set_model_version_tag(settings.model_name, version, "gate_reason", decision.reason)
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
-        conn.execute(
-            "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)",
-            ["promoted" if decision.promote else "rejected", decision.challenger, decision.champion, decision.reason,
-             Jsonb(asdict(decision) | {"request_id": request_id})],
-        )  # fmt: skip
-    log.info("version %s %s: %s", version, "promoted" if decision.promote else "rejected", decision.reason)
-    return decision
+    """Apply the decision (promote, or record the rejection) in MLflow, Postgres and on Kafka."""
+    return apply(Settings(), decision, {"request_id": request_id})
 
 
 @flow(name="retrain")
 def retrain(
     data: list[str] | None = None,
     since: datetime | None = None,
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = None,
     max_rounds: int = TrainParams.max_rounds,
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """Train a challenger on files and/or labelled listings stored since ``since``; promote it if it wins.
 
     ``request_id`` (the retrain request being answered) is recorded with the decision in ``model_events``."""
+    margin = check_margin(Settings().promotion_margin if margin is None else margin)
     files = [Path(p) for p in data or []]
     frame = load(files, since)
     usable, report = clean_rows(frame)
     source = ", ".join([*(str(f) for f in files), *([f"stored since {since.isoformat()}"] if since else [])])
     challenger, splits = train_challenger(frame, usable, report, TrainParams(max_rounds=max_rounds), source, files)
-    challenger_mae, champion, champion_mae = evaluate_both(challenger, splits)
-    decision = record(gate(challenger, challenger_mae, champion, champion_mae, margin), request_id)
+    decision = record(gate(evaluate_both(challenger, splits), challenger, margin), request_id)
     return asdict(decision)

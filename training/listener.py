@@ -2,7 +2,8 @@
 
 A kafka-python consumer of ``retrain-requests``. For each request it runs the ``retrain`` flow on the
 labelled listings stored since the champion was trained (cleaned by the same rules) together with the
-champion's own training files; after a promotion it publishes a ``ModelUpdate`` on ``model-updates``.
+champion's own training files; a promotion publishes a ``ModelUpdate`` on ``model-updates``
+(``training.promotion.promote``).
 A failed flow run is retried with backoff; after the last try the failure is recorded in
 ``model_events`` and logged — never silently dropped. The offset is committed only after that.
 """
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, KafkaProducer
-from psycopg.types.json import Jsonb
+from kafka import KafkaConsumer
 from pydantic import ValidationError
 
-from pricemyride.events import ModelUpdate, RetrainRequest
+from pricemyride.events import RetrainRequest
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
+from training.promotion import EventKind, record_event
 from training.registry import champion_version, configure
 
 log = logging.getLogger(__name__)
@@ -98,26 +99,8 @@ def with_retries(attempt: Callable[[], dict[str, Any]], backoff: Sequence[float]
 
 
 def record_failure(settings: Settings, request: RetrainRequest, error: BaseException) -> None:
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
-        conn.execute(
-            "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES ('failed', %s, %s, %s, %s)",
-            [request.champion_version, request.champion_version, f"retrain failed: {error!r}",
-             Jsonb({"request_id": str(request.request_id)})],
-        )  # fmt: skip
-
-
-def publish_update(settings: Settings, decision: dict[str, Any]) -> ModelUpdate:
-    update = ModelUpdate(version=int(decision["challenger"]), alias=settings.champion_alias,
-                         promoted_at=datetime.now(UTC), reason=str(decision["reason"]))  # fmt: skip
-    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
-    try:
-        producer.send(
-            settings.model_updates_topic, key=str(update.version).encode(), value=update.model_dump_json().encode()
-        )
-        producer.flush()
-    finally:
-        producer.close()
-    return update
+    record_event(settings, EventKind.FAILED, request.champion_version, request.champion_version,
+                 f"retrain failed: {error!r}", {"request_id": str(request.request_id)})  # fmt: skip
 
 
 def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> dict[str, Any] | None:
@@ -138,9 +121,8 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         log.error("retrain request %s failed after %d tries: %r", request.request_id, len(backoff) + 1, exc)
         record_failure(settings, request, exc)
         return None
-    if decision["promote"]:
-        update = publish_update(settings, decision)
-        log.warning("promoted version %d; published on %s", update.version, settings.model_updates_topic)
+    if decision["promote"]:  # the flow's promote() has set the alias and published the ModelUpdate
+        log.warning("request %s: version %s promoted", request.request_id, decision["challenger"])
     return decision
 
 

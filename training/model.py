@@ -13,6 +13,7 @@ trees never saw, per band of predicted price (Mondrian), so each band gets the w
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Self
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
+from tqdm import tqdm
 
 from training.features import CATEGORICAL, FEATURES, ListingFeatures
 
@@ -62,21 +64,28 @@ class TrainParams:
         }
 
 
-class LogProgress(xgb.callback.TrainingCallback):  # type: ignore[misc]
-    """Log the validation error every ``every`` boosting rounds, so long training shows progress."""
+class TrainingProgress(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    """Boosting rounds as a progress bar on a terminal; elsewhere a log line every ``every`` rounds."""
 
-    def __init__(self, every: int = 100) -> None:
+    def __init__(self, total: int, every: int = 100) -> None:
         self.every = every
+        self.bar = tqdm(total=total, unit="round", desc="training", mininterval=0.5) if sys.stderr.isatty() else None
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, Any]]) -> bool:
-        if epoch % self.every == 0 and evals_log:
-            last = {
-                f"{name} {metric}": round(values[-1], 4)
-                for name, m in evals_log.items()
-                for metric, values in m.items()
-            }
+        last = {
+            f"{name} {metric}": round(values[-1], 4) for name, m in evals_log.items() for metric, values in m.items()
+        }
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(last, refresh=False)
+        elif epoch % self.every == 0 and last:
             log.info("round %d: %s", epoch, last)
         return False
+
+    def after_training(self, model: Any) -> Any:
+        if self.bar is not None:
+            self.bar.close()
+        return model
 
 
 def price_band(price: np.ndarray) -> np.ndarray:
@@ -107,7 +116,7 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
             evals=evals,
             early_stopping_rounds=params.early_stopping_rounds if valid is not None else None,
             verbose_eval=False,
-            callbacks=[LogProgress()],
+            callbacks=[TrainingProgress(params.max_rounds)],
         )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", params.max_rounds - 1))
         self.calibrate(*(calibration if calibration is not None else (frame, price)))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -17,33 +16,19 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from pricemyride.datafile import read_listings_file
-from pricemyride.events import FEATURE_FIELDS
+from pricemyride.errors import TrainingRefused, UsageError
 from pricemyride.settings import Settings
-from producers.generator import generate_listings
+from training import promotion
 from training.cleaning import CleaningReport, clean
+from training.data import Splits, load_training_frame, make_splits, model_input, prices
+from training.gate import check_margin, compare, judge
 from training.model import PriceModel, TrainParams
 from training.registry import configure
-from training.splits import split_by_car, split_by_car_and_time
 
 log = logging.getLogger(__name__)
-GENERATED_ROWS = 20_000
 REFERENCE_ROWS = 5_000
+MIN_USABLE_ROWS = 1_000
 PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.7.2", "pandas==2.3.3"]
-NUMERIC_INPUTS = ("year", "odometer", "lat", "long")
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Train (fit), valid (early stopping), calibration (the range) and test (held out by car and time)."""
-
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    calibration: pd.DataFrame
-    test: pd.DataFrame
-
-    def sizes(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in ("train", "valid", "calibration", "test")}
 
 
 @dataclass(frozen=True)
@@ -55,37 +40,6 @@ class TrainResult:
     metrics: dict[str, float]
     cleaning: CleaningReport
     promoted: bool
-
-
-def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFrame, str]:
-    """The listings to learn from and a fingerprint of their source."""
-    if data is None:
-        frame = generate_listings(GENERATED_ROWS, seed=7)
-        params_file = Path(__file__).resolve().parent.parent / "producers" / "generator_params.json"
-        return (frame.head(limit) if limit else frame), "generator:" + file_sha256(params_file)
-    frame = read_listings_file(data)
-    return (frame.head(limit) if limit else frame), file_sha256(data)
-
-
-def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns, typed as the stream delivers them (numbers as float, text as str)."""
-    out = frame.reindex(columns=list(FEATURE_FIELDS)).copy()
-    for column in NUMERIC_INPUTS:
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    for column in out.columns.difference(list(NUMERIC_INPUTS)):
-        out[column] = out[column].astype("object").where(out[column].notna(), None)  # type: ignore[call-overload]
-    return out
-
-
-def prices(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_numeric(frame["price"]).astype("float64")
-
-
-def make_splits(frame: pd.DataFrame, seed: int = 42) -> Splits:
-    pool, test = split_by_car_and_time(frame, seed=seed)
-    rest, calibration = split_by_car(pool, 0.15, seed=seed)
-    train, valid = split_by_car(rest, 0.12, seed=seed + 1)
-    return Splits(train, valid, calibration, test)
 
 
 def fit_model(splits: Splits, params: TrainParams) -> PriceModel:
@@ -105,19 +59,42 @@ def holdout_metrics(model: PriceModel, test: pd.DataFrame) -> dict[str, float]:
     return quality_metrics(prices(test).to_numpy(), predicted)["overall"]
 
 
+def check_params(params: TrainParams, limit: int | None) -> None:
+    if params.max_rounds < 1:
+        raise UsageError(f"max-rounds: expected at least 1 boosting round, got {params.max_rounds}")
+    if limit is not None and limit < MIN_USABLE_ROWS:
+        raise UsageError(f"limit: expected at least {MIN_USABLE_ROWS} rows (or no limit), got {limit}")
+
+
+def require_rows(usable: pd.DataFrame, report: CleaningReport, source: Path | str | None = None) -> None:
+    """Refuse to train on fewer than ``MIN_USABLE_ROWS`` usable listings, saying what cleaning removed."""
+    if len(usable) < MIN_USABLE_ROWS:
+        raise TrainingRefused(
+            f"{source or 'training data'}: expected at least {MIN_USABLE_ROWS} usable labelled listings, got "
+            f"{len(usable)} of {report.rows_in} (removed: {report.removed}); give more rows (--limit, --data)"
+        )
+
+
 def train(
     settings: Settings,
     data: Path | None = None,
     limit: int | None = None,
     params: TrainParams | None = None,
-    promote: bool = True,
+    promote: bool | None = None,
+    margin: float | None = None,
 ) -> TrainResult:
-    """Clean, split by car and time, fit with early stopping and a calibrated range, log and register."""
+    """Clean, split by car and time, fit with early stopping and a calibrated range, register as challenger.
+
+    Then ``promote=None`` runs the promotion gate (the retrain flow's rule), ``True`` crowns it regardless,
+    ``False`` leaves it a challenger."""
     params = params or TrainParams()
+    check_params(params, limit)
+    margin = check_margin(settings.promotion_margin if margin is None else margin)
     started = time.monotonic()
     raw, data_hash = load_training_frame(data, limit)
     usable, report = clean(raw)
     log.info("cleaning: %d rows in, %d usable (%s)", report.rows_in, report.rows_out, report.removed)
+    require_rows(usable, report, data)
     splits = make_splits(usable, params.seed)
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
@@ -126,8 +103,21 @@ def train(
         time.monotonic() - started, metrics["mae"], metrics["rmse"], metrics["r2"], metrics["coverage"],
     )  # fmt: skip
     source = str(data) if data else "generator"
-    files = [data] if data else []
-    return log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params, promote, files)
+    result = log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params,
+                              [data] if data else [])  # fmt: skip
+    return replace(result, promoted=crown(settings, result.version, model, splits, promote, margin))
+
+
+def crown(settings: Settings, version: int, model: PriceModel, splits: Splits, promote: bool | None,
+          margin: float) -> bool:  # fmt: skip
+    """Promote ``version`` as asked: through the gate (None), explicitly (True) or not at all (False)."""
+    if promote is False:
+        return False
+    if promote:
+        promotion.promote(settings, version, "promoted explicitly (pricemyride train --promote)")
+        return True
+    comparison = compare(settings, model, splits.test, prices(splits.train))
+    return judge(settings, version, comparison, margin).promote
 
 
 def reference_sample(model: PriceModel, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -152,7 +142,6 @@ def log_and_register(
     data_hash: str,
     source: str,
     params: TrainParams,
-    promote: bool,
     files: Sequence[Path] = (),
 ) -> TrainResult:
     client = configure(settings)
@@ -182,23 +171,9 @@ def log_and_register(
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         )
     version = int(info.registered_model_version)
-    alias = settings.champion_alias if promote else settings.challenger_alias
-    client.set_registered_model_alias(settings.model_name, alias, str(version))
-    log.info("registered %s version %d as @%s", settings.model_name, version, alias)
-    return TrainResult(version=version, run_id=run.info.run_id, metrics=metrics, cleaning=report, promoted=promote)
-
-
-def frame_sha256(frame: pd.DataFrame) -> str:
-    """A fingerprint of a DataFrame's content (for data that is not one file)."""
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))
+    log.info("registered %s version %d as @%s", settings.model_name, version, settings.challenger_alias)
+    return TrainResult(version=version, run_id=run.info.run_id, metrics=metrics, cleaning=report, promoted=False)
 
 
 def git_commit() -> str:

@@ -35,6 +35,15 @@ def settings(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield test_settings
 
 
+@pytest.fixture
+def own_registry(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A registry of its own with another model name: the run's worker ignores its promotions."""
+    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("PRICEMYRIDE_MODEL_NAME", f"own-{uuid.uuid4().hex[:6]}")
+    return Settings()
+
+
 @pytest.fixture(scope="session")
 def champion(settings: Settings, data_dir: Path) -> int:
     """A real champion trained on real 2021 listings (small, so the suite stays quick)."""

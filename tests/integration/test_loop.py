@@ -23,9 +23,10 @@ from producers.replay import replay
 from tests.conftest import isolated_env
 from tests.integration.conftest import RUN_ID
 from tests.integration.helpers import wait_for
+from training.data import model_input
 from training.model import TrainParams
 from training.registry import configure, load_version
-from training.train import model_input, train
+from training.train import train
 
 pytestmark = pytest.mark.integration
 SMALL_WINDOWS = {

@@ -15,33 +15,31 @@ from training.flow import retrain
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def own_registry(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
-    return Settings()
-
-
 def events(settings: Settings, version: int, since: datetime) -> list[tuple[str, str]]:
     """Decisions about ``version`` recorded since ``since`` (other tests' registries also have a version 1)."""
     statement = "SELECT kind, reason FROM model_events WHERE version = %s AND at >= %s ORDER BY at"
     return [(r[0], r[1]) for r in query(settings, statement, [version, since])]
 
 
-def test_retrain_promotes_a_first_model_then_gates_a_challenger(own_registry: Settings, data_dir: Path) -> None:
+def test_retrain_promotes_a_first_model_then_gates_a_challenger(
+    own_registry: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = [str(data_dir / "craigslist_2020.csv")]
     started = datetime.now(UTC)
     first = retrain(data=files, max_rounds=150)
     assert first["promote"] is True
     assert events(own_registry, first["challenger"], started) == [("promoted", "no champion this code can run")]
 
-    # The same data again cannot beat the champion by 50%: rejected, with the reason recorded.
-    second = retrain(data=files, margin=0.5, max_rounds=150)
+    # The same data again cannot beat the champion by 50% (the margin from PRICEMYRIDE_PROMOTION_MARGIN):
+    # rejected, with the reason recorded.
+    monkeypatch.setenv("PRICEMYRIDE_PROMOTION_MARGIN", "0.5")
+    second = retrain(data=files, max_rounds=150)
     assert second["promote"] is False
     assert second["champion"] == first["challenger"]
     ((kind, reason),) = events(own_registry, second["challenger"], started)
     assert kind == "rejected"
     assert "does not beat the champion's" in reason
+    assert "by 50%" in reason
 
     client = MlflowClient(own_registry.tracking_uri)
     aliases = {a: int(client.get_model_version_by_alias(own_registry.model_name, a).version)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -11,8 +13,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from pricemyride.events import ModelUpdate
 from pricemyride.settings import Settings
 from tests.integration.conftest import ROOT
+from tests.integration.helpers import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +34,92 @@ def test_champion_is_registered_with_signature_and_tags(settings: Settings, cham
     assert {"manufacturer", "model", "year", "odometer"} <= set(info.signature.inputs.input_names())
 
 
-def test_predict_cli_scores_a_real_file(settings: Settings, champion: int, data_dir: Path, tmp_path: Path) -> None:
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pricemyride.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+
+
+def test_predict_prices_valid_rows_and_marks_the_rest_as_the_stream_would(
+    settings: Settings, champion: int, data_dir: Path, tmp_path: Path
+) -> None:
+    rows = pd.read_csv(data_dir / "craigslist_2020.csv", nrows=300)
+    rows.loc[0, "year"] = 99999  # the stream dead-letters it; a batch must not rate it a deal
+    rows.loc[1, "condition"] = "banana"
     source = tmp_path / "in.csv"
-    pd.read_csv(data_dir / "craigslist_2020.csv", nrows=300).to_csv(source, index=False)
-    out = tmp_path / "out.csv"
-    done = subprocess.run(
-        [sys.executable, "-m", "pricemyride.cli", "predict", "--data", str(source), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    rows.to_csv(source, index=False)
+    out = tmp_path / "out.parquet"
+    done = run_cli("predict", "--data", str(source), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    scored = pd.read_csv(out)
+    scored = pd.read_parquet(out)
     assert len(scored) == 300
-    assert {"id", "manufacturer", "price", "predicted_price", "model_version"} <= set(scored.columns)
-    assert (scored["predicted_price"] > 0).all()
+    assert {"id", "manufacturer", "price", "valid", "reason", "predicted_price", "model_version"} <= set(scored.columns)
+    assert scored.loc[0, "reason"] == f"year: expected a whole year 1900 … {datetime.now(UTC).year + 1}, got 99999"
+    assert scored.loc[1, "reason"].startswith("condition: expected one of excellent")
+    invalid = ~scored["valid"]
+    assert invalid.sum() >= 2
+    assert scored.loc[invalid, ["predicted_price", "deal_rating"]].isna().all().all()
+    assert (scored.loc[~invalid, "predicted_price"] > 0).all()
+    assert (scored.loc[~invalid, "reason"] == "").all()
     assert (scored["model_version"] == champion).all()
+
+
+def test_predict_takes_a_file_without_optional_columns_as_not_given(
+    settings: Settings, champion: int, tmp_path: Path
+) -> None:
+    source = tmp_path / "minimal.csv"
+    pd.DataFrame({"manufacturer": ["toyota", "ford"], "year": [2015, 2012], "odometer": [60_000, 120_000]}).to_csv(
+        source, index=False
+    )
+    done = run_cli("predict", "--data", str(source), "--out", str(tmp_path / "out.csv"))
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["valid"].all()
+    assert (scored["predicted_price"] > 0).all()
+    assert scored["id"].tolist() == ["minimal-r0", "minimal-r1"]
+
+
+def test_train_registers_a_challenger_that_the_gate_keeps_out(own_registry: Settings) -> None:
+    from tests.integration.helpers import query
+
+    first = run_cli("train", "--limit", "3000", "--max-rounds", "200")
+    assert first.returncode == 0, first.stderr
+    crowned = json.loads(first.stdout.strip().splitlines()[-1])
+    assert crowned["alias"] == "champion", "the first model has no champion to beat"
+    weak = run_cli("train", "--limit", "3000", "--max-rounds", "1")
+    assert weak.returncode == 0, weak.stderr
+    refused = json.loads(weak.stdout.strip().splitlines()[-1])
+    assert refused["alias"] == "challenger"
+    client = MlflowClient(own_registry.tracking_uri)
+    champion = client.get_model_version_by_alias(own_registry.model_name, own_registry.champion_alias)
+    assert int(champion.version) == crowned["version"]
+    ((kind, reason),) = query(own_registry, "SELECT kind, reason FROM model_events WHERE version = %s AND reason "
+                              "LIKE 'MAE %%' AND at > now() - interval '10 minutes'", [refused["version"]])  # fmt: skip
+    assert kind == "rejected"
+    assert "does not beat the champion's" in reason or "no better than the median price" in reason
+
+
+def test_promote_a_version_then_roll_back_and_workers_are_told(own_registry: Settings) -> None:
+    from training.model import TrainParams
+    from training.train import train
+
+    first = train(own_registry, None, limit=3000, params=TrainParams(max_rounds=60)).version
+    second = train(own_registry, None, limit=3000, params=TrainParams(max_rounds=60), promote=False).version
+    done = run_cli("promote", "--version", str(second), "--reason", "hand-picked")
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(own_registry.tracking_uri)
+    alias = own_registry.champion_alias
+    assert int(client.get_model_version_by_alias(own_registry.model_name, alias).version) == second
+    back = run_cli("promote", "--rollback")
+    assert back.returncode == 0, back.stderr
+    assert int(client.get_model_version_by_alias(own_registry.model_name, alias).version) == first
+    updates = [
+        ModelUpdate.model_validate_json(m.value) for m in read_topic(own_registry, own_registry.model_updates_topic)
+    ]
+    mine = [(u.version, u.reason) for u in updates if u.model == own_registry.model_name]
+    assert mine[-2:] == [(second, "hand-picked"), (first, f"rollback to version {first}")]
+    missing = run_cli("promote", "--version", "999")
+    assert missing.returncode == 69
+    assert "expected a registered version 999, found none" in missing.stderr
 
 
 def test_train_cli_without_data_uses_the_generator_and_keeps_the_champion(settings: Settings, champion: int) -> None:
@@ -85,3 +158,17 @@ def test_rescore_scores_stored_listings_with_another_version_once(
     assert scalar(settings, count, [other.version]) == listings
     rescore(settings, since, other.version)
     assert scalar(settings, count, [other.version]) == listings, "rescoring again adds no row"
+
+
+def test_train_refuses_too_few_rows_before_registering_anything(settings: Settings, tmp_path: Path) -> None:
+    small = run_cli("train", "--limit", "400")
+    assert small.returncode == 64
+    assert "limit: expected at least 1000 rows (or no limit), got 400" in small.stderr
+    anchors = tmp_path / "anchors.csv"
+    pd.DataFrame({"id": range(1_200), "price": 0, "year": 2015, "manufacturer": "ford", "model": "focus",
+                  "odometer": 50_000}).to_csv(anchors, index=False)  # fmt: skip
+    done = run_cli("train", "--data", str(anchors))
+    assert done.returncode == 65, done.stderr
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("pricemyride train:")]
+    assert f"{anchors}: expected at least 1000 usable labelled listings, got 0 of 1200" in error
+    assert "Traceback" not in done.stderr

@@ -17,9 +17,10 @@ from pricemyride.events import Listing, parse_listing
 from producers.replay import row_event
 from stream_workers.scoring import model_frame
 from training.cleaning import clean
+from training.data import load_training_frame, make_splits, model_input
 from training.evaluate import evaluate
 from training.model import PriceModel, TrainParams
-from training.train import fit_model, load_training_frame, make_splits, model_input
+from training.train import fit_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("PRICEMYRIDE_TEST_DATA_DIR", ROOT.parent / "shared" / "data")) / "craigslist_2021.csv"

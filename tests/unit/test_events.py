@@ -24,14 +24,16 @@ ONE_MB = event(model="x" * 1_048_576)
     ("raw", "reason"),
     [
         pytest.param(json.dumps({"year": 2010}).encode(), "id: required field is missing", id="missing id"),
-        pytest.param(event(id=""), "id: expected a non-empty listing id, got an empty one", id="empty id"),
+        pytest.param(
+            event(id=""), "id: expected a non-empty listing id (text or a whole number), got ''", id="empty id"
+        ),
         pytest.param(event(year=1850), f"year: expected a whole year 1900 … {NEXT_YEAR}, got 1850", id="year 1850"),
         pytest.param(event(year=2012.5), f"year: expected a whole year 1900 … {NEXT_YEAR}, got 2012.5", id="year frac"),
-        pytest.param(event(odometer=-5), "odometer: expected 0 … 2e+06, got -5", id="odometer -5"),
+        pytest.param(event(odometer=-5), "odometer: expected 0 … 2,000,000, got -5", id="odometer -5"),
         pytest.param(event(price="abc"), "price: expected a number, got 'abc'", id="price abc"),
-        pytest.param(event(price=-1), "price: expected 0 … 1e+12, got -1", id="negative price"),
+        pytest.param(event(price=-1), "price: expected 0 … 5,000,000, got -1", id="negative price"),
         pytest.param(event(price=True), "price: expected a number, got True", id="price bool"),
-        pytest.param(event(price="NaN"), "price: expected a finite number, got 'NaN'", id="price NaN"),
+        pytest.param(event(price="NaN"), "price: expected a number, got 'NaN'", id="price NaN as text"),
         pytest.param(
             b'{"id": "a", "price": NaN}',
             "listing: expected a JSON object, got text that is not JSON (unexpected character, expected a JSON value: "
@@ -39,13 +41,17 @@ ONE_MB = event(model="x" * 1_048_576)
             id="NaN is not JSON",
         ),
         pytest.param(
-            event(fuel="steam"), "fuel: expected one of diesel, electric, gas, hybrid, other; got 'steam'", id="fuel"
+            event(fuel="steam"),
+            "fuel: expected one of diesel, electric, gas, hybrid, other (lower case) or null; got 'steam'",
+            id="fuel",
         ),
         pytest.param(event(lat=91), "lat: expected -90 … 90, got 91", id="lat"),
-        pytest.param(event(state="zz"), "state: expected a two-letter US state code, got 'zz'", id="state"),
+        pytest.param(
+            event(state="zz"), "state: expected a two-letter US state code in lower case or null; got 'zz'", id="state"
+        ),
         pytest.param(
             event(model="abc\u0000def"),
-            "model: expected printable text, got control or replacement characters in 'abc\\x00def'",
+            "model: expected printable text (no control or format characters), got 'abc\\x00def'",
             id="unicode junk",
         ),
         pytest.param(event(model="x" * 201), "model: expected at most 200 characters, got 201", id="long string"),
@@ -54,7 +60,7 @@ ONE_MB = event(model="x" * 1_048_576)
         pytest.param(event(manufacturer=["ford"]), "manufacturer: expected text, got ['ford']", id="list as text"),
         pytest.param(
             event(posting_date="2021-04-19T11:46:44"),
-            "posting_date: Input should have timezone info, got '2021-04-19T11:46:44'",
+            "posting_date: expected an ISO 8601 date-time with a UTC offset, got '2021-04-19T11:46:44'",
             id="naive date",
         ),
         pytest.param(
@@ -90,9 +96,9 @@ def test_a_raw_craigslist_row_is_normalised() -> None:
             id=7184791621,
             year=2012.0,
             manufacturer=" Ford ",
-            fuel="GAS",
-            type="SUV",
-            state="TX",
+            fuel="gas",
+            type="suv",
+            state="tx",
             posting_date="2021-04-19T11:46:44-0500",
             price=0,
         )

@@ -43,5 +43,7 @@ def test_ssl_with_a_ca_file_it_cannot_read_fails_loudly(tmp_path: Path) -> None:
 
 
 def test_sasl_without_credentials_is_refused_with_what_was_expected() -> None:
-    with pytest.raises(ValidationError, match="expects kafka_sasl_username and kafka_sasl_password"):
+    with pytest.raises(
+        ValidationError, match="expects PRICEMYRIDE_KAFKA_SASL_USERNAME and PRICEMYRIDE_KAFKA_SASL_PASSWORD"
+    ):
         Settings(kafka_security_protocol="SASL_PLAINTEXT")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from training.flow import gate
+from pricemyride.errors import UsageError
+from training.gate import decide
 from training.splits import car_groups, split_by_car, split_by_car_and_time
 
 
@@ -36,9 +38,22 @@ def test_random_car_split_keeps_cars_whole() -> None:
 
 
 def test_gate_promotes_only_a_clear_winner() -> None:
-    assert gate.fn(7, 900.0, 6, 1000.0, 0.05).promote
-    rejected = gate.fn(7, 990.0, 6, 1000.0, 0.05)
+    assert decide(7, 900.0, 6, 1000.0, 0.05).promote
+    rejected = decide(7, 990.0, 6, 1000.0, 0.05)
     assert not rejected.promote
     assert rejected.reason == "MAE 990 does not beat the champion's 1,000 by 5% (needs ≤ 950)"
-    first = gate.fn(1, 1234.0, None, None, 0.05)
+    first = decide(1, 1234.0, None, None, 0.05)
     assert (first.promote, first.reason) == (True, "no champion this code can run")
+
+
+def test_gate_refuses_a_model_no_better_than_the_median_price() -> None:
+    refused = decide(1, 13_721.0, None, None, 0.02, naive_mae=9_000.0)
+    assert not refused.promote
+    assert refused.reason == "MAE 13,721 is no better than the median price's 9,000"
+    assert decide(1, 3_500.0, None, None, 0.02, naive_mae=9_000.0).promote
+
+
+@pytest.mark.parametrize("margin", [-0.1, 1.0, 2.5])
+def test_gate_refuses_a_margin_outside_0_to_1(margin: float) -> None:
+    with pytest.raises(UsageError, match=f"margin: expected a share of MAE 0 ≤ margin < 1 .*, got {margin}"):
+        decide(1, 900.0, 0, 1000.0, margin)

@@ -1,0 +1,74 @@
+"""The data a model learns from: training rows, the model's input columns, and the honest splits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pricemyride.datafile import read_listings_file
+from pricemyride.events import FEATURE_FIELDS
+from producers.generator import generate_listings
+from training.splits import split_by_car, split_by_car_and_time
+
+GENERATED_ROWS = 20_000
+NUMERIC_INPUTS = ("year", "odometer", "lat", "long")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train (fit), valid (early stopping), calibration (the range) and test (held out by car and time)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    calibration: pd.DataFrame
+    test: pd.DataFrame
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in ("train", "valid", "calibration", "test")}
+
+
+def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFrame, str]:
+    """The listings to learn from and a fingerprint of their source."""
+    if data is None:
+        frame = generate_listings(GENERATED_ROWS, seed=7)
+        params_file = Path(__file__).resolve().parent.parent / "producers" / "generator_params.json"
+        return (frame.head(limit) if limit else frame), "generator:" + file_sha256(params_file)
+    frame = read_listings_file(data)
+    return (frame.head(limit) if limit else frame), file_sha256(data)
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns, typed as the stream delivers them (numbers as float, text as str)."""
+    out = frame.reindex(columns=list(FEATURE_FIELDS)).copy()
+    for column in NUMERIC_INPUTS:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    for column in out.columns.difference(list(NUMERIC_INPUTS)):
+        out[column] = out[column].astype("object").where(out[column].notna(), None)  # type: ignore[call-overload]
+    return out
+
+
+def prices(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(frame["price"]).astype("float64")
+
+
+def make_splits(frame: pd.DataFrame, seed: int = 42) -> Splits:
+    pool, test = split_by_car_and_time(frame, seed=seed)
+    rest, calibration = split_by_car(pool, 0.15, seed=seed)
+    train, valid = split_by_car(rest, 0.12, seed=seed + 1)
+    return Splits(train, valid, calibration, test)
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A fingerprint of a DataFrame's content (for data that is not one file)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,120 @@
+"""The promotion gate: one rule for the retrain flow and ``pricemyride train``.
+
+A challenger is promoted only if, on the same held-out listings, (1) its MAE is below the naive baseline's
+(the median training price for every car: a model no better than that is not a model), and (2) there is no
+champion this code can run, or it beats the champion's MAE by at least ``margin``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, UsageError
+from pricemyride.settings import Settings
+from training.data import model_input, prices
+from training.promotion import promote, reject
+from training.registry import champion_version, configure, load_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether the challenger replaces the champion, and why."""
+
+    promote: bool
+    challenger: int
+    champion: int | None
+    reason: str
+    challenger_mae: float
+    champion_mae: float | None
+    baseline_mae: float | None = None
+
+
+def check_margin(margin: float) -> float:
+    if not 0 <= margin < 1:
+        raise UsageError(f"margin: expected a share of MAE 0 ≤ margin < 1 (0.02 = 2%), got {margin}")
+    return margin
+
+
+def baseline_mae(train_prices: pd.Series, test_prices: np.ndarray) -> float:
+    """MAE of pricing every held-out car at the training rows' median price."""
+    return float(np.abs(test_prices - float(train_prices.median())).mean())
+
+
+def decide(
+    challenger: int,
+    challenger_mae: float,
+    champion: int | None,
+    champion_mae: float | None,
+    margin: float,
+    naive_mae: float | None = None,
+) -> GateDecision:
+    margin = check_margin(margin)
+    if naive_mae is not None and not challenger_mae < naive_mae:
+        reason = f"MAE {challenger_mae:,.0f} is no better than the median price's {naive_mae:,.0f}"
+        return GateDecision(False, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+    if champion is None or champion_mae is None:
+        return GateDecision(True, challenger, None, "no champion this code can run", challenger_mae, None, naive_mae)
+    needed = champion_mae * (1 - margin)
+    if challenger_mae <= needed:
+        reason = f"MAE {challenger_mae:,.0f} beats the champion's {champion_mae:,.0f} by more than {margin:.0%}"
+        return GateDecision(True, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+    reason = (
+        f"MAE {challenger_mae:,.0f} does not beat the champion's {champion_mae:,.0f} by {margin:.0%} "
+        f"(needs ≤ {needed:,.0f})"
+    )
+    return GateDecision(False, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """MAE of the challenger, the champion (when this code can run it) and the median price, on the same rows."""
+
+    challenger_mae: float
+    champion: int | None
+    champion_mae: float | None
+    naive_mae: float
+    rows: int
+
+
+def compare(settings: Settings, challenger: Any, test: pd.DataFrame, train_prices: pd.Series) -> Comparison:
+    """Score ``test`` with the challenger model, the current champion and the naive median price."""
+    test_input, test_price = model_input(test), prices(test).to_numpy()
+    challenger_mae = point_mae(test_price, challenger.predict(test_input))
+    naive = baseline_mae(train_prices, test_price)
+    client = configure(settings)
+    try:
+        champion = champion_version(client, settings)
+        champion_mae = point_mae(test_price, load_version(client, settings, champion).model.predict(test_input))
+    except ModelNotFound:
+        return Comparison(challenger_mae, None, None, naive, len(test))
+    except (IncompatibleModel, ModelLoadFailed) as exc:
+        log.warning("the champion cannot be evaluated by this code: %s", exc)
+        return Comparison(challenger_mae, None, None, naive, len(test))
+    return Comparison(challenger_mae, champion, champion_mae, naive, len(test))
+
+
+def point_mae(price: np.ndarray, fair: np.ndarray) -> float:
+    return float(np.abs(np.asarray(fair, dtype="float64") - price).mean())
+
+
+def judge(settings: Settings, version: int, comparison: Comparison, margin: float) -> GateDecision:
+    """Decide on ``version`` and apply it: promote it, or record why it stays a challenger."""
+    decision = decide(version, comparison.challenger_mae, comparison.champion, comparison.champion_mae, margin,
+                      comparison.naive_mae)  # fmt: skip
+    return apply(settings, decision, {})
+
+
+def apply(settings: Settings, decision: GateDecision, extra: dict[str, Any]) -> GateDecision:
+    metrics = asdict(decision) | extra
+    if decision.promote:
+        promote(settings, decision.challenger, decision.reason, metrics)
+    else:
+        reject(settings, decision.challenger, decision.champion, decision.reason, metrics)
+    return decision
