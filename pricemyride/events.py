@@ -44,9 +44,11 @@ FORBIDDEN_CHARS: Final = (
     r"\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
     r"\U000e0020-\U000e007f"
 )
-TEXT_PATTERN: Final = f"^[^{FORBIDDEN_CHARS}]*$"
-BLANK_PATTERN: Final = r"^\s*$"  # str.strip()'s white space: a blank id or source is refused
-UNPRINTABLE: Final = re.compile(f"[{FORBIDDEN_CHARS}]")
+FORBIDDEN_PATTERN: Final = f"[{FORBIDDEN_CHARS}]"  # schemas say "not this": unanchored, read alike everywhere
+# White space that is not forbidden (str.isspace() less Cc/Zl/Zp): what str.strip() removes from valid text.
+WHITE: Final = r"[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+BLANK_PATTERN: Final = rf"^{WHITE}*$"  # a blank id or source is refused; blank text means not given
+UNPRINTABLE: Final = re.compile(FORBIDDEN_PATTERN)
 # ISO 8601 date-time with a UTC offset; the offset may omit its colon (Craigslist's own "-0500").
 DATE_TIME_SHAPE: Final = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -210,13 +212,19 @@ def _year(value: Any) -> int | None:
 
 
 def _one_of(choices: Collection[str], described: str = "") -> BeforeValidator:
-    listed = described or f"one of {', '.join(sorted(choices))} (lower case)"
-    choices = frozenset(choices)
+    """One of ``choices`` in any case, surrounding white space ignored; blank or null means not given."""
+    listed = described or f"one of {', '.join(sorted(choices))}"
+    known = frozenset(choices)
 
+    @_remembered
     def check(value: Any) -> str | None:
-        if value is None or (type(value) is str and value in choices):
-            return value  # type: ignore[no-any-return]
-        raise ValueError(f"expected {listed} or null; got {_shown(value)}")
+        text = _text(value)
+        if text is None:
+            return None
+        lowered = text.lower()
+        if lowered not in known or not text.isascii():  # ASCII only: the Kelvin sign lowers to 'k'
+            raise ValueError(f"expected {listed} (any case) or null; got {_shown(value)}")
+        return lowered
 
     return BeforeValidator(check)
 
@@ -250,7 +258,7 @@ def _date_time(value: Any) -> Any:
     """ISO 8601 text with a UTC offset (the shape); pydantic then builds the datetime, _in_range bounds it."""
     if isinstance(value, datetime):  # built in code (producers, tests), not read from JSON
         return value
-    if not isinstance(value, str) or not DATE_TIME.match(value):
+    if not isinstance(value, str) or not DATE_TIME.fullmatch(value):
         raise ValueError(f"expected an ISO 8601 date-time with a UTC offset, got {_shown(value)}")
     return value
 
@@ -268,7 +276,7 @@ def _in_range(value: datetime | None) -> datetime | None:
 
 
 def _event_id(value: Any) -> Any:
-    if isinstance(value, uuid.UUID) or (isinstance(value, str) and UUID_TEXT.match(value)):
+    if isinstance(value, uuid.UUID) or (isinstance(value, str) and UUID_TEXT.fullmatch(value)):
         return value
     raise ValueError(f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {_shown(value)}")
 
@@ -281,21 +289,31 @@ def _number_schema(low: float, high: float) -> dict[str, Any]:
     return _nullable({"type": "number", "minimum": low, "maximum": high})
 
 
+def _any_case(choice: str) -> str:
+    """A regex for ``choice`` in any case, written so ECMA-262 and Python read it alike."""
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else (f"\\{c}" if c in ".^$*+?()[]{}|\\/" else c) for c in choice)
+
+
 def _enum_schema(choices: Collection[str]) -> dict[str, Any]:
-    return _nullable({"type": "string", "enum": sorted(choices)})
+    """The canonical values as an enum; the same in any case, padded, or blank (not given) by a pattern."""
+    alternatives = "|".join(_any_case(c) for c in sorted(choices, key=lambda c: (-len(c), c)))
+    pattern = rf"^{WHITE}*(?:(?:{alternatives}){WHITE}*)?$"
+    lenient = {"type": "string", "maxLength": MAX_TEXT, "pattern": pattern} | PRINTABLE
+    return {"anyOf": [{"type": "string", "enum": sorted(choices)}, lenient, {"type": "null"}]}
 
 
-TEXT_SCHEMA: Final = _nullable({"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN})
-NON_BLANK: Final = {"not": {"pattern": BLANK_PATTERN}}
-SOURCE_SCHEMA: Final = {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN} | NON_BLANK
+PRINTABLE: Final = {"not": {"pattern": FORBIDDEN_PATTERN}}
+PRINTABLE_NON_BLANK: Final = {"not": {"anyOf": [{"pattern": FORBIDDEN_PATTERN}, {"pattern": BLANK_PATTERN}]}}
+TEXT_SCHEMA: Final = _nullable({"type": "string", "maxLength": MAX_TEXT} | PRINTABLE)
+SOURCE_SCHEMA: Final = {"type": "string", "maxLength": MAX_TEXT} | PRINTABLE_NON_BLANK
 ID_SCHEMA: Final = {
     "anyOf": [
-        {"type": "string", "maxLength": MAX_ID, "pattern": TEXT_PATTERN} | NON_BLANK,
+        {"type": "string", "maxLength": MAX_ID} | PRINTABLE_NON_BLANK,
         {"type": "integer", "minimum": 0, "maximum": MAX_ID_NUMBER},
     ]
 }
-UUID_SCHEMA: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
-DATE_TIME_SCHEMA: Final = {"type": "string", "pattern": DATE_TIME_PATTERN}
+UUID_SCHEMA: Final = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN} | PRINTABLE
+DATE_TIME_SCHEMA: Final = {"type": "string", "pattern": DATE_TIME_PATTERN} | PRINTABLE
 YEAR_SCHEMA: Final = _nullable({"type": "integer", "minimum": MIN_YEAR})
 DATE_TIME: Final = re.compile(DATE_TIME_SHAPE)
 UUID_TEXT: Final = re.compile(UUID_PATTERN)
@@ -348,7 +366,7 @@ class Listing(BaseModel):
     paint_color: Annotated[str | None, _one_of(PAINT_COLORS), WithJsonSchema(_enum_schema(PAINT_COLORS))] = None
     state: Annotated[
         str | None,
-        _one_of(US_STATES, "a two-letter US state code in lower case"),
+        _one_of(US_STATES, "a two-letter US state code"),
         WithJsonSchema(_enum_schema(US_STATES)),
     ] = None
     lat: Annotated[float | None, _ranged(-90, 90), WithJsonSchema(_number_schema(-90, 90))] = None

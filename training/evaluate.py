@@ -28,7 +28,7 @@ from training.cleaning import clean
 from training.data import load_training_frame, make_splits, model_input, prices
 from training.features import posting_year
 from training.model import TrainParams
-from training.train import fit_model
+from training.train import fit_model, require_rows
 
 log = logging.getLogger(__name__)
 PRICE_BANDS: Final = ((0, 5_000), (5_000, 15_000), (15_000, 30_000), (30_000, float("inf")))
@@ -117,6 +117,7 @@ def evaluate(data: Path | None, limit: int | None = None, params: TrainParams | 
     started = time.monotonic()
     raw, data_hash = load_training_frame(data, limit)
     usable, cleaning = clean(raw)
+    require_rows(usable, cleaning, data)
     splits = make_splits(usable)
     model = fit_model(splits, params or TrainParams())
     test_price = prices(splits.test).to_numpy()

@@ -45,7 +45,7 @@ def record_event(
     with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
         conn.execute(
             "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)",
-            [kind.value, version, champion, reason, Jsonb(metrics)],
+            [kind.value, version, champion, reason, Jsonb(metrics | {"model": settings.model_name})],
         )
 
 

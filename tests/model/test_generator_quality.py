@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from training.cleaning import clean
-from training.model import TrainParams
 from training.data import load_training_frame, make_splits
+from training.model import TrainParams
 from training.train import fit_model, holdout_metrics
 
 

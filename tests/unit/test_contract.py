@@ -88,8 +88,14 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "long": field_value(numbers),
     "model": field_value(texts),
     "region": field_value(texts),
-    "condition": field_value(st.one_of(st.sampled_from([*CONDITIONS, "Excellent", "banana", " good"]), texts)),
-    "state": field_value(st.sampled_from([*sorted(US_STATES)[:5], "TX", "zz", "texas"])),
+    "condition": field_value(
+        st.one_of(
+            st.sampled_from([*CONDITIONS, "Excellent", "LIKE NEW", "banana", " good ", "like\u00a0new", "  "]),
+            st.builds(lambda c, w: w + c + w, st.sampled_from(CONDITIONS), st.sampled_from(["", " ", "\n", "\u3000"])),
+            texts,
+        )
+    ),
+    "state": field_value(st.sampled_from([*sorted(US_STATES)[:5], "TX", "zz", "texas", "\u212ay", "Ky", "ky\n"])),
     "seats": st.integers(0, 9),  # not a field: refused by both
 }
 

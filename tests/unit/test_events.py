@@ -42,12 +42,12 @@ ONE_MB = event(model="x" * 1_048_576)
         ),
         pytest.param(
             event(fuel="steam"),
-            "fuel: expected one of diesel, electric, gas, hybrid, other (lower case) or null; got 'steam'",
+            "fuel: expected one of diesel, electric, gas, hybrid, other (any case) or null; got 'steam'",
             id="fuel",
         ),
         pytest.param(event(lat=91), "lat: expected -90 … 90, got 91", id="lat"),
         pytest.param(
-            event(state="zz"), "state: expected a two-letter US state code in lower case or null; got 'zz'", id="state"
+            event(state="zz"), "state: expected a two-letter US state code (any case) or null; got 'zz'", id="state"
         ),
         pytest.param(
             event(model="abc\u0000def"),
