@@ -145,7 +145,7 @@ def main() -> int:
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ.update({"PRICEMYRIDE_MLFLOW_TRACKING_URI": tracking,
                        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts")})  # fmt: skip
-    model = train(Settings(), None, params=TrainParams(max_rounds=300)).version
+    model = train(Settings(), None, params=TrainParams(max_rounds=300), promote=True).version  # the bench measures it
     from training.registry import load_champion
 
     champion = load_champion(Settings()).model

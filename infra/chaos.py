@@ -471,7 +471,7 @@ def shared_champion(base: Settings, folder: Path) -> dict[str, str]:
     registry = {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
                 "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts")}  # fmt: skip
     os.environ.update(registry)
-    train(Settings(), None, limit=4000, params=TrainParams(max_rounds=120))
+    train(Settings(), None, limit=4000, params=TrainParams(max_rounds=120), promote=True)
     return registry
 
 

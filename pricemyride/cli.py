@@ -26,7 +26,9 @@ from pricemyride.settings import Settings, env_name, load_settings
 
 QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "kafka", "git", "httpx", "matplotlib")
 EX_USAGE: Final = 64
+EX_UNAVAILABLE: Final = 69
 EX_SOFTWARE: Final = 70
+MIN_TRAIN_ROWS: Final = 1_000  # the same floor as training.train.MIN_USABLE_ROWS, checked before any service
 FAUST_COMMANDS: Final = ("worker", "monitor")
 # The services a one-shot command needs, checked (within seconds) before it starts its work.
 NEEDS: Final = {
@@ -67,7 +69,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     print(summary.line(), flush=True)
     for error in summary.errors:
         print(f"  delivery error: {error}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return EX_UNAVAILABLE if summary.failed else 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -135,17 +137,21 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     from training.promotion import promote, rollback
 
-    update = rollback(settings) if args.rollback else promote(settings, args.version, args.reason)
+    update = rollback(settings) if args.rollback else promote(settings, args.version, args.reason, verify=True)
     print(f"{settings.model_name} version {update.version} is @{update.alias}: {update.reason}")
     return 0
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.errors import OutputError
     from pricemyride.events import listing_json_schema
 
     text = json.dumps(listing_json_schema(), indent=2) + "\n"
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as exc:
+            raise OutputError(f"{args.out}: expected a writable file, got {exc.strerror or exc}") from None
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
@@ -197,7 +203,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if "default" in text or unset or not action.option_strings:
             return text
         return f"{text} (default: {action.default})"
 
@@ -220,25 +227,30 @@ def setting(field: str, text: str) -> str:
     return f"{text} (default: ${env_name(field)}, else {default if default is not None else 'none'})"
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text}")
+def _number(text: str, kind: type[int] | type[float], rule: str, ok: Callable[[float], bool]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return int(_number(text, int, "a whole number ≥ 1", lambda v: v >= 1))
+
+
+def training_rows(text: str) -> int:
+    return int(_number(text, int, f"at least {MIN_TRAIN_ROWS} rows", lambda v: v >= MIN_TRAIN_ROWS))
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
+    return float(_number(text, float, "a number > 0", lambda v: v > 0))
 
 
 def margin(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a share of MAE 0 ≤ margin < 1 (0.02 = 2%), got {text}")
-    return value
+    return float(_number(text, float, "a share of MAE 0 ≤ margin < 1 (0.02 = 2%)", lambda v: 0 <= v < 1))
 
 
 def when(text: str) -> datetime:
@@ -270,7 +282,7 @@ def add_data_commands(sub: Any) -> None:
 def add_model_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train and register a challenger; the promotion gate decides on @champion")
     train.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
-    train.add_argument("--limit", type=positive_int, help="use the first N rows only (at least 1,000; default: all)")
+    train.add_argument("--limit", type=training_rows, help="use the first N rows only (at least 1,000; default: all)")
     train.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
     train.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
     crown = train.add_mutually_exclusive_group()
@@ -285,7 +297,8 @@ def add_model_commands(sub: Any) -> None:
     promote = sub.add_parser("promote", help="make a registered version @champion, or roll back to @previous")
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=positive_int, help="the version to crown")
-    which.add_argument("--rollback", action="store_true", help="crown the champion before the current one")
+    which.add_argument("--rollback", action="store_true",
+                       help="crown @previous, the champion before the current one (twice: back again)")  # fmt: skip
     promote.add_argument("--reason", default="promoted by hand (pricemyride promote)", help="recorded with it")
     predict = sub.add_parser("predict", help="batch-score a file with the champion (adds valid, reason, prices)")
     predict.add_argument("--data", type=Path, required=True, help="Craigslist CSV/Parquet to score")
@@ -356,7 +369,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def check_services(command: str, settings: Settings) -> None:
     from pricemyride import reachability
 
-    reachability.bound_mlflow_retries()
+    if command in NEEDS:
+        reachability.bound_mlflow_retries()
     checks = {"kafka": reachability.check_kafka, "postgres": reachability.check_postgres,
               "mlflow": reachability.check_mlflow}  # fmt: skip
     for service in NEEDS.get(command, ()):

@@ -7,8 +7,9 @@ expected and what arrived.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 import pyarrow
@@ -27,6 +28,18 @@ TEXT_COLUMNS: Final = (
 )  # fmt: skip
 SUFFIXES: Final = (".csv", ".parquet")
 OTHER_SEPARATORS: Final = (";", "\t", "|")
+
+
+def plain(value: Any) -> Any:
+    """A cell as a plain Python value: None for every kind of missing, numpy scalars as Python ones."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def given_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The Craigslist fields of a file row that have a value, as a listing site would send them."""
+    return {k: v for k in CRAIGSLIST_COLUMNS if (v := plain(row.get(k))) is not None}
 
 
 def _read(path: Path) -> pd.DataFrame:

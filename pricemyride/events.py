@@ -421,7 +421,7 @@ def _reason(problems: list[tuple[str, str]]) -> str:
     parts: list[str] = []
     used = 0
     for shown, (field, message) in enumerate(problems):
-        part = f"{field if len(field) <= 40 else field[:37] + '...'}: {message}"
+        part = f"{field if len(field) <= 40 and not UNPRINTABLE.search(field) else _shown(field)}: {message}"
         rest = len(problems) - shown - 1
         tail = f"; and {rest} more problems" if rest else ""
         if used + len(part.encode()) + len(tail.encode()) + 2 > MAX_REASON_BYTES:
@@ -460,6 +460,14 @@ def _decoded(raw: bytes | str) -> dict[str, Any]:
     return data
 
 
+def capped(reason: str) -> str:
+    """A reason of any origin (a model error too) cut to ``MAX_REASON_BYTES`` of UTF-8."""
+    data = reason.encode()
+    if len(data) <= MAX_REASON_BYTES:
+        return reason
+    return data[: MAX_REASON_BYTES - 20].decode(errors="ignore") + f"… ({len(data):,} bytes)"
+
+
 def parse_listing(raw: bytes | str) -> Listing:
     """Validate one raw Kafka value; raise ``InvalidListing`` naming what was expected and what arrived."""
     data = _decoded(raw)
@@ -496,7 +504,7 @@ class ModelUpdate(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    model: str = Field(description="The registered model's name; workers of another model ignore the update.")
+    model: str = Field("", description="The registered model's name; workers of another model ignore it.")
     version: int
     alias: str
     promoted_at: AwareDatetime

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,7 +27,9 @@ DEV_PASSWORDS = frozenset({"pricemyride-dev", "pricemyride-reader-dev", "changem
 class Settings(BaseSettings):
     """Configuration shared by producers, workers, training, monitoring and the dashboard."""
 
-    model_config = SettingsConfigDict(env_prefix="PRICEMYRIDE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PRICEMYRIDE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     state_dir: Path = Field(Path(".state"), description="Local state: logs, PID files, data dirs.")
@@ -76,7 +80,9 @@ class Settings(BaseSettings):
     drift_consecutive_windows: int = Field(2, ge=1, description="Drifting windows in a row before a request.")
     drift_cooldown_s: float = Field(1_800.0, ge=0, description="Least time between retrain requests.")
     drift_min_rows: int = Field(300, ge=1, description="Smaller windows are recorded but never fire.")
-    promotion_margin: float = Field(0.02, description="MAE improvement a challenger needs to be promoted.")
+    promotion_margin: float = Field(
+        0.02, ge=0, lt=1, description="MAE improvement a challenger needs to be promoted (0.02 = 2%)."
+    )
     registry_poll_s: float = Field(30.0, gt=0, description="Workers check the champion alias this often.")
 
     # Retraining: in-process by default; with a deployment name the listener hands each request to a
@@ -134,11 +140,11 @@ class Settings(BaseSettings):
 
 
 def _password_of(url: str) -> str:
-    """The password part of ``scheme://user:password@host/db`` ('' when absent)."""
-    netloc = url.split("://", 1)[-1].split("@", 1)
-    if len(netloc) < 2 or ":" not in netloc[0]:
+    """The password of a PostgreSQL URL or key=value string ('' when absent or when it does not parse)."""
+    try:
+        return str(conninfo_to_dict(url).get("password") or "")
+    except psycopg.ProgrammingError:
         return ""
-    return netloc[0].split(":", 1)[1]
 
 
 SECRET_FIELDS = frozenset(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
@@ -170,11 +176,14 @@ def load_settings() -> Settings:
 
 
 def redacted(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
+    """``url`` with its password replaced by ``***``; a string that may hide one elsewhere is masked whole."""
+    lowered = url.lower()
+    if "://" not in url or "password" in lowered or "token" in lowered:
+        return "***"
     try:
         password = urlsplit(url).password
     except ValueError:
-        return "*** (not a URL)"
+        return "***"
     return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
@@ -185,6 +194,8 @@ def described(settings: Settings) -> list[tuple[str, str]]:
         value = getattr(settings, name)
         if name in SECRET_FIELDS:
             text = redacted(value.get_secret_value()) if "url" in name and value else ("***" if value else "(not set)")
+        elif name == "mlflow_tracking_uri" and value:
+            text = redacted(value)
         else:
             text = "(not set)" if value is None else str(value)
         out.append((name, text))

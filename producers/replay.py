@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 import pandas as pd
 from kafka import KafkaProducer
 
-from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.datafile import given_fields, read_listings_file
 from pricemyride.kafka import kafka_python_options
 from pricemyride.progress import progress as show_progress
 from pricemyride.settings import Settings
@@ -43,17 +42,9 @@ class ReplaySummary:
         return f"source={self.source} sent={self.sent} acknowledged={self.acknowledged} failed={self.failed}"
 
 
-def clean_value(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):  # numpy scalar → Python scalar
-        return value.item()
-    return value
-
-
 def row_event(row: dict[str, Any], source: str, fallback_id: str, now: datetime) -> dict[str, Any]:
     """A file row as a listing event: Craigslist fields that have a value, plus event metadata."""
-    event = {k: v for k in CRAIGSLIST_COLUMNS if (v := clean_value(row.get(k))) is not None}
+    event = given_fields(row)
     event["id"] = str(event.get("id") or fallback_id)
     event.update(event_id=str(uuid.uuid4()), source=source, event_time=now.isoformat())
     return event

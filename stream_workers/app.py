@@ -162,7 +162,7 @@ async def follow_model_updates(settings: Settings, scorer: Scorer) -> None:
             except ValidationError as exc:
                 log.error("ignoring malformed model update at offset %d: %s", message.offset, exc)
                 continue
-            if update.model != settings.model_name:
+            if update.model and update.model != settings.model_name:
                 log.info("ignoring an update of model %s (this worker serves %s)", update.model, settings.model_name)
                 continue
             await scorer.offer(update.version, f"model-updates: {update.reason}")

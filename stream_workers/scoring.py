@@ -13,7 +13,7 @@ import orjson
 import pandas as pd
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
+from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, capped, parse_listing
 from pricemyride.storage import DeadLetterRow, PredictionRow
 from training.deal import deal_ratings
 
@@ -61,7 +61,10 @@ class ScoredBatch:
 
 
 def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetterRow:
-    return DeadLetterRow(message.topic, message.partition, message.offset, message.key, message.value, reason, now)
+    row = DeadLetterRow(
+        message.topic, message.partition, message.offset, message.key, message.value, capped(reason), now
+    )
+    return row
 
 
 def validate(

@@ -15,12 +15,13 @@ from typing import Any, Final
 
 import orjson
 import pandas as pd
+import pyarrow
 
-from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
+from pricemyride.datafile import given_fields, read_listings_file
 from pricemyride.errors import InvalidListing, OutputError
 from pricemyride.events import Listing, parse_listing
 from pricemyride.settings import Settings
-from stream_workers.scoring import PredictionRow, price_listings
+from stream_workers.scoring import price_listings
 from training.registry import load_champion
 
 WRITERS: Final = {".csv": "to_csv", ".parquet": "to_parquet"}
@@ -47,15 +48,7 @@ def check_output(data: Path, out: Path) -> None:
 
 def row_event(row: dict[str, Any], fallback_id: str) -> bytes:
     """A file row as the listing event a site would send: the Craigslist fields that have a value."""
-    event = {k: v for k in CRAIGSLIST_COLUMNS if (v := _plain(row.get(k))) is not None}
-    event.setdefault("id", fallback_id)
-    return orjson.dumps(event)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
+    return orjson.dumps({"id": fallback_id} | given_fields(row))
 
 
 def validate_rows(frame: pd.DataFrame, stem: str) -> tuple[list[Listing | None], list[str]]:
@@ -75,19 +68,28 @@ def validate_rows(frame: pd.DataFrame, stem: str) -> tuple[list[Listing | None],
 
 def price_columns(model: Any, version: int, listings: list[Listing | None], reasons: list[str]) -> pd.DataFrame:
     """The price columns for every row: priced where valid, empty (with the reason) where not."""
-    out = pd.DataFrame(index=range(len(listings)), columns=list(PRICE_COLUMNS), dtype="object")
     valid = [i for i, listing in enumerate(listings) if listing is not None]
     priced = price_listings(model, version, [listings[i] for i in valid], datetime.now(UTC))  # type: ignore[misc]
+    values: dict[str, list[Any]] = {column: [None] * len(listings) for column in PRICE_COLUMNS}
     for i, outcome in zip(valid, priced, strict=True):
-        if isinstance(outcome, PredictionRow):
-            out.loc[i, list(PRICE_COLUMNS)] = [outcome.predicted_price, outcome.price_low, outcome.price_high,
-                                               outcome.deal_rating]  # fmt: skip
-        else:
+        if isinstance(outcome, str):
             reasons[i] = outcome
+            continue
+        for column in PRICE_COLUMNS:
+            values[column][i] = getattr(outcome, column)
+    out = pd.DataFrame(values).astype({c: "float64" for c in PRICE_COLUMNS[:3]})
     out["valid"] = [not reason for reason in reasons]
     out["reason"] = reasons
     out["model_version"] = version
     return out
+
+
+def write(result: pd.DataFrame, out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        getattr(result, WRITERS[out.suffix])(out, index=False)
+    except (OSError, pyarrow.ArrowException) as exc:
+        raise OutputError(f"{out}: expected a writable {out.suffix} file, got {exc}") from exc
 
 
 def batch_predict(settings: Settings, data: Path, out: Path) -> PredictSummary:
@@ -99,13 +101,6 @@ def batch_predict(settings: Settings, data: Path, out: Path) -> PredictSummary:
     champion = load_champion(settings)
     listings, reasons = validate_rows(frame, data.stem)
     scored = price_columns(champion.model, champion.version, listings, reasons)
-    for column in PRICE_COLUMNS[:3]:
-        scored[column] = pd.to_numeric(scored[column])
-    result = pd.concat([frame, scored], axis=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        getattr(result, WRITERS[out.suffix])(out, index=False)
-    except OSError as exc:
-        raise OutputError(f"{out}: expected a writable file, got {exc.strerror or exc}") from exc
-    return PredictSummary(rows=len(result), priced=int(scored["predicted_price"].notna().sum()),
+    write(pd.concat([frame, scored], axis=1), out)
+    return PredictSummary(rows=len(scored), priced=int(scored["predicted_price"].notna().sum()),
                           invalid=int((~scored["valid"]).sum()))  # fmt: skip

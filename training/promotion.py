@@ -9,6 +9,7 @@ champion up at their next registry poll (``PRICEMYRIDE_REGISTRY_POLL_S``), and a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -23,8 +24,8 @@ from psycopg.types.json import Jsonb
 from pricemyride.errors import ModelNotFound
 from pricemyride.events import ModelUpdate
 from pricemyride.kafka import kafka_python_options
-from pricemyride.settings import Settings
-from training.registry import configure
+from pricemyride.settings import Settings, redacted
+from training.registry import configure, load_version
 
 log = logging.getLogger(__name__)
 PREVIOUS_ALIAS = "previous"
@@ -39,14 +40,24 @@ class EventKind(StrEnum):
     FAILED = "failed"
 
 
+INSERT_EVENT = "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)"
+
+
 def record_event(
-    settings: Settings, kind: EventKind, version: int, champion: int | None, reason: str, metrics: dict[str, Any]
+    settings: Settings,
+    kind: EventKind,
+    version: int,
+    champion: int | None,
+    reason: str,
+    metrics: dict[str, Any],
+    then: Callable[[], None] = lambda: None,
 ) -> None:
+    """Insert the ``model_events`` row; ``then`` runs inside the transaction, so if it fails no row is kept."""
     with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
         conn.execute(
-            "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)",
-            [kind.value, version, champion, reason, Jsonb(metrics | {"model": settings.model_name})],
+            INSERT_EVENT, [kind.value, version, champion, reason, Jsonb(metrics | {"model": settings.model_name})]
         )
+        then()
 
 
 def alias_version(client: MlflowClient, settings: Settings, alias: str) -> int | None:
@@ -61,7 +72,8 @@ def require_version(client: MlflowClient, settings: Settings, version: int) -> N
         client.get_model_version(settings.model_name, str(version))
     except MlflowException:
         raise ModelNotFound(
-            f"{settings.model_name}: expected a registered version {version}, found none in {settings.tracking_uri}"
+            f"{settings.model_name}: expected a registered version {version}, found none in "
+            f"{redacted(settings.tracking_uri)}"
         ) from None
 
 
@@ -83,11 +95,7 @@ def publish_update(settings: Settings, update: ModelUpdate) -> bool:
     return True
 
 
-def promote(settings: Settings, version: int, reason: str, metrics: dict[str, Any] | None = None) -> ModelUpdate:
-    """Make ``version`` the champion (the one before it becomes ``@previous``), record it and announce it."""
-    client = configure(settings)
-    require_version(client, settings, version)
-    before = alias_version(client, settings, settings.champion_alias)
+def move_aliases(client: MlflowClient, settings: Settings, version: int, before: int | None, reason: str) -> None:
     client.set_registered_model_alias(settings.model_name, settings.champion_alias, str(version))
     if before is not None and before != version:
         client.set_registered_model_alias(settings.model_name, PREVIOUS_ALIAS, str(before))
@@ -95,7 +103,22 @@ def promote(settings: Settings, version: int, reason: str, metrics: dict[str, An
         client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
     client.set_model_version_tag(settings.model_name, str(version), "gate", EventKind.PROMOTED.value)
     client.set_model_version_tag(settings.model_name, str(version), "gate_reason", reason)
-    record_event(settings, EventKind.PROMOTED, version, before, reason, metrics or {})
+
+
+def promote(
+    settings: Settings, version: int, reason: str, metrics: dict[str, Any] | None = None, verify: bool = False
+) -> ModelUpdate:
+    """Make ``version`` the champion (the one before it becomes ``@previous``), record it and announce it.
+
+    ``verify`` loads the version first (a version workers cannot load is refused). The aliases move inside
+    the ``model_events`` transaction: when either fails, neither is kept."""
+    client = configure(settings)
+    require_version(client, settings, version)
+    if verify:
+        load_version(client, settings, version)
+    before = alias_version(client, settings, settings.champion_alias)
+    record_event(settings, EventKind.PROMOTED, version, before, reason, metrics or {},
+                 then=lambda: move_aliases(client, settings, version, before, reason))  # fmt: skip
     update = ModelUpdate(
         model=settings.model_name,
         version=version,
@@ -126,4 +149,4 @@ def rollback(settings: Settings) -> ModelUpdate:
             f"{settings.model_name}@{PREVIOUS_ALIAS}: expected the champion before the current one, found none "
             "(nothing was promoted over another version yet)"
         )
-    return promote(settings, previous, f"rollback to version {previous}")
+    return promote(settings, previous, f"rollback to version {previous}", verify=True)

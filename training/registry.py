@@ -10,8 +10,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
-from pricemyride.settings import Settings
+from pricemyride.settings import Settings, redacted
 from training.features import MODEL_FORMAT
+
+NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})  # no such model, no such alias
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,14 @@ def champion_version(client: MlflowClient, settings: Settings) -> int:
     try:
         found = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
     except MlflowException as exc:
+        if exc.error_code not in NOT_FOUND:  # the registry failed: not the same as "no champion"
+            raise ModelLoadFailed(
+                f"{settings.model_name}@{settings.champion_alias}: expected an answer from "
+                f"{redacted(settings.tracking_uri)}, got {exc.error_code}: {str(exc)[:200]}"
+            ) from exc
         raise ModelNotFound(
             f"expected a model version behind {settings.model_name}@{settings.champion_alias}, "
-            f"found none in {settings.tracking_uri}; run `pricemyride train` first"
+            f"found none in {redacted(settings.tracking_uri)}; run `pricemyride train` first"
         ) from exc
     return int(found.version)
 
@@ -52,8 +59,8 @@ def load_version(client: MlflowClient, settings: Settings, version: int) -> Load
         model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
     except Exception as exc:
         raise ModelLoadFailed(
-            f"{settings.model_name} version {version}: expected a loadable model from {settings.tracking_uri}, "
-            f"got {type(exc).__name__}: {str(exc)[:300]}"
+            f"{settings.model_name} version {version}: expected a loadable model from "
+            f"{redacted(settings.tracking_uri)}, got {type(exc).__name__}: {str(exc)[:300]}"
         ) from exc
     built_with = getattr(getattr(model, "features_", None), "model_format_", None)
     if built_with != MODEL_FORMAT:

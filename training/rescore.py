@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
-from pricemyride.events import Listing
+from pricemyride.events import Listing, capped
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricemyride.storage import write_predictions
@@ -28,12 +30,24 @@ WHERE stored_at >= %s ORDER BY listing_id, event_time DESC
 """
 
 
+def stored_listings(rows: list[tuple[Any, ...]]) -> list[Listing]:
+    """The stored listings that still meet the contract (one stored under older rules is skipped, logged)."""
+    out = []
+    for (stored,) in rows:
+        try:
+            out.append(Listing.model_validate(stored))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+            log.warning("not rescored: listing %s breaks the contract now (%s)", stored.get("id"), capped(problems))
+    return out
+
+
 def rescore(settings: Settings, since: datetime, version: int | None = None) -> int:
     """Score every listing stored since ``since`` with ``version`` (default: the champion); return rows."""
     client = configure(settings)
     model = load_version(client, settings, version or champion_version(client, settings))
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:
-        listings = [Listing.model_validate(r[0]) for r in conn.execute(STORED_LISTINGS, [since]).fetchall()]
+        listings = stored_listings(conn.execute(STORED_LISTINGS, [since]).fetchall())
         log.info("rescoring %d listings stored since %s with version %d", len(listings), since, model.version)
         batches = [listings[i : i + BATCH] for i in range(0, len(listings), BATCH)]
         for batch in progress(batches, "rescore batches", total=len(batches)):

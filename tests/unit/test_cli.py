@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from pricemyride import cli
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDERS = {"FILE": "listings.csv", "N": "3", "TIME": "2026-01-01T00:00:00+00:00", "NAME": "nightly",
+PLACEHOLDERS = {"FILE": "listings.csv", "N": "3000", "TIME": "2026-01-01T00:00:00+00:00", "NAME": "nightly",
                 "COMMAND": "train", "TEXT": "why"}  # fmt: skip
 
 
@@ -29,14 +30,27 @@ def compose_command_lines() -> list[list[str]]:
     return [c[1:] for c in commands if isinstance(c, list) and c[0] == "pricemyride"]
 
 
+def written_spans(text: str) -> list[str]:
+    """What follows `pricemyride ` in inline code and in lines of fenced code blocks."""
+    inline = re.findall(r"`(?:[A-Z_]+=\S+ )*pricemyride ([^`]+)`", text)
+    fenced = [m for block in re.findall(r"```\w*\n(.*?)```", text, re.S)
+              for m in re.findall(r"^(?:[A-Z_]+=\S+ )*pricemyride ([^#\n]+)", block, re.M)]  # fmt: skip
+    return inline + fenced
+
+
 def documented_command_lines() -> list[list[str]]:
     """`pricemyride …` in README.md and OPERATIONS.md; usage brackets dropped, placeholders filled in."""
     lines = []
     for doc in ("README.md", "OPERATIONS.md"):
-        for span in re.findall(r"`(?:[A-Z_]+=\S+ )*pricemyride ([^`]+)`", (ROOT / doc).read_text()):
+        for span in written_spans((ROOT / doc).read_text()):
             words = shlex.split(span.replace("[", " ").replace("]", " ").replace("…", " "))
             lines.append([PLACEHOLDERS.get(w, w) for w in words])
     return lines
+
+
+def test_the_readme_lists_every_command() -> None:
+    listed = {line[0] for line in documented_command_lines() if line and not line[0].startswith("-")}
+    assert set(cli.COMMANDS) <= listed, f"not in README/OPERATIONS: {set(cli.COMMANDS) - listed}"
 
 
 def test_the_docs_and_compose_have_command_lines_to_check() -> None:
@@ -67,9 +81,10 @@ def run_cli(*argv: str, env: dict[str, str] | None = None, timeout: float = 60) 
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["worker", "monitor"])
-def test_faust_itself_accepts_the_compose_options(command: str) -> None:
-    done = run_cli(command, "-l", "info", "--help")
+@pytest.mark.parametrize("argv", [c for c in compose_command_lines() if c[0] in cli.FAUST_COMMANDS], ids=" ".join)
+def test_faust_itself_accepts_the_compose_options(argv: list[str]) -> None:
+    command = argv[0]
+    done = run_cli(*argv, "--help")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--loglevel" in done.stdout
     refused = run_cli(command, "-l", "info", "--no-such-option", "--help")
@@ -99,9 +114,11 @@ def test_options_show_their_defaults_and_settings_fallbacks() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--max-rounds", "0"], "argument --max-rounds: expected a whole number ≥ 1, got 0"),
+        (["train", "--max-rounds", "0"], "argument --max-rounds: expected a whole number ≥ 1, got '0'"),
         (["train", "--margin", "-0.1"], "argument --margin: expected a share of MAE 0 ≤ margin < 1"),
-        (["train", "--limit", "-3"], "argument --limit: expected a whole number ≥ 1, got -3"),
+        (["train", "--limit", "400"], "argument --limit: expected at least 1000 rows, got '400'"),
+        (["train", "--limit", "abc"], "argument --limit: expected at least 1000 rows, got 'abc'"),
+        (["produce", "--rate", "-1"], "argument --rate: expected a number > 0, got '-1'"),
         (["retrain", "--margin", "1.5"], "argument --margin: expected a share of MAE 0 ≤ margin < 1"),
         (["rescore", "--since", "yesterday"], "expected an ISO 8601 time such as"),
         (["rescore", "--since", "2026-01-01T00:00"], "expected a time with its UTC offset"),
@@ -137,6 +154,11 @@ PLANTED = "planted-S3cret-value"
          "PRICEMYRIDE_READER_DATABASE_URL: expected a real password in production"),
         ({"PRICEMYRIDE_KAFKA_SASL_PASSWORD": PLANTED, "PRICEMYRIDE_LISTINGS_PARTITIONS": "zero"},
          "PRICEMYRIDE_LISTINGS_PARTITIONS: Input should be a valid integer"),
+        ({"PRICEMYRIDE_ENVIRONMENT": "production", "PRICEMYRIDE_DATABASE_URL": f"host=db password={PLANTED}",
+          "PRICEMYRIDE_READER_DATABASE_URL": "host=db user=reader password=pricemyride-reader-dev"},
+         "PRICEMYRIDE_READER_DATABASE_URL: expected a real password in production"),
+        ({"PRICEMYRIDE_PROMOTION_MARGIN": "1.5", "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"http://u:{PLANTED}@m:5000"},
+         "PRICEMYRIDE_PROMOTION_MARGIN: Input should be less than 1"),
     ],
 )  # fmt: skip
 def test_settings_errors_name_the_variable_and_never_a_secret(env: dict[str, str], named: str) -> None:
@@ -150,6 +172,8 @@ def test_settings_errors_name_the_variable_and_never_a_secret(env: dict[str, str
 
 def test_config_prints_the_effective_settings_with_secrets_masked() -> None:
     env = {"PRICEMYRIDE_DATABASE_URL": f"postgresql://writer:{PLANTED}@db:5432/x",
+           "PRICEMYRIDE_READER_DATABASE_URL": f"host=db user=reader password={PLANTED}",
+           "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"https://ci:{PLANTED}@mlflow.example:443",
            "PRICEMYRIDE_KAFKA_SASL_PASSWORD": PLANTED, "PRICEMYRIDE_BATCH_SIZE": "77"}  # fmt: skip
     done = run_cli("config", env=env)
     assert done.returncode == 0, done.stderr
@@ -157,6 +181,8 @@ def test_config_prints_the_effective_settings_with_secrets_masked() -> None:
     assert "PRICEMYRIDE_DATABASE_URL" in done.stdout
     assert "postgresql://writer:***@db:5432/x" in done.stdout
     assert re.search(r"PRICEMYRIDE_KAFKA_SASL_PASSWORD\s+\*\*\*", done.stdout)
+    assert re.search(r"PRICEMYRIDE_READER_DATABASE_URL\s+\*\*\*\n", done.stdout)
+    assert "mlflow.example:443" in done.stdout
     assert re.search(r"PRICEMYRIDE_BATCH_SIZE\s+77", done.stdout)
     assert len(done.stdout.splitlines()) == len(Settings.model_fields)
 
@@ -256,3 +282,41 @@ def test_predict_refuses_an_output_it_must_not_write_with_exit_73(out: str, mess
     assert done.returncode == 73, done.stderr
     assert done.stderr == f"pricemyride predict: {tmp_path / out}: {message}\n"
     assert (tmp_path / "in.csv").read_text() == "id,price\n1,2\n"
+
+
+@pytest.fixture
+def silent_port() -> Any:
+    """A port that accepts connections and never answers (a hung server, not a closed port)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "variable", "value", "service"),
+    [
+        (["produce", "--limit", "5"], "PRICEMYRIDE_KAFKA_BOOTSTRAP", "127.0.0.1:{port}", "Kafka"),
+        (["rescore", "--since", "2026-01-01T00:00:00+00:00"], "PRICEMYRIDE_DATABASE_URL",
+         "postgresql://pricemyride:pricemyride-dev@127.0.0.1:{port}/pricemyride", "Postgres"),
+        (["predict", "--data", "x.csv", "--out", "y.csv"], "PRICEMYRIDE_MLFLOW_TRACKING_URI", "http://127.0.0.1:{port}",
+         "MLflow"),
+    ],
+)  # fmt: skip
+def test_a_service_that_accepts_but_never_answers_fails_within_15_s(
+    argv: list[str], variable: str, value: str, service: str, silent_port: int
+) -> None:
+    started = time.monotonic()
+    done = run_cli(*argv, env={variable: value.format(port=silent_port)})
+    assert time.monotonic() - started < 15
+    assert done.returncode == 69, done.stderr
+    assert done.stderr.startswith(f"pricemyride {argv[0]}: {service}: expected ")
+
+
+def test_a_database_url_that_does_not_parse_is_a_configuration_error_that_shows_no_part_of_it() -> None:
+    done = run_cli("rescore", "--since", "2026-01-01T00:00:00+00:00",
+                   env={"PRICEMYRIDE_DATABASE_URL": f"host=db password {PLANTED}"})  # fmt: skip
+    assert done.returncode == 78, done.stderr
+    assert "PRICEMYRIDE_DATABASE_URL: expected a PostgreSQL URL or key=value string" in done.stderr
+    assert PLANTED not in done.stderr

@@ -23,8 +23,16 @@ from jsonschema import Draft202012Validator, FormatChecker
 from pricemyride.errors import InvalidListing
 from pricemyride.events import (
     CONDITIONS,
+    CYLINDERS,
+    DRIVES,
     FORBIDDEN_CHARS,
+    FUELS,
     MAX_REASON_BYTES,
+    PAINT_COLORS,
+    SIZES,
+    TITLE_STATUSES,
+    TRANSMISSIONS,
+    TYPES,
     US_STATES,
     listing_json_schema,
     parse_listing,
@@ -79,7 +87,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "id": ids,
     "event_id": st.one_of(st.uuids().map(str), st.uuids().map(lambda u: u.hex), texts),
     "source": texts,
-    "event_time": date_texts,
+    "event_time": field_value(date_texts),
     "posting_date": field_value(date_texts),
     "price": field_value(numbers),
     "year": field_value(years),
@@ -95,6 +103,15 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
             texts,
         )
     ),
+    "fuel": field_value(st.sampled_from([*FUELS, "GAS", "steam"])),
+    "title_status": field_value(st.sampled_from([*TITLE_STATUSES, "Parts Only", "stolen"])),
+    "cylinders": field_value(st.sampled_from([*CYLINDERS, "6 CYLINDERS", "6"])),
+    "transmission": field_value(st.sampled_from([*TRANSMISSIONS, "AUTOMATIC", "cvt"])),
+    "drive": field_value(st.sampled_from([*DRIVES, "4WD", "awd"])),
+    "size": field_value(st.sampled_from([*SIZES, "Full-Size", "huge"])),
+    "type": field_value(st.sampled_from([*TYPES, "SUV", "tank"])),
+    "paint_color": field_value(st.sampled_from([*PAINT_COLORS, "Red", "teal"])),
+    "manufacturer": field_value(texts),
     "state": field_value(st.sampled_from([*sorted(US_STATES)[:5], "TX", "zz", "texas", "\u212ay", "Ky", "ky\n"])),
     "seats": st.integers(0, 9),  # not a field: refused by both
 }
@@ -200,3 +217,12 @@ def test_a_59_kb_event_with_6000_unknown_keys_gets_a_reason_under_1_kb() -> None
     assert len(reason.encode()) <= MAX_REASON_BYTES
     shown = reason.count("unknown field")
     assert reason.endswith(f"; and {6_000 - shown} more problems")
+
+
+def test_a_hostile_unknown_key_is_shown_escaped_in_the_reason() -> None:
+    with pytest.raises(InvalidListing) as caught:
+        parse_listing(json.dumps({"id": "a", "evil\u202ekey\n": 1}))
+    reason = str(caught.value)
+    assert "\u202e" not in reason
+    assert "\n" not in reason
+    assert reason == "'evil\\u202ekey\\n': unknown field, got 1"

@@ -96,9 +96,9 @@ def test_a_raw_craigslist_row_is_normalised() -> None:
             id=7184791621,
             year=2012.0,
             manufacturer=" Ford ",
-            fuel="gas",
-            type="suv",
-            state="tx",
+            fuel="GAS",
+            type=" SUV",
+            state="TX",
             posting_date="2021-04-19T11:46:44-0500",
             price=0,
         )

@@ -57,3 +57,34 @@ def test_gate_refuses_a_model_no_better_than_the_median_price() -> None:
 def test_gate_refuses_a_margin_outside_0_to_1(margin: float) -> None:
     with pytest.raises(UsageError, match=f"margin: expected a share of MAE 0 ≤ margin < 1 .*, got {margin}"):
         decide(1, 900.0, 0, 1000.0, margin)
+
+
+class FailingRegistry:
+    """An MLflow client whose registry answers with an error other than "not found"."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        raise MlflowException("registry says no", error_code=self.code)
+
+
+def test_a_failing_registry_is_not_taken_for_no_champion() -> None:
+    from pricemyride.errors import ModelLoadFailed, ModelNotFound
+    from pricemyride.settings import Settings
+    from training.registry import champion_version
+
+    with pytest.raises(ModelLoadFailed, match="got INTERNAL_ERROR: registry says no"):
+        champion_version(FailingRegistry("INTERNAL_ERROR"), Settings())  # type: ignore[arg-type]
+    with pytest.raises(ModelNotFound, match="run `pricemyride train` first"):
+        champion_version(FailingRegistry("RESOURCE_DOES_NOT_EXIST"), Settings())  # type: ignore[arg-type]
+
+
+def test_rescore_skips_a_stored_listing_the_contract_now_refuses(caplog: pytest.LogCaptureFixture) -> None:
+    from training.rescore import stored_listings
+
+    kept = stored_listings([({"id": "ok", "price": 9_000},), ({"id": "old", "price": 7_000_000},)])
+    assert [listing.id for listing in kept] == ["ok"]
+    assert "listing old breaks the contract now (price:" in caplog.text
