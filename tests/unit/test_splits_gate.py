@@ -62,7 +62,7 @@ def test_gate_refuses_a_margin_outside_0_to_1(margin: float) -> None:
 class FailingRegistry:
     """An MLflow client whose registry answers with an error other than "not found"."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: int) -> None:
         self.code = code
 
     def get_model_version_by_alias(self, name: str, alias: str) -> None:
@@ -72,14 +72,16 @@ class FailingRegistry:
 
 
 def test_a_failing_registry_is_not_taken_for_no_champion() -> None:
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, RESOURCE_DOES_NOT_EXIST
+
     from pricemyride.errors import ModelLoadFailed, ModelNotFound
     from pricemyride.settings import Settings
     from training.registry import champion_version
 
     with pytest.raises(ModelLoadFailed, match="got INTERNAL_ERROR: registry says no"):
-        champion_version(FailingRegistry("INTERNAL_ERROR"), Settings())  # type: ignore[arg-type]
+        champion_version(FailingRegistry(INTERNAL_ERROR), Settings())  # type: ignore[arg-type]
     with pytest.raises(ModelNotFound, match="run `pricemyride train` first"):
-        champion_version(FailingRegistry("RESOURCE_DOES_NOT_EXIST"), Settings())  # type: ignore[arg-type]
+        champion_version(FailingRegistry(RESOURCE_DOES_NOT_EXIST), Settings())  # type: ignore[arg-type]
 
 
 def test_rescore_skips_a_stored_listing_the_contract_now_refuses(caplog: pytest.LogCaptureFixture) -> None:
