@@ -5,6 +5,8 @@ WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install uv==0.13.9 && uv pip install --system --compile-bytecode -r requirements.lock
 COPY pricemyride/ pricemyride/
+COPY pricemyride_cli/ pricemyride_cli/
+COPY pricing/ pricing/
 COPY producers/ producers/
 COPY stream_workers/ stream_workers/
 COPY training/ training/

@@ -64,10 +64,11 @@ test-integration: up ## integration tests against the real broker, database, reg
 test-unit: install ## unit tests only (no services)
 	@$(PY) -m pytest tests/unit
 
-lint: install ## ruff + mypy (never modifies)
+lint: install ## ruff + mypy + import-linter's layer contracts (never modifies)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports
 
 format: install ## apply ruff's fixes and formatting
 	@$(VENV)/bin/ruff check --fix .
@@ -75,10 +76,10 @@ format: install ## apply ruff's fixes and formatting
 
 schema: install ## export the Listing JSON Schema to schemas/listing.schema.json
 	@mkdir -p schemas
-	@$(PY) -m pricemyride.cli schema --out schemas/listing.schema.json
+	@$(PY) -m pricemyride_cli schema --out schemas/listing.schema.json
 
 train: up ## train and register a model; the promotion gate decides on @champion (DATA=file.csv, else the generator)
-	@$(PY) -m pricemyride.cli train $(if $(DATA),--data $(DATA))
+	@$(PY) -m pricemyride_cli train $(if $(DATA),--data $(DATA))
 
 clean: down ## stop everything and delete local state (.state)
 	rm -rf .state

@@ -30,9 +30,9 @@ from benchmarks import stream
 from benchmarks.stream import summary_of
 from monitoring.drift import compute_window
 from monitoring.policy import DriftPolicy
-from pricemyride.cli import configure_logging
+from pricemyride.generator import generate_listings
+from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
-from producers.generator import generate_listings
 from training.data import model_input
 from training.model import TrainParams
 from training.train import train

@@ -35,8 +35,8 @@ from pricemyride.events import parse_listing
 from pricemyride.kafka import kafka_python_options
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
+from pricing.path import price_listings
 from producers.replay import replay
-from stream_workers.scoring import model_frame
 
 log = logging.getLogger("bench.stream")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
@@ -166,7 +166,7 @@ def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[st
 
 
 def naive_once(bench: Bench, name: str, listings: Path, model: Any, version: int, limit: int) -> dict[str, Any]:
-    """The per-message baseline: parse, one-row DataFrame, predict, INSERT, commit — one listing at a time."""
+    """The per-message baseline: parse, price (the pricing path, one listing), INSERT, commit — one at a time."""
     settings = bench.world(name)
     replay(settings, listings, limit=limit, progress=False)
     consumer = KafkaConsumer(settings.listings_topic, **kafka_python_options(settings), group_id=f"naive-{name}",
@@ -177,14 +177,15 @@ def naive_once(bench: Bench, name: str, listings: Path, model: Any, version: int
             started = started or time.perf_counter()
             try:
                 listing = parse_listing(message.value)
-                price = model.predict_range(model_frame([listing])).iloc[0]
+                (price,) = price_listings(model, version, [listing], datetime.now(UTC))
+                if isinstance(price, str):
+                    raise InvalidListing(price)
                 conn.execute(
                     "INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, "
                     "price_high, asking_price, event_time, scored_at, listing) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT DO NOTHING",
-                    [listing.id, version, listing.event_id, float(price["predicted_price"]),
-                     float(price["price_low"]), float(price["price_high"]), listing.price, listing.event_time,
-                     listing.model_dump_json()],
+                    [listing.id, version, listing.event_id, price.predicted_price, price.price_low, price.price_high,
+                     listing.price, listing.event_time, listing.model_dump_json()],
                 )  # fmt: skip
             except InvalidListing as exc:
                 conn.execute(

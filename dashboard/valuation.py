@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
-import numpy as np
 from pydantic import ValidationError
 
+from pricemyride.errors import PriceMyRideError
 from pricemyride.events import Listing, field_messages
-from stream_workers.scoring import model_frame
-from training.deal import deal_ratings
+from pricing.path import price_listings
 
 FORM_ID: Final = "dashboard-form"
 FACTOR_LABELS: Final = {
@@ -68,14 +68,10 @@ def top_factors(contributions: dict[str, float], count: int = 6) -> list[Factor]
 
 
 def value(model: Any, listing: Listing) -> Valuation:
-    """Price one listing with ``model`` (a PriceModel): range, deal rating and top factors."""
-    frame = model_frame([listing])
-    priced = model.predict_range(frame).iloc[0]
-    fair, low, high = float(priced["predicted_price"]), float(priced["price_low"]), float(priced["price_high"])
-    asking = listing.price
-    deal = None
-    if asking is not None:
-        deal = deal_ratings(np.array([asking]), np.array([fair]), np.array([low]), np.array([high]))[0]
-    contributions = model.contributions(frame).iloc[0].to_dict()
-    return Valuation(fair, low, high, deal, asking, float(math.exp(contributions["bias"])),
-                     top_factors(contributions))  # fmt: skip
+    """Price one listing with ``model`` (a PriceModel) by the pricing path, and name its top factors."""
+    (priced,) = price_listings(model, 0, [listing], datetime.now(UTC))
+    if isinstance(priced, str):
+        raise PriceMyRideError(priced)
+    contributions = model.contributions([listing.__dict__]).iloc[0].to_dict()
+    return Valuation(priced.predicted_price, priced.price_low, priced.price_high, priced.deal_rating, listing.price,
+                     float(math.exp(contributions["bias"])), top_factors(contributions))  # fmt: skip

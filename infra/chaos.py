@@ -43,10 +43,10 @@ from infra.services import Paths, pid_alive, start_kafka, start_postgres, stop_p
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
 from pricemyride.events import MAX_EVENT_BYTES, ModelUpdate, parse_listing
+from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from pricemyride.topics import read_topic
-from producers.generator import generate_listings
 from producers.replay import row_event
 
 log = logging.getLogger("chaos")

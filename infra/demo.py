@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.services import APP_PROCESSES, Paths, log, pid_alive, stop_pid, wait_until
-from pricemyride.cli import configure_logging
 from pricemyride.errors import ModelNotFound
+from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
 
 DEMO_RATE = 20.0
@@ -82,10 +82,10 @@ def start(settings: Settings, plan: DemoPlan) -> None:
     version = ensure_champion(settings, plan)
     spawn("worker", ["-m", "stream_workers", "worker", "-l", "info"], paths)
     spawn("monitor", ["-m", "monitoring", "worker", "-l", "info"], paths)
-    spawn("retrainer", ["-m", "pricemyride.cli", "retrain-listener"], paths)
-    producer = ["-m", "pricemyride.cli", "produce", "--rate", str(plan.rate)]
+    spawn("retrainer", ["-m", "pricemyride_cli", "retrain-listener"], paths)
+    producer = ["-m", "pricemyride_cli", "produce", "--rate", str(plan.rate)]
     spawn("producer", producer + (["--data", str(plan.data), "--order", "posting_date"] if plan.data else []), paths)
-    spawn("dashboard", ["-m", "pricemyride.cli", "dashboard"], paths)
+    spawn("dashboard", ["-m", "pricemyride_cli", "dashboard"], paths)
     wait_until(lambda: dashboard_answers(settings), "the dashboard", 60)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
     print(

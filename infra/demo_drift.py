@@ -33,7 +33,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from infra.demo import spawn
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
-from pricemyride.cli import configure_logging
+from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
 from pricemyride.topics import read_topic
 from producers.replay import replay
@@ -44,7 +44,7 @@ log = logging.getLogger("demo-drift")
 LOOP_PROCESSES = {
     "drift-worker": ["-m", "stream_workers", "worker", "-l", "info"],
     "drift-monitor": ["-m", "monitoring", "worker", "-l", "info"],
-    "drift-retrainer": ["-m", "pricemyride.cli", "retrain-listener"],
+    "drift-retrainer": ["-m", "pricemyride_cli", "retrain-listener"],
 }
 
 
@@ -163,7 +163,7 @@ def summary(
 def start_dashboard(settings: Settings, run_paths: Paths) -> str:
     """The dashboard on this world's database; it stays up after the demo (`make down` stops it)."""
     stop_pid("drift-dashboard", run_paths)
-    spawn("drift-dashboard", ["-m", "pricemyride.cli", "dashboard"], run_paths)
+    spawn("drift-dashboard", ["-m", "pricemyride_cli", "dashboard"], run_paths)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
     log.info("dashboard: %s (drift chart and model history below the live table)", url)
     return url

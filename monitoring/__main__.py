@@ -7,9 +7,9 @@ import sys
 
 from monitoring.app import create_monitor_app
 from monitoring.policy import policy_from_settings
-from pricemyride.cli import quiet_libraries
+from pricemyride.faustapp import without_web
+from pricemyride.process import quiet_libraries
 from pricemyride.settings import Settings
-from stream_workers.app import without_web
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -27,11 +26,13 @@ from pydantic import ValidationError
 from monitoring.drift import Episode, WindowResult, compute_window
 from monitoring.policy import DriftPolicy
 from pricemyride.events import Prediction, RetrainRequest
-from pricemyride.kafka import faust_credentials
+from pricemyride.faustapp import faust_app
+from pricemyride.process import exit_now
 from pricemyride.settings import Settings
 from training.registry import champion_version, configure
 
 log = logging.getLogger(__name__)
+EXIT_UNRECORDED_WINDOW = 75  # EX_TEMPFAIL: restart me
 
 INSERT_WINDOW = """
 INSERT INTO drift_windows (window_start, window_end, model_version, rows, labelled_rows, drift_share,
@@ -115,22 +116,15 @@ def parse_predictions(events: Sequence[EventT]) -> list[Prediction]:
 
 def exit_without_ack(exc: BaseException) -> NoReturn:
     """As in the scoring worker: never let faust ack a window that was not recorded."""
-    log.critical("drift window not recorded (%r); exiting so it is redelivered", exc)
-    logging.shutdown()
-    os._exit(75)
+    exit_now(f"drift window not recorded ({exc!r}); exiting so it is redelivered", EXIT_UNRECORDED_WINDOW)
 
 
 def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) -> faust.App:
     """Build the drift worker's faust app from settings and a policy."""
     policy = policy or DriftPolicy()
-    app = faust.App(
-        f"{settings.consumer_group}-monitor",
-        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
-        broker_credentials=faust_credentials(settings),
-        value_serializer="raw", key_serializer="raw", consumer_auto_offset_reset="earliest",
-        producer_acks=-1, topic_allow_declare=False, topic_disable_leader=True, web_enabled=False,
-        stream_wait_empty=False,
-    )  # fmt: skip
+    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw",
+                    consumer_auto_offset_reset="earliest", producer_acks=-1, topic_disable_leader=True,
+                    stream_wait_empty=False)  # fmt: skip
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
     requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")
     episode = Episode(policy)

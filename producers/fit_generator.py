@@ -27,24 +27,11 @@ import numpy as np
 import pandas as pd
 
 from pricemyride.datafile import read_listings_file
+from pricemyride.generator import CATEGORY_FIELDS, MISSING, MODEL_FIELDS, PARAMS_FILE
 from training.cleaning import clean
 from training.features import model_words
 
-PARAMS_FILE = Path(__file__).with_name("generator_params.json")
-CATEGORY_FIELDS = (
-    "condition",
-    "cylinders",
-    "fuel",
-    "title_status",
-    "transmission",
-    "drive",
-    "size",
-    "type",
-    "paint_color",
-)
-MODEL_FIELDS: Final = ("cylinders", "fuel", "transmission", "drive", "size", "type")  # drawn per model
 PRICE_FIELDS: Final = (*CATEGORY_FIELDS, "state")  # fields with a fitted effect on the log price
-MISSING: Final = "<missing>"
 TOP_MAKES, TOP_MODELS, MIN_MODEL_ROWS = 30, 12, 15
 MAX_AGE: Final = 40
 AGE_PIVOT: Final = 10.0  # a model's own depreciation slope turns about this age (its base is the market's)

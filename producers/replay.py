@@ -20,10 +20,10 @@ import pandas as pd
 from kafka import KafkaProducer
 
 from pricemyride.datafile import given_fields, read_listings_file
+from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
 from pricemyride.progress import progress as show_progress
 from pricemyride.settings import Settings
-from producers.generator import generate_listings
 
 GENERATOR_CHUNK = 1_000
 

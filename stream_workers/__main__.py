@@ -2,9 +2,10 @@
 
 import sys
 
-from pricemyride.cli import quiet_libraries
+from pricemyride.faustapp import without_web
+from pricemyride.process import quiet_libraries
 from pricemyride.settings import Settings
-from stream_workers.app import create_app, without_web
+from stream_workers.app import create_app
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import concurrent.futures
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from pydantic import ValidationError
 
 from pricemyride.errors import PriceMyRideError
 from pricemyride.events import ModelUpdate
-from pricemyride.kafka import aiokafka_options, faust_credentials
+from pricemyride.faustapp import faust_app
+from pricemyride.kafka import aiokafka_options
+from pricemyride.process import exit_now
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow, write_batch
 from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
@@ -181,18 +182,9 @@ async def poll_registry(settings: Settings, scorer: Scorer) -> None:
     await scorer.offer(version, "registry poll")
 
 
-def without_web(argv: list[str]) -> list[str]:
-    """faust's worker command starts a web server on 6066 unless told not to; ours serve no web pages."""
-    if len(argv) > 1 and argv[1] == "worker" and not any(a in {"--with-web", "--without-web"} for a in argv):
-        return [*argv, "--without-web"]
-    return argv
-
-
 def exit_unstored(exc: BaseException, pending: int) -> NoReturn:
     """Leave at once, committing nothing: the batch in hand is redelivered to whoever owns it next."""
-    log.critical("stopping with %d listings not stored (%r); they will be redelivered", pending, exc)
-    logging.shutdown()
-    os._exit(EXIT_UNSTORED_BATCH)
+    exit_now(f"stopping with {pending} listings not stored ({exc!r}); they will be redelivered", EXIT_UNSTORED_BATCH)
 
 
 def raw_messages(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[RawMessage]:
@@ -300,14 +292,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     (with ``preload``, the champion starts loading at once)."""
     datadir = settings.state_path / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        f"{settings.consumer_group}-worker",
-        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
-        broker_credentials=faust_credentials(settings),
-        datadir=str(datadir),
-        topic_allow_declare=False,
-        web_enabled=False,
-    )
+    app = faust_app(settings, "worker", datadir=str(datadir))
     # faust's own consumer and producer stay off: the scoring loop has its own (an idle faust consumer
     # thread polling for nothing took CPU from scoring, measured as 2x the time per small batch).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False, enable_kafka_producer=False)
@@ -346,9 +331,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
         try:
             await scorer.ready()
         except PriceMyRideError as exc:  # no usable champion: nothing can be scored, so stop loudly
-            log.critical("cannot start scoring: %s", exc)
-            logging.shutdown()
-            os._exit(EXIT_NO_MODEL)
+            exit_now(f"cannot start scoring: {exc}", EXIT_NO_MODEL)
         consumer, producer, rebalance = listings_consumer(settings), results_producer(settings), FinishBatchFirst()
         consumer.subscribe([settings.listings_topic], listener=rebalance)
         await producer.start()

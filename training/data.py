@@ -10,7 +10,7 @@ import pandas as pd
 
 from pricemyride.datafile import read_listings_file
 from pricemyride.events import FEATURE_FIELDS
-from producers.generator import generate_listings
+from pricemyride.generator import PARAMS_FILE, generate_listings
 from training.splits import split_by_car, split_by_car_and_time
 
 GENERATED_ROWS = 20_000
@@ -34,8 +34,7 @@ def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFr
     """The listings to learn from and a fingerprint of their source."""
     if data is None:
         frame = generate_listings(GENERATED_ROWS, seed=7)
-        params_file = Path(__file__).resolve().parent.parent / "producers" / "generator_params.json"
-        return (frame.head(limit) if limit else frame), "generator:" + file_sha256(params_file)
+        return (frame.head(limit) if limit else frame), "generator:" + file_sha256(PARAMS_FILE)
     frame = read_listings_file(data)
     return (frame.head(limit) if limit else frame), file_sha256(data)
 

@@ -27,12 +27,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from training.cleaning import clean
 from training.data import load_training_frame, make_splits, model_input, prices
 from training.features import posting_year
+from training.metrics import point_metrics, quality_metrics
 from training.model import TrainParams
 from training.train import fit_model, require_rows
 
 log = logging.getLogger(__name__)
-PRICE_BANDS: Final = ((0, 5_000), (5_000, 15_000), (15_000, 30_000), (30_000, float("inf")))
-MAPE_MIN_PRICE: Final = 1_000.0
 CAPSTONE_CATEGORICAL: Final = (
     "region", "manufacturer", "condition", "cylinders", "fuel", "transmission", "drive", "type", "paint_color",
 )  # fmt: skip
@@ -41,39 +40,6 @@ CAPSTONE_PARAMS: Final = {
     "objective": "reg:squarederror", "max_depth": 27, "min_child_weight": 7, "learning_rate": 0.05,
     "reg_lambda": 1.4e-4, "reg_alpha": 2.48e-3, "n_estimators": 100, "tree_method": "hist", "n_jobs": 2,
 }  # fmt: skip
-
-
-def band_name(low: float, high: float) -> str:
-    return f"${low / 1000:.0f}k+" if high == float("inf") else f"${low / 1000:.0f}k–{high / 1000:.0f}k"
-
-
-def point_metrics(price: np.ndarray, fair: np.ndarray) -> dict[str, float]:
-    error = fair - price
-    big = price >= MAPE_MIN_PRICE
-    total = float(((price - price.mean()) ** 2).sum())
-    return {
-        "rows": float(len(price)),
-        "mae": float(np.abs(error).mean()),
-        "median_ae": float(np.median(np.abs(error))),
-        "rmse": float(np.sqrt((error**2).mean())),
-        "mape": float((np.abs(error[big]) / price[big]).mean()) if big.any() else float("nan"),
-        "r2": 1.0 - float((error**2).sum()) / total if total else float("nan"),
-    }
-
-
-def quality_metrics(price: np.ndarray, predicted: pd.DataFrame) -> dict[str, Any]:
-    """Point metrics, and the range's coverage and mean width, overall and per asking-price band."""
-
-    def one(mask: np.ndarray) -> dict[str, float]:
-        fair, low, high = (predicted[c].to_numpy()[mask] for c in ("predicted_price", "price_low", "price_high"))
-        inside = (price[mask] >= low) & (price[mask] <= high)
-        return point_metrics(price[mask], fair) | {
-            "coverage": float(inside.mean()),
-            "mean_width": float((high - low).mean()),
-        }
-
-    bands = {band_name(lo, hi): one((price >= lo) & (price < hi)) for lo, hi in PRICE_BANDS}
-    return {"overall": one(np.ones(len(price), dtype=bool)), "bands": {k: v for k, v in bands.items() if v["rows"]}}
 
 
 def median_baseline(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:

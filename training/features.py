@@ -107,6 +107,26 @@ def _numbers(records: Sequence[Mapping[str, Any]], field: str) -> np.ndarray:
     return np.array([record.get(field) for record in records], dtype="float64")  # None → NaN
 
 
+RECORD_NUMBERS: Final = ("year", "odometer", "lat", "long")
+
+
+def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame of listing columns as the records the stream's path reads: numbers as floats (NaN when
+    missing or not a number), posting dates as timezone-aware datetimes (None when missing or unreadable,
+    read as ``posting_year`` reads them), text as it is."""
+    columns: dict[str, list[Any]] = {}
+    for name in frame.columns:
+        if name in RECORD_NUMBERS:
+            columns[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64").tolist()
+        elif name == "posting_date":
+            dates = pd.to_datetime(frame[name], utc=True, errors="coerce", format="mixed")
+            columns[name] = [None if pd.isna(d) else d.to_pydatetime() for d in dates]
+        else:
+            columns[name] = frame[name].tolist()
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
 class ListingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """Raw listing columns → numeric features plus categoricals with categories fixed at fit time."""
 

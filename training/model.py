@@ -24,7 +24,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
 from tqdm import tqdm
 
-from training.features import CATEGORICAL, FEATURES, ListingFeatures
+from training.features import CATEGORICAL, FEATURES, ListingFeatures, records_of
 
 log = logging.getLogger(__name__)
 COVERAGE: Final = 0.80
@@ -137,11 +137,18 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         return self
 
     def _matrix(self, frame: pd.DataFrame, price: pd.Series | None = None) -> xgb.DMatrix:
+        """Training's input (categories from the pandas categoricals); serving reads ``features_.matrix``,
+        which a model test holds equal to it."""
         label = None if price is None else price.to_numpy(dtype="float64")
         return xgb.DMatrix(self.features_.transform(frame), label=label, enable_categorical=True)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        fair = self.booster_.predict(self._codes_matrix(frame), iteration_range=(0, self.best_iteration_ + 1))
+        """Fair prices for a DataFrame of listing columns: an adapter over the records path."""
+        return self._fair(records_of(frame))
+
+    def _fair(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        fair = self.booster_.predict(self._dmatrix(self.features_.matrix(records)),
+                                     iteration_range=(0, self.best_iteration_ + 1))  # fmt: skip
         return np.asarray(fair, dtype="float64")
 
     def use_threads(self, threads: int) -> Self:
@@ -151,55 +158,28 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         self.booster_.set_param({"nthread": threads})
         return self
 
-    def _codes_matrix(self, frame: pd.DataFrame) -> xgb.DMatrix:
-        """The features as one float array, categoricals as their codes (missing → NaN), typed 'c'.
-
-        The same trees see the same values as from the pandas frame (a test holds the two together), but
-        xgboost skips inspecting every categorical column's categories on each call: on a 25-listing batch
-        that is 1 ms instead of 7.
-        """
-        return self._dmatrix(self._codes_array(frame))
-
-    def _codes_array(self, frame: pd.DataFrame) -> np.ndarray:
-        features = self.features_.transform(frame)
-        columns = []
-        for name in features.columns:
-            column = features[name]
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                codes = column.cat.codes.to_numpy().astype("float32")
-                codes[codes < 0] = np.nan
-                columns.append(codes)
-            else:
-                columns.append(column.to_numpy(dtype="float32"))
-        return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype="float32")
-
     def _dmatrix(self, data: np.ndarray) -> xgb.DMatrix:
         types = ["c" if name in CATEGORICAL else "q" for name in FEATURES]
         return xgb.DMatrix(data, feature_names=list(FEATURES), feature_types=types, enable_categorical=True,
                            nthread=getattr(self, "predict_threads_", -1))  # fmt: skip
 
     def predict_range(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Fair price and its 80% range (``price_low``, ``price_high``) per listing."""
-        ranges = self._ranges(self.predict(frame))
+        """Fair price and its 80% range (``price_low``, ``price_high``) per row: an adapter over the records path."""
+        ranges = self.price_ranges(records_of(frame))
         return pd.DataFrame(ranges, columns=["predicted_price", "price_low", "price_high"], index=frame.index)
 
     def price_ranges(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """``predict_range`` for validated listings (their fields as dicts) as an (n, 3) array — the stream
-        workers' path, with no DataFrame on the way (``ListingFeatures.matrix``; a test holds them equal)."""
-        matrix = self._dmatrix(self.features_.matrix(records))
-        fair = self.booster_.predict(matrix, iteration_range=(0, self.best_iteration_ + 1))
-        return self._ranges(np.asarray(fair, dtype="float64"))
+        """Per validated listing (its fields as a mapping), the fair price and its 80% range: an (n, 3) array.
+        The one prediction path — the stream's, with no DataFrame on the way (``ListingFeatures.matrix``)."""
+        return self._ranges(self._fair(records))
 
     def _ranges(self, fair: np.ndarray) -> np.ndarray:
         bands = price_band(fair)
         offsets = np.array([self.band_offsets_.get(int(b), self.global_offsets_) for b in bands]).reshape(-1, 2)
         return np.column_stack([fair, fair * np.exp(offsets[:, 0]), fair * np.exp(offsets[:, 1])])
 
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def contributions(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Per-feature contributions to the log of the price (tree SHAP, log link), one row per listing."""
-        values = self.booster_.predict(
-            self._matrix(frame), pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1)
-        )
-        return pd.DataFrame(
-            values, columns=[*self.features_.transform(frame.head(1)).columns, "bias"], index=frame.index
-        )
+        matrix = self._dmatrix(self.features_.matrix(records))
+        values = self.booster_.predict(matrix, pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1))
+        return pd.DataFrame(values, columns=[*FEATURES, "bias"])

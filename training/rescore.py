@@ -18,7 +18,7 @@ from pricemyride.events import Listing, capped
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricemyride.storage import write_predictions
-from stream_workers.scoring import price_listings
+from pricing.path import price_listings
 from training.registry import champion_version, configure, load_version
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from training import promotion
 from training.cleaning import CleaningReport, clean
 from training.data import Splits, load_training_frame, make_splits, model_input, prices
 from training.gate import check_margin, compare, judge
+from training.metrics import quality_metrics
 from training.model import PriceModel, TrainParams
 from training.registry import configure
 
@@ -53,8 +54,6 @@ def fit_model(splits: Splits, params: TrainParams) -> PriceModel:
 
 
 def holdout_metrics(model: PriceModel, test: pd.DataFrame) -> dict[str, float]:
-    from training.evaluate import quality_metrics
-
     predicted = model.predict_range(model_input(test))
     return quality_metrics(prices(test).to_numpy(), predicted)["overall"]
 

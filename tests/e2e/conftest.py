@@ -136,7 +136,7 @@ def dashboard_url(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> I
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     port = seeded.settings.dashboard_port
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pricemyride.cli", "dashboard"], cwd=ROOT, env=os.environ.copy(),
+        proc = subprocess.Popen([sys.executable, "-m", "pricemyride_cli", "dashboard"], cwd=ROOT, env=os.environ.copy(),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -35,7 +35,7 @@ def test_champion_is_registered_with_signature_and_tags(settings: Settings, cham
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pricemyride.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pricemyride_cli", *argv], cwd=ROOT, capture_output=True, text=True,
                           check=False)  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def test_promote_a_version_then_roll_back_and_workers_are_told(own_registry: Set
 
 def test_train_cli_without_data_uses_the_generator_and_keeps_the_champion(settings: Settings, champion: int) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pricemyride.cli", "train", "--max-rounds", "30", "--no-promote"],
+        [sys.executable, "-m", "pricemyride_cli", "train", "--max-rounds", "30", "--no-promote"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -161,9 +161,11 @@ def test_rescore_scores_stored_listings_with_another_version_once(
 
 
 def test_train_refuses_too_few_rows_before_registering_anything(settings: Settings, tmp_path: Path) -> None:
+    client = MlflowClient(settings.tracking_uri)
+    before = len(client.search_model_versions(f"name='{settings.model_name}'"))
     small = run_cli("train", "--limit", "400")
     assert small.returncode == 64
-    assert "limit: expected at least 1000 rows (or no limit), got 400" in small.stderr
+    assert "argument --limit: expected at least 1000 rows, got '400'" in small.stderr
     anchors = tmp_path / "anchors.csv"
     pd.DataFrame({"id": range(1_200), "price": 0, "year": 2015, "manufacturer": "ford", "model": "focus",
                   "odometer": 50_000}).to_csv(anchors, index=False)  # fmt: skip
@@ -172,3 +174,4 @@ def test_train_refuses_too_few_rows_before_registering_anything(settings: Settin
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("pricemyride train:")]
     assert f"{anchors}: expected at least 1000 usable labelled listings, got 0 of 1200" in error
     assert "Traceback" not in done.stderr
+    assert len(client.search_model_versions(f"name='{settings.model_name}'")) == before

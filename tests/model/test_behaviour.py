@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import Listing, parse_listing
+from pricemyride.events import FEATURE_FIELDS, Listing, parse_listing
 from producers.replay import row_event
-from stream_workers.scoring import model_frame
 from training.cleaning import clean
 from training.data import load_training_frame, make_splits, model_input
 from training.evaluate import evaluate
@@ -109,9 +108,9 @@ def stream_listings(raw: pd.DataFrame) -> list[Listing]:
 
 
 def test_the_stream_path_prices_exactly_as_the_frame_path(model: PriceModel) -> None:
-    """Workers price validated listings without building a DataFrame (``price_ranges``); on real rows —
-    with unseen makes, missing fields, no posting date and a date that is another year in UTC — the trees
-    get the very same inputs and give the very same prices as ``predict_range`` on the stream's frame."""
+    """Serving reads validated listings without a DataFrame (``price_ranges``); on real rows — with unseen
+    makes, missing fields, no posting date and a date that is another year in UTC — the trees get the very
+    inputs training built (``transform``), and the DataFrame adapter gives the very same prices."""
     raw, _ = load_training_frame(DATA, None)
     listings = stream_listings(raw.head(2_000))
     listings[:5] = [x.model_copy(update={"manufacturer": "never-seen-make"}) for x in listings[:5]]
@@ -120,7 +119,22 @@ def test_the_stream_path_prices_exactly_as_the_frame_path(model: PriceModel) -> 
     new_year = datetime(2021, 1, 1, 3, tzinfo=timezone(timedelta(hours=5)))  # 2020-12-31 in UTC
     listings[15] = listings[15].model_copy(update={"posting_date": new_year})
     records = [x.__dict__ for x in listings]
-    frame = model_frame(listings)
-    np.testing.assert_array_equal(model.features_.matrix(records), model._codes_array(frame))
+    frame = pd.DataFrame({name: [getattr(x, name) for x in listings] for name in FEATURE_FIELDS})
+    np.testing.assert_array_equal(model.features_.matrix(records), training_codes(model, frame))
     np.testing.assert_array_equal(model.price_ranges(records), model.predict_range(frame).to_numpy())
     assert len(listings) > 1_500
+
+
+def training_codes(model: PriceModel, frame: pd.DataFrame) -> np.ndarray:
+    """What training hands xgboost (``transform``'s pandas categoricals) as one float array of codes."""
+    features = model.features_.transform(frame)
+    columns = []
+    for name in features.columns:
+        column = features[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy().astype("float32")
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+        else:
+            columns.append(column.to_numpy(dtype="float32"))
+    return np.column_stack(columns)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pricemyride import cli
+from pricemyride_cli import cli
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_faust_receives_the_options_after_worker_and_monitor(command: str) -> No
 
 def run_cli(*argv: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "PRICEMYRIDE_STATE_DIR": "/tmp/pricemyride-cli-test"}
-    return subprocess.run([sys.executable, "-m", "pricemyride.cli", *argv], cwd=ROOT, env=base | (env or {}),
+    return subprocess.run([sys.executable, "-m", "pricemyride_cli", *argv], cwd=ROOT, env=base | (env or {}),
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 

@@ -1,11 +1,11 @@
-"""Deal ratings from where the asking price falls against the range (thresholds in training/deal.py)."""
+"""Deal ratings from where the asking price falls against the range (thresholds in pricing/deal.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from training.deal import deal_ratings
+from pricing.deal import deal_ratings
 
 FAIR, LOW, HIGH = 20_000.0, 16_000.0, 26_000.0
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pricemyride.cli import COMMANDS
 from pricemyride.settings import Settings
+from pricemyride_cli.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

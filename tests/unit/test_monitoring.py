@@ -10,7 +10,7 @@ import pytest
 
 from monitoring.drift import Episode, WindowResult, compute_window, signals
 from monitoring.policy import DriftPolicy
-from producers.generator import generate_listings
+from pricemyride.generator import generate_listings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ALL_SIGNALS = ("features", "prediction", "asking_price", "realized_error")

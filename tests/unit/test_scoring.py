@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -11,8 +13,10 @@ import pandas as pd
 import pytest
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import FEATURE_FIELDS, Listing, Prediction, parse_listing
-from stream_workers.scoring import RawMessage, dlq_headers, listing_json, model_frame, score_batch, validate
+from pricemyride.events import Listing, Prediction, parse_listing
+from pricing.path import listing_json
+from stream_workers.scoring import RawMessage, dlq_headers, score_batch, validate
+from training.features import records_of
 
 
 class MilesModel:
@@ -61,11 +65,16 @@ def test_non_positive_or_infinite_prices_are_not_stored(bad_price: float) -> Non
     assert len(scored.dead_letters) == 1
 
 
-def test_model_frame_has_every_feature_column_even_when_missing() -> None:
-    frame = model_frame([parse_listing(listing("a", year=2015)), parse_listing(listing("b", odometer=5))])
-    assert list(frame.columns) == list(FEATURE_FIELDS)
-    assert frame["year"].tolist()[0] == 2015
-    assert pd.isna(frame["year"].tolist()[1])
+def test_a_frame_is_read_as_the_stream_delivers_listings() -> None:
+    frame = pd.DataFrame({"year": ["2015", None], "odometer": [5, "n/a"], "manufacturer": ["Ford", None],
+                          "posting_date": ["2021-04-19T11:46:44-0500", "not a date"]})  # fmt: skip
+    first, second = records_of(frame)
+    assert first["year"] == 2015.0
+    assert first["posting_date"] == datetime(2021, 4, 19, 16, 46, 44, tzinfo=UTC)
+    assert first["manufacturer"] == "Ford"
+    assert math.isnan(second["year"])
+    assert math.isnan(second["odometer"])
+    assert second["posting_date"] is None
 
 
 def test_prediction_rows_carry_the_event_and_the_listing() -> None:

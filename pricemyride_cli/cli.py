@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,9 +20,9 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from pricemyride.errors import PriceMyRideError
+from pricemyride.process import configure_logging
 from pricemyride.settings import Settings, env_name, load_settings
 
-QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "kafka", "git", "httpx", "matplotlib")
 EX_USAGE: Final = 64
 EX_UNAVAILABLE: Final = 69
 EX_SOFTWARE: Final = 70
@@ -40,20 +38,6 @@ NEEDS: Final = {
     "promote": ("postgres", "mlflow"),
     "predict": ("mlflow",),
 }
-
-
-def quiet_libraries() -> None:
-    """No telemetry from MLflow or Prefect: this system talks to no host but its own services."""
-    for key, value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true"),
-                       ("PREFECT_SERVER_ANALYTICS_ENABLED", "false")):  # fmt: skip
-        os.environ.setdefault(key, value)
-
-
-def configure_logging() -> None:
-    quiet_libraries()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def data_path(args: argparse.Namespace, settings: Settings) -> Path | None:
@@ -174,7 +158,8 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_workers.app import create_app, without_web
+    from pricemyride.faustapp import without_web
+    from stream_workers.app import create_app
 
     sys.argv = without_web(["pricemyride-worker", "worker", *args.faust_args])
     create_app(settings, preload=True).main()
@@ -184,7 +169,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     from monitoring.app import create_monitor_app
     from monitoring.policy import policy_from_settings
-    from stream_workers.app import without_web
+    from pricemyride.faustapp import without_web
 
     sys.argv = without_web(["pricemyride-monitor", "worker", *args.faust_args])
     create_monitor_app(settings, policy_from_settings(settings)).main()

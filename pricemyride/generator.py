@@ -16,12 +16,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from producers.fit_generator import CATEGORY_FIELDS, MISSING, MODEL_FIELDS, PARAMS_FILE
+PARAMS_FILE: Final = Path(__file__).with_name("generator_params.json")  # written by producers/fit_generator.py
+CATEGORY_FIELDS: Final = ("condition", "cylinders", "fuel", "title_status", "transmission", "drive", "size", "type",
+                          "paint_color")  # fmt: skip
+MODEL_FIELDS: Final = ("cylinders", "fuel", "transmission", "drive", "size", "type")  # drawn per model
+MISSING: Final = "<missing>"
 
 
 @cache
