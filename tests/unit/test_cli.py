@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pricemyride_cli import cli
 from pricemyride.settings import Settings
+from pricemyride_cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDERS = {"FILE": "listings.csv", "N": "3000", "TIME": "2026-01-01T00:00:00+00:00", "NAME": "nightly",
