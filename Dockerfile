@@ -12,6 +12,7 @@ COPY stream_workers/ stream_workers/
 COPY training/ training/
 COPY monitoring/ monitoring/
 COPY dashboard/ dashboard/
+COPY retrainer/ retrainer/
 COPY infra/ infra/
 RUN uv pip install --system --compile-bytecode --no-deps . && useradd --create-home --uid 10001 app && mkdir -p /data && chown app /data
 USER app

@@ -29,12 +29,13 @@ from benchmarks import dashboard as dashboard_bench
 from benchmarks import stream
 from benchmarks.stream import summary_of
 from monitoring.drift import compute_window
-from monitoring.policy import DriftPolicy
 from pricemyride.generator import generate_listings
+from pricemyride.policy import DriftPolicy
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
 from training.data import model_input
 from training.model import TrainParams
+from training.registry import load_champion
 from training.train import train
 
 log = logging.getLogger("bench")
@@ -128,7 +129,7 @@ def listings_file(folder: Path, count: int, seed: int) -> Path:
     return path
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--listings", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=int, default=60)
@@ -137,18 +138,44 @@ def main() -> int:
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["stream", "dashboard"], help="run one part (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
-    args = parser.parse_args()
-    configure_logging()
-    base = Settings()
-    folder = base.state_path / "bench"
-    folder.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args()
+
+
+def bench_model(folder: Path) -> tuple[int, Any]:
+    """A model of the bench's own (its own registry in the bench folder): its version and the loaded model."""
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ.update({"PRICEMYRIDE_MLFLOW_TRACKING_URI": tracking,
                        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts")})  # fmt: skip
     model = train(Settings(), None, params=TrainParams(max_rounds=300), promote=True).version  # the bench measures it
-    from training.registry import load_champion
+    return model, load_champion(Settings()).model
 
-    champion = load_champion(Settings()).model
+
+def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: str, model: int, champion: Any,
+               report: dict[str, Any]) -> None:  # fmt: skip
+    listings = listings_file(folder, args.listings, seed=11)
+    latency_listings = listings_file(folder, max(stream.LATENCY_RATES) * args.latency_seconds, seed=12)
+    registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
+    bench = stream.Bench(base, folder, registry, stamp)
+    report |= {"listings": args.listings, "latency_seconds": args.latency_seconds}
+    report["stream"] = stream.bench_stream(bench, listings, champion, model, args.repeats, args.latency_seconds,
+                                           args.naive_listings, latency_listings)  # fmt: skip
+    s = report["stream"]
+    report["drain_listings_per_s"] = s["drain"][s["best_drain_configuration"]]["listings_per_s"]["median"]
+    report["naive_listings_per_s"] = s["naive"]["listings_per_s"]["median"]
+    report["speedup"] = report["drain_listings_per_s"] / report["naive_listings_per_s"]
+    report["p99_ms_at_1000"] = s["latency"]["1000_per_s"]["p99_ms"]["median"]
+    report["p99_ms_at_5000"] = s["latency"]["5000_per_s"]["p99_ms"]["median"]
+    report["worker_peak_rss_mb"] = max(d["peak_rss_mb"]["max"] for d in s["drain"].values())
+    report["drift"] = bench_drift(champion, args.repeats)
+
+
+def main() -> int:
+    args = arguments()
+    configure_logging()
+    base = Settings()
+    folder = base.state_path / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    model, champion = bench_model(folder)
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9,  # noqa: E501
@@ -158,21 +185,7 @@ def main() -> int:
     }  # fmt: skip
     stamp = datetime.now(UTC).strftime("%H%M%S")
     if args.only in (None, "stream"):
-        listings = listings_file(folder, args.listings, seed=11)
-        latency_listings = listings_file(folder, max(stream.LATENCY_RATES) * args.latency_seconds, seed=12)
-        registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
-        bench = stream.Bench(base, folder, registry, stamp)
-        report |= {"listings": args.listings, "latency_seconds": args.latency_seconds}
-        report["stream"] = stream.bench_stream(bench, listings, champion, model, args.repeats, args.latency_seconds,
-                                               args.naive_listings, latency_listings)  # fmt: skip
-        s = report["stream"]
-        report["drain_listings_per_s"] = s["drain"][s["best_drain_configuration"]]["listings_per_s"]["median"]
-        report["naive_listings_per_s"] = s["naive"]["listings_per_s"]["median"]
-        report["speedup"] = report["drain_listings_per_s"] / report["naive_listings_per_s"]
-        report["p99_ms_at_1000"] = s["latency"]["1000_per_s"]["p99_ms"]["median"]
-        report["p99_ms_at_5000"] = s["latency"]["5000_per_s"]["p99_ms"]["median"]
-        report["worker_peak_rss_mb"] = max(d["peak_rss_mb"]["max"] for d in s["drain"].values())
-        report["drift"] = bench_drift(champion, args.repeats)
+        run_stream(args, base, folder, stamp, model, champion, report)
     if args.only in (None, "dashboard"):
         report["dashboard"] = dashboard_bench.bench_dashboard(base, folder, stamp, args.dashboard_rows, args.repeats)
     args.out_dir.mkdir(parents=True, exist_ok=True)

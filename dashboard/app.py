@@ -14,8 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboard import figures, queries
 from dashboard.registry import RegistryView
-from dashboard.valuation import listing_from_form, value
-from monitoring.policy import policy_from_settings
+from dashboard.valuation import Valuation, listing_from_form, value
 from pricemyride.events import (
     CONDITIONS,
     CYLINDERS,
@@ -286,6 +285,27 @@ def register_models(app: Dash, pool: ConnectionPool, registry: RegistryView) -> 
         return models_outputs(pool, registry)
 
 
+def valuation_view(result: Valuation, version: int) -> list[Any]:
+    """The form's answer: fair price, range and deal, and the factors chart."""
+    summary = [
+        html.Div([html.Span("Fair price", className="stat-label"),
+                  html.Div(figures.money(result.fair), id="value-fair", className="stat-value")],
+                 className="stat"),
+        html.Div([html.Span("80% range", className="stat-label"),
+                  html.Div(f"{figures.money(result.low)} – {figures.money(result.high)}", id="value-range",
+                           className="stat-value")], className="stat"),
+        html.Div([html.Span("Deal", className="stat-label"),
+                  html.Div(result.deal or "no asking price", id="value-deal",
+                           className=f"stat-value deal-{result.deal or 'none'}")], className="stat"),
+    ]  # fmt: skip
+    note = html.P(f"Model v{version}. Bars: how much each factor moves this car's price from the "
+                  f"typical listing's {figures.money(result.baseline)} (tree SHAP, multiplicative).",
+                  className="hint")  # fmt: skip
+    chart = dcc.Graph(id="factors-chart", figure=figures.factors_figure(result.factors),
+                      config={"displayModeBar": False})  # fmt: skip
+    return [html.Div(summary, className="stats"), note, chart]
+
+
 def register_value(app: Dash, registry: RegistryView) -> None:
     fields = [f[0] for f in FORM_FIELDS]
 
@@ -310,24 +330,7 @@ def register_value(app: Dash, registry: RegistryView) -> None:
         loaded, why = registry.champion_or_reason()
         if loaded is None:
             return "", why, *[""] * len(fields)
-        result = value(loaded.model, checked)
-        summary = [
-            html.Div([html.Span("Fair price", className="stat-label"),
-                      html.Div(figures.money(result.fair), id="value-fair", className="stat-value")],
-                     className="stat"),
-            html.Div([html.Span("80% range", className="stat-label"),
-                      html.Div(f"{figures.money(result.low)} – {figures.money(result.high)}", id="value-range",
-                               className="stat-value")], className="stat"),
-            html.Div([html.Span("Deal", className="stat-label"),
-                      html.Div(result.deal or "no asking price", id="value-deal",
-                               className=f"stat-value deal-{result.deal or 'none'}")], className="stat"),
-        ]  # fmt: skip
-        note = html.P(f"Model v{loaded.version}. Bars: how much each factor moves this car's price from the "
-                      f"typical listing's {figures.money(result.baseline)} (tree SHAP, multiplicative).",
-                      className="hint")  # fmt: skip
-        chart = dcc.Graph(id="factors-chart", figure=figures.factors_figure(result.factors),
-                          config={"displayModeBar": False})  # fmt: skip
-        return [html.Div(summary, className="stats"), note, chart], "", *[""] * len(fields)
+        return valuation_view(value(loaded.model, checked), loaded.version), "", *[""] * len(fields)
 
 
 def register_dead_letters(app: Dash, pool: ConnectionPool) -> None:
@@ -354,7 +357,7 @@ def create_dash_app(settings: Settings) -> Dash:
         return page()
 
     register_live(app, pool)
-    register_drift(app, pool, policy_from_settings(settings).drift_share)
+    register_drift(app, pool, settings.drift.drift_share)
     register_models(app, pool, registry)
     register_value(app, registry)
     register_dead_letters(app, pool)

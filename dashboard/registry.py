@@ -18,10 +18,11 @@ from mlflow.exceptions import MlflowException
 
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
+from training.contracts import VERSION_TAG_GATE, VERSION_TAG_GATE_REASON
 from training.registry import LoadedModel, champion_version, configure, load_version
 
 log = logging.getLogger(__name__)
-FIGURES = ("mae", "rmse", "r2", "coverage")
+FIGURES = ("mae", "rmse", "r2", "coverage")  # of contracts.HELD_OUT_METRICS, the ones the Models page shows
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]
                 aliases=tuple(sorted(aliases.get(int(mv.version), []))),
                 created=datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, tz=UTC),
                 source=source,
-                gate=str(mv.tags.get("gate", "")),
-                gate_reason=str(mv.tags.get("gate_reason", "")),
+                gate=str(mv.tags.get(VERSION_TAG_GATE, "")),
+                gate_reason=str(mv.tags.get(VERSION_TAG_GATE_REASON, "")),
                 figures=metrics,
             )
         )

@@ -95,7 +95,7 @@ PriceMyRide demo is running
   model       {settings.model_name} v{version} (@{settings.champion_alias}), MLflow {settings.tracking_uri}
   listings    {plan.source} → Kafka {settings.kafka_bootstrap} topic '{settings.listings_topic}' at {plan.rate:g}/s
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
-  drift       faust monitor_predictions (windows of {settings.drift_window_events:,} predictions) → retrain-listener
+  drift       faust monitor_predictions (windows of {settings.drift.window_events:,} predictions) → retrain-listener
   logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka)
   stop        make down
 """,

@@ -328,40 +328,16 @@ def start_postgres(settings: Settings, paths: Paths) -> None:
     params = pg_params(settings)
     home, bindir = pg_home(paths), pg_bindir()
     data, sockdir = home / "data", home / "run"
-    port = params.get("port", "5432")
+    port, host = params.get("port", "5432"), params.get("host", "127.0.0.1")
     if not (data / "PG_VERSION").exists():
         log(f"initialising a PostgreSQL cluster in {data}")
-        run_pg(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-            ]
-        )
+        run_pg([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"])  # fmt: skip
     run_pg(["mkdir", "-p", str(sockdir)])
     if not pg_socket_answers(sockdir, port):
-        log(f"postgres starting on {params.get('host', '127.0.0.1')}:{port}…")
-        run_pg(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(home / "postgres.log"),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {port} -k {sockdir} -c listen_addresses={params.get('host', '127.0.0.1')}",
-                "start",
-            ]
-        )
+        log(f"postgres starting on {host}:{port}…")
+        run_pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(home / "postgres.log"), "-w", "-t", "60",
+                "-o", f"-p {port} -k {sockdir} -c listen_addresses={host}", "start"])  # fmt: skip
     else:
         log(f"postgres already answering on port {port}")
     bootstrap_roles(settings, sockdir, port)

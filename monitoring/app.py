@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -24,11 +24,12 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from monitoring.drift import Episode, WindowResult, compute_window
-from monitoring.policy import DriftPolicy
 from pricemyride.events import Prediction, RetrainRequest
 from pricemyride.faustapp import faust_app
+from pricemyride.policy import DriftPolicy
 from pricemyride.process import exit_now
 from pricemyride.settings import Settings
+from training.contracts import METRIC_MAE, REFERENCE_ARTIFACT
 from training.registry import champion_version, configure
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ def load_reference(settings: Settings) -> Reference:
     client = configure(settings)
     version = champion_version(client, settings)
     run_id = client.get_model_version(settings.model_name, str(version)).run_id
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="reference/reference.parquet")
-    mae = client.get_run(str(run_id)).data.metrics.get("mae")
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REFERENCE_ARTIFACT)
+    mae = client.get_run(str(run_id)).data.metrics.get(METRIC_MAE)
     return Reference(version, pd.read_parquet(Path(path)), mae)
 
 
@@ -119,62 +120,91 @@ def exit_without_ack(exc: BaseException) -> NoReturn:
     exit_now(f"drift window not recorded ({exc!r}); exiting so it is redelivered", EXIT_UNRECORDED_WINDOW)
 
 
-def create_monitor_app(settings: Settings, policy: DriftPolicy | None = None) -> faust.App:
-    """Build the drift worker's faust app from settings and a policy."""
-    policy = policy or DriftPolicy()
+@dataclass
+class DriftMonitor:
+    """The drift worker's state — the champion's reference and the drift episode — and its steps."""
+
+    settings: Settings
+    policy: DriftPolicy
+    requests: Any  # the faust topic retrain requests go to
+    episode: Episode = field(init=False)
+    reference: Reference | None = None
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        self.episode = Episode(self.policy)
+
+    async def watch(self, stream: faust.StreamT[bytes]) -> None:
+        """Close a window every ``window_events`` predictions or ``window_seconds``, whichever comes first."""
+        self.episode.last_request = await asyncio.get_running_loop().run_in_executor(
+            None, last_request_time, self.settings
+        )
+        async for events in cast(faust.Stream[bytes], stream).take_events(
+            self.policy.window_events, within=self.policy.window_seconds
+        ):
+            try:
+                batch = parse_predictions(events)
+                if batch:
+                    await self.close_window(batch)
+            except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
+                exit_without_ack(exc)
+
+    async def current_reference(self) -> Reference:
+        """The champion's reference, loaded again when the champion changed (which starts a new episode)."""
+        loop = asyncio.get_running_loop()
+        current = await loop.run_in_executor(None, lambda: champion_version(configure(self.settings), self.settings))
+        if self.reference is None or self.reference.version != current:
+            self.reference = await loop.run_in_executor(None, load_reference, self.settings)
+            log.info("drift reference: champion version %d (test MAE %s)", current, self.reference.mae)
+        if self.version != self.reference.version:
+            self.version, self.episode.consecutive = self.reference.version, 0
+        return self.reference
+
+    async def close_window(self, received: list[Prediction]) -> None:
+        ref = await self.current_reference()
+        batch, result = await self.judge(ref, received)
+        request = self.request_for(ref, batch, result)
+        loop = asyncio.get_running_loop()
+        window_id = await loop.run_in_executor(None, store_window, self.settings, batch, ref.version, result, request)
+        mae = None if result.mae is None else round(result.mae)
+        log.info("window %d: %d rows, drift share %.2f, MAE %s, fired %s", window_id, result.rows,
+                 result.drift_share, mae, result.fired or "-")  # fmt: skip
+        if request is not None:
+            await (await self.requests.send(key=str(ref.version).encode(), value=request.model_dump_json().encode()))
+            log.warning("retrain requested (%s) for champion version %d", request.reason, ref.version)
+
+    async def judge(self, ref: Reference, received: list[Prediction]) -> tuple[list[Prediction], WindowResult]:
+        """The champion judged on its own predictions only (a window around a swap holds older ones too)."""
+        batch = [p for p in received if p.model_version == ref.version] or received
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, compute_window, self.policy, ref.frame, window_frame(batch), ref.mae)
+        if batch is received and any(p.model_version != ref.version for p in received):
+            result = replace(result, fired=[])  # no prediction by the champion in this window: record only
+        return batch, result
+
+    def request_for(self, ref: Reference, batch: list[Prediction], result: WindowResult) -> RetrainRequest | None:
+        """A retrain request when this window opens a new drift episode (the policy's cadence), else None."""
+        now = datetime.now(UTC)
+        if not self.episode.observe(result.fired, now):
+            return None
+        return RetrainRequest(
+            requested_at=now, reason=", ".join(result.fired), champion_version=ref.version,
+            window_start=min(p.event_time for p in batch), window_end=max(p.event_time for p in batch),
+            metrics={k: v for k, v in result.as_dict().items() if k != "feature_scores"},
+        )  # fmt: skip
+
+
+def create_monitor_app(settings: Settings) -> faust.App:
+    """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its agent."""
     app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw",
                     consumer_auto_offset_reset="earliest", producer_acks=-1, topic_disable_leader=True,
                     stream_wait_empty=False)  # fmt: skip
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
     requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")
-    episode = Episode(policy)
-    state: dict[str, Any] = {}
-
-    async def reference() -> Reference:
-        loop = asyncio.get_running_loop()
-        current = await loop.run_in_executor(None, lambda: champion_version(configure(settings), settings))
-        if state.get("reference") is None or state["reference"].version != current:
-            state["reference"] = await loop.run_in_executor(None, load_reference, settings)
-            log.info("drift reference: champion version %d (test MAE %s)", current, state["reference"].mae)
-        return cast(Reference, state["reference"])
-
-    async def close_window(received: list[Prediction]) -> None:
-        loop = asyncio.get_running_loop()
-        ref = await reference()
-        if state.get("version") != ref.version:  # a new champion starts a new episode
-            state["version"], episode.consecutive = ref.version, 0
-        # Judge the champion on its own predictions only (a window around a swap holds older ones too).
-        batch = [p for p in received if p.model_version == ref.version] or received
-        result = await loop.run_in_executor(None, compute_window, policy, ref.frame, window_frame(batch), ref.mae)
-        if batch is received and any(p.model_version != ref.version for p in received):
-            result = replace(result, fired=[])  # no prediction by the champion in this window: record only
-        now = datetime.now(UTC)
-        request = None
-        if episode.observe(result.fired, now):
-            request = RetrainRequest(
-                requested_at=now, reason=", ".join(result.fired), champion_version=ref.version,
-                window_start=min(p.event_time for p in batch), window_end=max(p.event_time for p in batch),
-                metrics={k: v for k, v in result.as_dict().items() if k != "feature_scores"},
-            )  # fmt: skip
-        window_id = await loop.run_in_executor(None, store_window, settings, batch, ref.version, result, request)
-        mae = None if result.mae is None else round(result.mae)
-        log.info("window %d: %d rows, drift share %.2f, MAE %s, fired %s", window_id, result.rows,
-                 result.drift_share, mae, result.fired or "-")  # fmt: skip
-        if request is not None:
-            await (await requests.send(key=str(ref.version).encode(), value=request.model_dump_json().encode()))
-            log.warning("retrain requested (%s) for champion version %d", request.reason, ref.version)
+    monitor = DriftMonitor(settings, settings.drift, requests)
 
     @app.agent(predictions, name="monitor_predictions", concurrency=1)
     async def monitor_predictions(stream: faust.StreamT[bytes]) -> None:
-        episode.last_request = await asyncio.get_running_loop().run_in_executor(None, last_request_time, settings)
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            policy.window_events, within=policy.window_seconds
-        ):
-            try:
-                batch = parse_predictions(events)
-                if batch:
-                    await close_window(batch)
-            except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
-                exit_without_ack(exc)
+        await monitor.watch(stream)
 
     return app

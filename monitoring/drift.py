@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.policy import DriftPolicy
+from pricemyride.policy import DriftPolicy
 from training.cleaning import is_usable_label
 
 
@@ -140,9 +140,7 @@ class Episode:
             self.consecutive = 0
             return False
         self.consecutive += 1
-        cooling = (
-            self.last_request is not None and (now - self.last_request).total_seconds() < self.policy.cooldown_seconds
-        )
+        cooling = self.last_request is not None and (now - self.last_request).total_seconds() < self.policy.cooldown_s
         if cooling or self.consecutive < self.policy.consecutive_windows:
             return False
         self.last_request = now

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricemyride.errors import ConfigError
+from pricemyride.policy import DriftPolicy
 
 ENV_PREFIX = "PRICEMYRIDE_"
 
@@ -27,9 +28,11 @@ DEV_PASSWORDS = frozenset({"pricemyride-dev", "pricemyride-reader-dev", "changem
 class Settings(BaseSettings):
     """Configuration shared by producers, workers, training, monitoring and the dashboard."""
 
+    # A nested object reads PRICEMYRIDE_<OBJECT>_<FIELD>: PRICEMYRIDE_DRIFT_WINDOW_EVENTS is drift.window_events.
     model_config = SettingsConfigDict(
-        env_prefix="PRICEMYRIDE_", env_file=".env", extra="ignore", hide_input_in_errors=True
-    )
+        env_prefix="PRICEMYRIDE_", env_file=".env", extra="ignore", hide_input_in_errors=True,
+        env_nested_delimiter="_", env_nested_max_split=1,
+    )  # fmt: skip
 
     environment: Literal["development", "production"] = "development"
     state_dir: Path = Field(Path(".state"), description="Local state: logs, PID files, data dirs.")
@@ -74,12 +77,8 @@ class Settings(BaseSettings):
         10.0, ge=6, description="A worker silent this long leaves the group; its partitions move to the others."
     )
 
-    # Drift monitoring: how windows are cut and how often a retrain may be requested (see DriftPolicy).
-    drift_window_events: int = Field(2_000, ge=1, description="Predictions per drift window (at most).")
-    drift_window_seconds: float = Field(300.0, gt=0, description="Longest drift window, in seconds.")
-    drift_consecutive_windows: int = Field(2, ge=1, description="Drifting windows in a row before a request.")
-    drift_cooldown_s: float = Field(1_800.0, ge=0, description="Least time between retrain requests.")
-    drift_min_rows: int = Field(300, ge=1, description="Smaller windows are recorded but never fire.")
+    # Drift monitoring: what is compared, how windows are cut, when a retrain is requested (PRICEMYRIDE_DRIFT_*).
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
     promotion_margin: float = Field(
         0.02, ge=0, lt=1, description="MAE improvement a challenger needs to be promoted (0.02 = 2%)."
     )
@@ -161,7 +160,7 @@ def _problem(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if not loc:
         return message
-    field = loc[0]
+    field = "_".join(loc)
     shown = "" if field in SECRET_FIELDS else f", got {str(error.get('input'))[:60]!r}"
     return f"{env_name(field)}: {message}{shown}"
 
@@ -187,11 +186,22 @@ def redacted(url: str) -> str:
     return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
+def _flat(settings: Settings) -> list[tuple[str, Any]]:
+    """(name, value) per setting, a nested object's fields as ``<object>_<field>``."""
+    out: list[tuple[str, Any]] = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            out += [(f"{name}_{sub}", getattr(value, sub)) for sub in type(value).model_fields]
+        else:
+            out.append((name, value))
+    return out
+
+
 def described(settings: Settings) -> list[tuple[str, str]]:
     """Every setting's effective value as text; a secret shows as *** (a URL keeps its user and host)."""
     out = []
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
+    for name, value in _flat(settings):
         if name in SECRET_FIELDS:
             text = redacted(value.get_secret_value()) if "url" in name and value else ("***" if value else "(not set)")
         elif name == "mlflow_tracking_uri" and value:

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Final
 
 import psycopg
 
 READER_ROLE: Final = "pricemyride_reader"
 
-SCHEMA: Final = """
+
+class ModelEventKind(StrEnum):
+    """The kinds of row in ``model_events``; the table's CHECK constraint is built from this list."""
+
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+_KINDS: Final = ", ".join(f"'{kind.value}'" for kind in ModelEventKind)
+
+SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     listing_id      text             NOT NULL,
     model_version   integer          NOT NULL,
@@ -66,18 +79,25 @@ CREATE TABLE IF NOT EXISTS retrain_requests (
     reason           text        NOT NULL,
     champion_version integer     NOT NULL,
     window_id        bigint      REFERENCES drift_windows (id),
-    metrics          jsonb       NOT NULL DEFAULT '{}'
+    metrics          jsonb       NOT NULL DEFAULT '{{}}'
 );
 
 CREATE TABLE IF NOT EXISTS model_events (
     id          bigserial   PRIMARY KEY,
     at          timestamptz NOT NULL DEFAULT now(),
-    kind        text        NOT NULL,  -- promoted | rejected | registered
+    kind        text        NOT NULL CONSTRAINT model_events_kind CHECK (kind IN ({_KINDS})),
     version     integer     NOT NULL,
     champion    integer,               -- the champion it was compared with
     reason      text        NOT NULL,
-    metrics     jsonb       NOT NULL DEFAULT '{}'
+    metrics     jsonb       NOT NULL DEFAULT '{{}}'
 );
+
+DO $$
+BEGIN  -- tables made before the kinds were checked get the check too
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'model_events_kind') THEN
+        ALTER TABLE model_events ADD CONSTRAINT model_events_kind CHECK (kind IN ({_KINDS}));
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     topic       text        NOT NULL,
@@ -103,37 +123,49 @@ BEGIN
 END $$;
 """
 
-PREDICTION_COLUMNS: Final = ("listing_id", "model_version", "event_id", "predicted_price", "price_low", "price_high",
-                              "deal_rating", "asking_price", "event_time", "scored_at", "listing")  # fmt: skip
-# Binary COPY types of the staging columns, in PREDICTION_COLUMNS order (the listing travels as JSON text).
-STAGING_TYPES: Final = ("text", "int4", "uuid", "float8", "float8", "float8", "text", "float8", "timestamptz",
-                        "timestamptz", "text")  # fmt: skip
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    """One row of ``predictions``; each field's metadata names its binary COPY type (the staging column).
+    The column lists and the staging SQL below are derived from these fields: they are written once."""
+
+    listing_id: str = field(metadata={"copy": "text"})
+    model_version: int = field(metadata={"copy": "int4"})
+    event_id: Any = field(metadata={"copy": "uuid"})
+    predicted_price: float = field(metadata={"copy": "float8"})
+    price_low: float = field(metadata={"copy": "float8"})
+    price_high: float = field(metadata={"copy": "float8"})
+    deal_rating: str | None = field(metadata={"copy": "text"})
+    asking_price: float | None = field(metadata={"copy": "float8"})
+    event_time: datetime = field(metadata={"copy": "timestamptz"})
+    scored_at: datetime = field(metadata={"copy": "timestamptz"})
+    listing: str = field(metadata={"copy": "text", "cast": "::jsonb"})  # JSON text; jsonb in the table
+
+
+PREDICTION_COLUMNS: Final = tuple(f.name for f in fields(PredictionRow))
+STAGING_TYPES: Final = tuple(f.metadata["copy"] for f in fields(PredictionRow))  # binary COPY types, same order
+_LIST: Final = ", ".join(PREDICTION_COLUMNS)
+_UPDATED: Final = [c for c in PREDICTION_COLUMNS if c not in {"listing_id", "model_version"}]
 
 # Predictions are written as: COPY into a per-session staging table, then one merge into ``predictions``.
-STAGING_TABLE: Final = """
-CREATE TEMP TABLE IF NOT EXISTS predictions_staging (
-    listing_id text, model_version integer, event_id uuid, predicted_price float8, price_low float8,
-    price_high float8, deal_rating text, asking_price float8, event_time timestamptz, scored_at timestamptz,
-    listing text
-) ON COMMIT DELETE ROWS
-"""
-COPY_STAGING: Final = """
-COPY predictions_staging (listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating,
-                          asking_price, event_time, scored_at, listing) FROM STDIN (FORMAT BINARY)
-"""
-MERGE_STAGED: Final = """
-INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating,
-                         asking_price, event_time, scored_at, listing)
-SELECT listing_id, model_version, event_id, predicted_price, price_low, price_high, deal_rating, asking_price,
-       event_time, scored_at, listing::jsonb
+STAGING_TABLE: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS predictions_staging ("
+    + ", ".join(f"{c} {t}" for c, t in zip(PREDICTION_COLUMNS, STAGING_TYPES, strict=True))
+    + ") ON COMMIT DELETE ROWS"
+)
+COPY_STAGING: Final = f"COPY predictions_staging ({_LIST}) FROM STDIN (FORMAT BINARY)"
+_SELECTED: Final = ", ".join(f.name + f.metadata.get("cast", "") for f in fields(PredictionRow))
+_SET: Final = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
+# Built from the row type's field names only (no outside text): S608 does not apply.
+MERGE_STAGED: Final = f"""
+INSERT INTO predictions ({_LIST})
+SELECT {_SELECTED}
 FROM predictions_staging
 ON CONFLICT (listing_id, model_version) DO UPDATE
-SET event_id = EXCLUDED.event_id, predicted_price = EXCLUDED.predicted_price,
-    price_low = EXCLUDED.price_low, price_high = EXCLUDED.price_high, deal_rating = EXCLUDED.deal_rating,
-    asking_price = EXCLUDED.asking_price, event_time = EXCLUDED.event_time,
-    scored_at = EXCLUDED.scored_at, listing = EXCLUDED.listing, stored_at = clock_timestamp()
+SET {_SET}, stored_at = clock_timestamp()
 WHERE EXCLUDED.event_time > predictions.event_time
-"""
+"""  # noqa: S608
+_row_values: Final = attrgetter(*PREDICTION_COLUMNS)
 
 INSERT_DEAD_LETTERS: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at)
@@ -144,23 +176,6 @@ ON CONFLICT DO NOTHING
 
 
 _STAGED: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()  # sessions with the staging table
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRow:
-    """One row of ``predictions`` (field order = ``PREDICTION_COLUMNS``; ``listing`` is its JSON text)."""
-
-    listing_id: str
-    model_version: int
-    event_id: Any
-    predicted_price: float
-    price_low: float
-    price_high: float
-    deal_rating: str | None
-    asking_price: float | None
-    event_time: datetime
-    scored_at: datetime
-    listing: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +220,7 @@ def staged_rows(rows: Sequence[PredictionRow]) -> list[tuple[Any, ...]]:
 
 
 def astuple_row(row: PredictionRow) -> tuple[Any, ...]:
-    return (row.listing_id, row.model_version, row.event_id, row.predicted_price, row.price_low, row.price_high,
-            row.deal_rating, row.asking_price, row.event_time, row.scored_at, row.listing)  # fmt: skip
+    return _row_values(row)  # type: ignore[no-any-return]
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:

@@ -14,6 +14,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -82,12 +83,12 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
 
     files = [str(p) for p in args.data] or ([str(settings.data)] if settings.data else [])
     decision = retrain(data=files, since=args.since, margin=args.margin, max_rounds=args.max_rounds)
-    print(json.dumps(decision))
+    print(json.dumps(asdict(decision)))
     return 0
 
 
 def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
-    from training.listener import listen
+    from retrainer.listener import listen
 
     listen(settings, max_requests=args.max_requests)
     return 0
@@ -168,11 +169,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     from monitoring.app import create_monitor_app
-    from monitoring.policy import policy_from_settings
     from pricemyride.faustapp import without_web
 
     sys.argv = without_web(["pricemyride-monitor", "worker", *args.faust_args])
-    create_monitor_app(settings, policy_from_settings(settings)).main()
+    create_monitor_app(settings).main()
     return 0
 
 

@@ -33,6 +33,7 @@ from pricemyride.events import ModelUpdate
 from pricemyride.faustapp import faust_app
 from pricemyride.kafka import aiokafka_options
 from pricemyride.process import exit_now
+from pricemyride.retry import retried
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow, write_batch
 from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
@@ -40,7 +41,6 @@ from stream_workers.scoring import RawMessage, ScoredBatch, dlq_headers, score_b
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_S = 10.0
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
 EXIT_NO_MODEL = 78  # EX_CONFIG: train or fix the champion first
 MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
@@ -130,20 +130,18 @@ class Scorer:
 
     async def store(self, batch: ScoredBatch) -> None:
         """Write the batch; on a database error back off and retry — the batch is never dropped."""
-        backoff = 0.5
-        while True:
-            try:
-                if self.conn is None or self.conn.closed:
-                    self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
-                await write_batch(self.conn, batch.rows, batch.dead_letters)
-                return
-            except psycopg.OperationalError as exc:
-                log.warning("postgres write failed (%s); retrying in %.1f s", exc, backoff)
-                if self.conn is not None:
-                    await self.conn.close()
-                self.conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+        async def write() -> None:
+            if self.conn is None or self.conn.closed:
+                self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
+            await write_batch(self.conn, batch.rows, batch.dead_letters)
+
+        await retried(write, psycopg.OperationalError, "postgres write", on_failure=self.drop_connection)
+
+    async def drop_connection(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        self.conn = None
 
 
 async def follow_model_updates(settings: Settings, scorer: Scorer) -> None:
@@ -287,9 +285,79 @@ def dead_letter_record(row: DeadLetterRow) -> OutRecord:
     return OutRecord(row.partition, row.key, value, headers)
 
 
+class ScoringLoop:
+    """The worker's main loop: fetch a batch → score → store → publish → commit, one batch at a time.
+
+    A failure between fetch and commit ends the process without committing (``exit_unstored``), so the
+    batch is redelivered; a rebalance waits for the batch in hand (``FinishBatchFirst``)."""
+
+    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+        self.settings, self.scorer = settings, scorer
+        self.consumer, self.producer = listings_consumer(settings), results_producer(settings)
+        self.rebalance, self.publisher, self.times = FinishBatchFirst(), BatchPublisher(self.producer), StepTimes()
+
+    async def run(self) -> None:
+        try:
+            await self.scorer.ready()
+        except PriceMyRideError as exc:  # no usable champion: nothing can be scored, so stop loudly
+            exit_now(f"cannot start scoring: {exc}", EXIT_NO_MODEL)
+        self.consumer.subscribe([self.settings.listings_topic], listener=self.rebalance)
+        await self.producer.start()
+        await self.consumer.start()
+        freeze_heap(collect=True)
+        try:
+            while True:
+                await self.next_batch()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.rebalance.settled()  # the last stored batch's offsets
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    async def next_batch(self) -> None:
+        with self.times.step("fetch"):
+            fetched = await self.consumer.getmany(timeout_ms=1000, max_records=self.settings.batch_size)
+        if not fetched:
+            return
+        messages = raw_messages(fetched)
+        async with self.rebalance.in_hand:
+            try:
+                await self.handle(messages)
+                with self.times.step("commit"):
+                    await self.rebalance.settled()
+                self.rebalance.committing = asyncio.ensure_future(self.consumer.commit(next_offsets(fetched)))
+                self.times.batch_done(len(messages))
+            except asyncio.CancelledError:
+                raise  # shutting down: this batch is not committed, so it is redelivered
+            except BaseException as exc:  # noqa: BLE001 - see exit_unstored
+                exit_unstored(exc, len(messages))
+
+    async def handle(self, messages: Sequence[RawMessage]) -> None:
+        model = await self.scorer.model_for_batch()
+        with self.times.step("score"):
+            batch = score_batch(model.model, model.version, messages)
+        with self.times.step("store"):
+            await self.scorer.store(batch)
+        with self.times.step("publish"):
+            await self.publish(batch)
+        for row in batch.dead_letters:
+            log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
+
+    async def publish(self, batch: ScoredBatch) -> None:
+        """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
+        predictions, dead = output_records(batch)
+
+        async def send() -> None:
+            pending = await self.publisher.send(self.settings.predictions_topic, predictions)
+            pending += await self.publisher.send(self.settings.dlq_topic, dead)
+            await asyncio.gather(*pending)
+
+        await retried(send, KafkaError, "publishing")
+
+
 def create_app(settings: Settings, preload: bool = False) -> faust.App:
-    """Build the faust app and its tasks from settings; nothing connects until the worker starts
-    (with ``preload``, the champion starts loading at once)."""
+    """Build the faust app and wire its tasks; nothing connects until the worker starts (with ``preload``,
+    the champion starts loading at once)."""
     datadir = settings.state_path / "faust" / settings.consumer_group
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust_app(settings, "worker", datadir=str(datadir))
@@ -300,67 +368,9 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     if preload:
         scorer.preload()
 
-    async def publish(publisher: BatchPublisher, batch: ScoredBatch) -> None:
-        """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
-        predictions, dead = output_records(batch)
-        backoff = 0.5
-        while True:
-            try:
-                pending = await publisher.send(settings.predictions_topic, predictions)
-                pending += await publisher.send(settings.dlq_topic, dead)
-                await asyncio.gather(*pending)
-                return
-            except KafkaError as exc:
-                log.warning("publishing failed (%s); retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-
-    async def handle(publisher: BatchPublisher, messages: Sequence[RawMessage], times: StepTimes) -> None:
-        model = await scorer.model_for_batch()
-        with times.step("score"):
-            batch = score_batch(model.model, model.version, messages)
-        with times.step("store"):
-            await scorer.store(batch)
-        with times.step("publish"):
-            await publish(publisher, batch)
-        for row in batch.dead_letters:
-            log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
-
     @app.task
     async def score_listings() -> None:
-        try:
-            await scorer.ready()
-        except PriceMyRideError as exc:  # no usable champion: nothing can be scored, so stop loudly
-            exit_now(f"cannot start scoring: {exc}", EXIT_NO_MODEL)
-        consumer, producer, rebalance = listings_consumer(settings), results_producer(settings), FinishBatchFirst()
-        consumer.subscribe([settings.listings_topic], listener=rebalance)
-        await producer.start()
-        await consumer.start()
-        publisher, times = BatchPublisher(producer), StepTimes()
-        freeze_heap(collect=True)
-        try:
-            while True:
-                with times.step("fetch"):
-                    fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.batch_size)
-                if not fetched:
-                    continue
-                messages = raw_messages(fetched)
-                async with rebalance.in_hand:
-                    try:
-                        await handle(publisher, messages, times)
-                        with times.step("commit"):
-                            await rebalance.settled()
-                        rebalance.committing = asyncio.ensure_future(consumer.commit(next_offsets(fetched)))
-                        times.batch_done(len(messages))
-                    except asyncio.CancelledError:
-                        raise  # shutting down: this batch is not committed, so it is redelivered
-                    except BaseException as exc:  # noqa: BLE001 - see exit_unstored
-                        exit_unstored(exc, len(messages))
-        finally:
-            with contextlib.suppress(Exception):
-                await rebalance.settled()  # the last stored batch's offsets
-            await consumer.stop()
-            await producer.stop()
+        await ScoringLoop(settings, scorer).run()
 
     @app.task
     async def model_updates() -> None:

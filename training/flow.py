@@ -9,10 +9,8 @@ decision and its reason are recorded: MLflow tags on the version and a row in Po
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import psycopg
@@ -20,7 +18,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
-from pricemyride.settings import Settings
+from pricemyride.settings import Settings, load_settings
 from training.cleaning import CleaningReport, clean
 from training.data import Splits, frame_sha256, make_splits, prices
 from training.gate import Comparison, GateDecision, apply, check_margin, compare, decide
@@ -46,10 +44,10 @@ def stored_labels(settings: Settings, since: datetime) -> pd.DataFrame:
 
 
 @task(cache_policy=NO_CACHE)
-def load(files: list[Path], since: datetime | None) -> pd.DataFrame:
+def load(settings: Settings, files: list[Path], since: datetime | None) -> pd.DataFrame:
     parts = [read_listings_file(path).assign(**{RECENT: False}) for path in files]
     if since is not None:
-        parts.append(stored_labels(Settings(), since).assign(**{RECENT: True}))
+        parts.append(stored_labels(settings, since).assign(**{RECENT: True}))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CRAIGSLIST_COLUMNS)
     log.info("loaded %d listings (%d files, stored since %s)", len(frame), len(files), since)
     return frame
@@ -64,6 +62,7 @@ def clean_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 
 @task(cache_policy=NO_CACHE)
 def train_challenger(
+    settings: Settings,
     raw: pd.DataFrame,
     usable: pd.DataFrame,
     report: CleaningReport,
@@ -71,7 +70,6 @@ def train_challenger(
     source: str,
     files: list[Path],
 ) -> tuple[int, Splits]:
-    settings = Settings()
     splits = make_splits(usable, params.seed)
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
@@ -82,10 +80,9 @@ def train_challenger(
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_both(challenger: int, splits: Splits) -> Comparison:
+def evaluate_both(settings: Settings, challenger: int, splits: Splits) -> Comparison:
     """MAE of the challenger, the current champion and the median price on the same held-out rows: the recent
     ones (stored since the champion was trained, which it never saw) when there are any."""
-    settings = Settings()
     recent = splits.test[splits.test[RECENT].astype(bool)] if RECENT in splits.test else splits.test.iloc[0:0]
     test = recent if len(recent) else splits.test
     log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if len(recent) else "all")
@@ -100,9 +97,9 @@ def gate(comparison: Comparison, challenger: int, margin: float) -> GateDecision
 
 
 @task(cache_policy=NO_CACHE)
-def record(decision: GateDecision, request_id: str | None) -> GateDecision:
+def record(settings: Settings, decision: GateDecision, request_id: str | None) -> GateDecision:
     """Apply the decision (promote, or record the rejection) in MLflow, Postgres and on Kafka."""
-    return apply(Settings(), decision, {"request_id": request_id})
+    return apply(settings, decision, {"request_id": request_id})
 
 
 @flow(name="retrain")
@@ -112,15 +109,17 @@ def retrain(
     margin: float | None = None,
     max_rounds: int = TrainParams.max_rounds,
     request_id: str | None = None,
-) -> dict[str, Any]:
+) -> GateDecision:
     """Train a challenger on files and/or labelled listings stored since ``since``; promote it if it wins.
 
-    ``request_id`` (the retrain request being answered) is recorded with the decision in ``model_events``."""
-    margin = check_margin(Settings().promotion_margin if margin is None else margin)
+    ``request_id`` (the retrain request being answered) is recorded with the decision in ``model_events``.
+    The settings are read once, here, from the environment of the process that runs the flow."""
+    settings = load_settings()
+    margin = check_margin(settings.promotion_margin if margin is None else margin)
     files = [Path(p) for p in data or []]
-    frame = load(files, since)
+    frame = load(settings, files, since)
     usable, report = clean_rows(frame)
     source = ", ".join([*(str(f) for f in files), *([f"stored since {since.isoformat()}"] if since else [])])
-    challenger, splits = train_challenger(frame, usable, report, TrainParams(max_rounds=max_rounds), source, files)
-    decision = record(gate(evaluate_both(challenger, splits), challenger, margin), request_id)
-    return asdict(decision)
+    params = TrainParams(max_rounds=max_rounds)
+    challenger, splits = train_challenger(settings, frame, usable, report, params, source, files)
+    return record(settings, gate(evaluate_both(settings, challenger, splits), challenger, margin), request_id)

@@ -8,7 +8,7 @@ champion this code can run, or it beats the champion's MAE by at least ``margin`
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,12 @@ class GateDecision:
     challenger_mae: float
     champion_mae: float | None
     baseline_mae: float | None = None
+
+    @classmethod
+    def from_record(cls, metrics: dict[str, Any]) -> GateDecision:
+        """The decision as recorded in ``model_events.metrics`` (which holds a few more keys)."""
+        values: dict[str, Any] = {f.name: metrics.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
 
 def check_margin(margin: float) -> float:

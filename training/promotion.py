@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -25,19 +24,13 @@ from pricemyride.errors import ModelNotFound
 from pricemyride.events import ModelUpdate
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings, redacted
+from pricemyride.storage import ModelEventKind as EventKind
+from training.contracts import VERSION_TAG_GATE, VERSION_TAG_GATE_REASON
 from training.registry import configure, load_version
 
 log = logging.getLogger(__name__)
 PREVIOUS_ALIAS = "previous"
 PUBLISH_TIMEOUT_S = 10.0
-
-
-class EventKind(StrEnum):
-    """The kinds of row in ``model_events``."""
-
-    PROMOTED = "promoted"
-    REJECTED = "rejected"
-    FAILED = "failed"
 
 
 INSERT_EVENT = "INSERT INTO model_events (kind, version, champion, reason, metrics) VALUES (%s, %s, %s, %s, %s)"
@@ -101,8 +94,8 @@ def move_aliases(client: MlflowClient, settings: Settings, version: int, before:
         client.set_registered_model_alias(settings.model_name, PREVIOUS_ALIAS, str(before))
     if alias_version(client, settings, settings.challenger_alias) == version:
         client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
-    client.set_model_version_tag(settings.model_name, str(version), "gate", EventKind.PROMOTED.value)
-    client.set_model_version_tag(settings.model_name, str(version), "gate_reason", reason)
+    client.set_model_version_tag(settings.model_name, str(version), VERSION_TAG_GATE, EventKind.PROMOTED.value)
+    client.set_model_version_tag(settings.model_name, str(version), VERSION_TAG_GATE_REASON, reason)
 
 
 def promote(
@@ -134,8 +127,8 @@ def promote(
 def reject(settings: Settings, version: int, champion: int | None, reason: str, metrics: dict[str, Any]) -> None:
     """Record that ``version`` stays a challenger, and why."""
     client = configure(settings)
-    client.set_model_version_tag(settings.model_name, str(version), "gate", EventKind.REJECTED.value)
-    client.set_model_version_tag(settings.model_name, str(version), "gate_reason", reason)
+    client.set_model_version_tag(settings.model_name, str(version), VERSION_TAG_GATE, EventKind.REJECTED.value)
+    client.set_model_version_tag(settings.model_name, str(version), VERSION_TAG_GATE_REASON, reason)
     record_event(settings, EventKind.REJECTED, version, champion, reason, metrics)
     log.warning("version %d stays @%s: %s", version, settings.challenger_alias, reason)
 

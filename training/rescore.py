@@ -22,7 +22,6 @@ from pricing.path import price_listings
 from training.registry import champion_version, configure, load_version
 
 log = logging.getLogger(__name__)
-BATCH = 2_000
 
 STORED_LISTINGS = """
 SELECT DISTINCT ON (listing_id) listing FROM predictions
@@ -49,7 +48,8 @@ def rescore(settings: Settings, since: datetime, version: int | None = None) -> 
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:
         listings = stored_listings(conn.execute(STORED_LISTINGS, [since]).fetchall())
         log.info("rescoring %d listings stored since %s with version %d", len(listings), since, model.version)
-        batches = [listings[i : i + BATCH] for i in range(0, len(listings), BATCH)]
+        size = settings.batch_size
+        batches = [listings[i : i + size] for i in range(0, len(listings), size)]
         for batch in progress(batches, "rescore batches", total=len(batches)):
             priced = price_listings(model.model, model.version, batch, datetime.now(UTC))
             write_predictions(conn, [row for row in priced if not isinstance(row, str)])

@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 
 from pricemyride.errors import TrainingRefused, UsageError
 from pricemyride.settings import Settings
-from training import promotion
+from training import contracts, promotion
 from training.cleaning import CleaningReport, clean
 from training.data import Splits, load_training_frame, make_splits, model_input, prices
 from training.gate import check_margin, compare, judge
@@ -131,6 +131,27 @@ def reference_sample(model: PriceModel, raw: pd.DataFrame, seed: int) -> pd.Data
     return pd.concat([out, model.predict_range(model_input(sample)).reset_index(drop=True)], axis=1)
 
 
+def log_reference(sample: pd.DataFrame) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / contracts.REFERENCE_FILE
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=contracts.REFERENCE_DIR)
+
+
+def register_model(settings: Settings, model: PriceModel, example: pd.DataFrame) -> int:
+    """Log the model with its signature and input example in the active run; its registered version."""
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        registered_model_name=settings.model_name,
+        pip_requirements=PIP_REQUIREMENTS,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+    )
+    return int(info.registered_model_version)
+
+
 def log_and_register(
     settings: Settings,
     model: PriceModel,
@@ -143,33 +164,18 @@ def log_and_register(
     params: TrainParams,
     files: Sequence[Path] = (),
 ) -> TrainResult:
+    """Log the run (params, held-out metrics, tags, cleaning report, drift reference) and register the model
+    as ``@challenger``; the contract of what a version carries is ``training.contracts``."""
     client = configure(settings)
-    example = model_input(splits.train.head(5))
     with mlflow.start_run() as run:
         mlflow.log_params(asdict(params) | {"data": source} | {f"rows_{k}": v for k, v in splits.sizes().items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-        mlflow.set_tags(
-            {
-                "data_sha256": data_hash,
-                "git_commit": git_commit(),
-                "training_files": json.dumps([str(Path(f).resolve()) for f in files]),
-            }
-        )
-        mlflow.log_dict(report.as_dict(), "cleaning_report.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "reference.parquet"
-            reference_sample(model, raw, params.seed).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), artifact_path="reference")
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, model.predict(example)),
-            input_example=example,
-            registered_model_name=settings.model_name,
-            pip_requirements=PIP_REQUIREMENTS,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
-    version = int(info.registered_model_version)
+        trained_on = json.dumps([str(Path(f).resolve()) for f in files])
+        mlflow.set_tags({contracts.TAG_DATA_SHA256: data_hash, contracts.TAG_GIT_COMMIT: git_commit(),
+                         contracts.TAG_TRAINING_FILES: trained_on})  # fmt: skip
+        mlflow.log_dict(report.as_dict(), contracts.CLEANING_REPORT)
+        log_reference(reference_sample(model, raw, params.seed))
+        version = register_model(settings, model, model_input(splits.train.head(5)))
     client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))
     log.info("registered %s version %d as @%s", settings.model_name, version, settings.challenger_alias)
     return TrainResult(version=version, run_id=run.info.run_id, metrics=metrics, cleaning=report, promoted=False)

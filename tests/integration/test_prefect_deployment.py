@@ -20,9 +20,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from pricemyride.events import RetrainRequest
 from pricemyride.settings import Settings
-from tests.integration.helpers import query, wait_for
+from retrainer.listener import handle
+from tests.integration.helpers import query, scalar, wait_for
 from training.deployment import deploy_flow
-from training.listener import handle
 from training.model import TrainParams
 from training.train import train
 
@@ -99,11 +99,11 @@ def test_listener_runs_the_deployed_flow_on_a_prefect_worker_once_per_request(
                                  window_start=now, window_end=now)  # fmt: skip
         decision = handle(settings, request.model_dump_json().encode(), backoff=())
         assert decision is not None, worker_log.read_text()[-3000:]
-        assert decision["champion"] == champion
-        assert decision["challenger"] == champion + 1
-        assert decision["request_id"] == str(request.request_id)
+        assert (decision.champion, decision.challenger) == (champion, champion + 1)
+        recorded = "SELECT count(*) FROM model_events WHERE metrics->>'request_id' = %s"
+        assert scalar(settings, recorded, [str(request.request_id)]) == 1, "the decision is read back by request id"
         # A challenger cannot beat the champion's MAE by 90%: rejected, the champion stays.
-        assert decision["promote"] is False
+        assert decision.promote is False
         assert b"Completed" in worker_log.read_bytes()
 
         # The request delivered again (a listener restart before its commit): no second training.

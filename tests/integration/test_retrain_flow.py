@@ -27,16 +27,16 @@ def test_retrain_promotes_a_first_model_then_gates_a_challenger(
     files = [str(data_dir / "craigslist_2020.csv")]
     started = datetime.now(UTC)
     first = retrain(data=files, max_rounds=150)
-    assert first["promote"] is True
-    assert events(own_registry, first["challenger"], started) == [("promoted", "no champion this code can run")]
+    assert first.promote is True
+    assert events(own_registry, first.challenger, started) == [("promoted", "no champion this code can run")]
 
     # The same data again cannot beat the champion by 50% (the margin from PRICEMYRIDE_PROMOTION_MARGIN):
     # rejected, with the reason recorded.
     monkeypatch.setenv("PRICEMYRIDE_PROMOTION_MARGIN", "0.5")
     second = retrain(data=files, max_rounds=150)
-    assert second["promote"] is False
-    assert second["champion"] == first["challenger"]
-    ((kind, reason),) = events(own_registry, second["challenger"], started)
+    assert second.promote is False
+    assert second.champion == first.challenger
+    ((kind, reason),) = events(own_registry, second.challenger, started)
     assert kind == "rejected"
     assert "does not beat the champion's" in reason
     assert "by 50%" in reason
@@ -44,9 +44,9 @@ def test_retrain_promotes_a_first_model_then_gates_a_challenger(
     client = MlflowClient(own_registry.tracking_uri)
     aliases = {a: int(client.get_model_version_by_alias(own_registry.model_name, a).version)
                for a in (own_registry.champion_alias, own_registry.challenger_alias)}  # fmt: skip
-    assert aliases == {"champion": first["challenger"], "challenger": second["challenger"]}
-    tags = client.get_model_version(own_registry.model_name, str(second["challenger"])).tags
+    assert aliases == {"champion": first.challenger, "challenger": second.challenger}
+    tags = client.get_model_version(own_registry.model_name, str(second.challenger)).tags
     assert tags["gate"] == "rejected"
-    run = client.get_run(client.get_model_version(own_registry.model_name, str(first["challenger"])).run_id)
+    run = client.get_run(client.get_model_version(own_registry.model_name, str(first.challenger)).run_id)
     reference = client.list_artifacts(run.info.run_id, "reference")
     assert [a.path for a in reference] == ["reference/reference.parquet"]

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from pricemyride.settings import Settings
-from pricemyride.storage import create_schema
+from pricemyride.storage import ModelEventKind, create_schema
 
 pytestmark = pytest.mark.integration
 
@@ -32,3 +32,14 @@ def test_reader_role_can_select_but_not_write(settings: Settings) -> None:
         conn.commit()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM predictions")
+
+
+@pytest.mark.parametrize("kind", ["registered", "deleted"])
+def test_model_events_take_only_the_kinds_the_code_writes(settings: Settings, kind: str) -> None:
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO model_events (kind, version, reason) VALUES (%s, 1, 'x')", [kind])
+        conn.rollback()
+        for good in ModelEventKind:
+            with conn.transaction(force_rollback=True):
+                conn.execute("INSERT INTO model_events (kind, version, reason) VALUES (%s, 1, 'x')", [good.value])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pricemyride.settings import Settings
+from pricemyride.settings import Settings, described
 from pricemyride_cli.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +19,7 @@ CLI_COMMANDS = set(COMMANDS)
 
 
 def settings_env_names() -> set[str]:
-    return {f"PRICEMYRIDE_{name.upper()}" for name in Settings.model_fields}
+    return {f"PRICEMYRIDE_{name.upper()}" for name, _ in described(Settings())}
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

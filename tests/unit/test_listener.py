@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from training.listener import with_retries
+from retrainer.listener import with_retries
 
 
 def test_a_flaky_flow_is_retried_until_it_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("training.listener.time.sleep", waits.append)
+    monkeypatch.setattr("retrainer.listener.time.sleep", waits.append)
     calls = iter([RuntimeError("prefect down"), RuntimeError("again"), {"promote": True}])
 
     def attempt() -> dict[str, Any]:
@@ -26,7 +26,7 @@ def test_a_flaky_flow_is_retried_until_it_succeeds(monkeypatch: pytest.MonkeyPat
 
 def test_the_last_failure_is_raised_after_every_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("training.listener.time.sleep", waits.append)
+    monkeypatch.setattr("retrainer.listener.time.sleep", waits.append)
 
     def attempt() -> dict[str, Any]:
         raise RuntimeError(f"failure {len(waits)}")

@@ -9,14 +9,12 @@ import pandas as pd
 import pytest
 
 from monitoring.drift import Episode, WindowResult, compute_window, signals
-from monitoring.policy import DriftPolicy
 from pricemyride.generator import generate_listings
+from pricemyride.policy import DriftPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ALL_SIGNALS = ("features", "prediction", "asking_price", "realized_error")
-POLICY = DriftPolicy(
-    consecutive_windows=2, cooldown_seconds=600, min_rows=100, min_labelled_rows=50, reasons=ALL_SIGNALS
-)
+POLICY = DriftPolicy(consecutive_windows=2, cooldown_s=600, min_rows=100, min_labelled_rows=50, reasons=ALL_SIGNALS)
 
 
 def window(**changes: object) -> WindowResult:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from kafka import KafkaConsumer
@@ -25,9 +25,12 @@ from pydantic import ValidationError
 from pricemyride.events import RetrainRequest
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
+from training.contracts import TAG_TRAINING_FILES
+from training.gate import GateDecision
 from training.promotion import EventKind, record_event
 from training.registry import champion_version, configure
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 BACKOFF_S = (5.0, 20.0, 60.0)
 
@@ -37,11 +40,11 @@ def retrain_inputs(settings: Settings) -> tuple[list[str], datetime | None]:
     client = configure(settings)
     version = champion_version(client, settings)
     run = client.get_run(str(client.get_model_version(settings.model_name, str(version)).run_id))
-    files = [f for f in json.loads(run.data.tags.get("training_files", "[]")) if Path(f).is_file()]
+    files = [f for f in json.loads(run.data.tags.get(TAG_TRAINING_FILES, "[]")) if Path(f).is_file()]
     return files, datetime.fromtimestamp(run.info.start_time / 1000, tz=UTC)
 
 
-def run_flow(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
+def run_flow(settings: Settings, request: RetrainRequest) -> GateDecision:
     """Run the retrain flow for ``request``: in this process, or on the Prefect deployment when one is set."""
     files, since = retrain_inputs(settings)
     log.info("retraining for request %s (%s): files %s, stored since %s", request.request_id, request.reason,
@@ -52,10 +55,10 @@ def run_flow(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
         return run_deployed(settings, parameters)
     from training.flow import retrain
 
-    return dict(retrain(data=files, since=since, margin=settings.promotion_margin, request_id=str(request.request_id)))
+    return retrain(data=files, since=since, margin=settings.promotion_margin, request_id=str(request.request_id))
 
 
-def run_deployed(settings: Settings, parameters: dict[str, Any]) -> dict[str, Any]:
+def run_deployed(settings: Settings, parameters: dict[str, Any]) -> GateDecision:
     """One flow run of the deployment (the request id is its idempotency key); its decision is read back
     from ``model_events``, where the flow recorded it."""
     from prefect.client.schemas.objects import FlowRun
@@ -74,7 +77,7 @@ def run_deployed(settings: Settings, parameters: dict[str, Any]) -> dict[str, An
     return recorded_decision(settings, parameters["request_id"])
 
 
-def recorded_decision(settings: Settings, request_id: str) -> dict[str, Any]:
+def recorded_decision(settings: Settings, request_id: str) -> GateDecision:
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:
         row = conn.execute(
             "SELECT metrics FROM model_events WHERE metrics->>'request_id' = %s AND kind IN ('promoted', 'rejected') "
@@ -82,10 +85,10 @@ def recorded_decision(settings: Settings, request_id: str) -> dict[str, Any]:
         ).fetchone()  # fmt: skip
     if row is None:
         raise RuntimeError(f"request {request_id}: the flow run completed but recorded no decision in model_events")
-    return dict(row[0])
+    return GateDecision.from_record(dict(row[0]))
 
 
-def with_retries(attempt: Callable[[], dict[str, Any]], backoff: Sequence[float]) -> dict[str, Any]:
+def with_retries(attempt: Callable[[], T], backoff: Sequence[float]) -> T:
     """Call ``attempt``; on failure wait and try again, once per backoff step; re-raise the last error."""
     for wait in [*backoff, None]:
         try:
@@ -103,8 +106,8 @@ def record_failure(settings: Settings, request: RetrainRequest, error: BaseExcep
                  f"retrain failed: {error!r}", {"request_id": str(request.request_id)})  # fmt: skip
 
 
-def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> dict[str, Any] | None:
-    """One request: run the flow (with retries), publish the promotion; None when nothing was run."""
+def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> GateDecision | None:
+    """One request: run the flow (with retries); the gate's decision, or None when nothing was run."""
     try:
         request = RetrainRequest.model_validate_json(raw)
     except ValidationError as exc:
@@ -121,8 +124,8 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         log.error("retrain request %s failed after %d tries: %r", request.request_id, len(backoff) + 1, exc)
         record_failure(settings, request, exc)
         return None
-    if decision["promote"]:  # the flow's promote() has set the alias and published the ModelUpdate
-        log.warning("request %s: version %s promoted", request.request_id, decision["challenger"])
+    if decision.promote:  # the flow's promote() has set the alias and published the ModelUpdate
+        log.warning("request %s: version %d promoted", request.request_id, decision.challenger)
     return decision
 
 

@@ -1,25 +1,27 @@
 """What drift monitoring checks, kept apart from the code that computes it.
 
 A ``DriftPolicy`` says which columns are compared with the champion's reference sample, with which
-Evidently tests and thresholds, how windows are cut, and when a retrain is requested. It is a plain
-typed object: ``monitoring.drift`` computes a window, ``WindowVerdict`` applies the policy to it.
+Evidently tests and thresholds, how windows are cut, and when a retrain is requested. It is a typed,
+frozen object nested in ``Settings`` as ``settings.drift`` — each field is read from
+``PRICEMYRIDE_DRIFT_<FIELD>`` (e.g. ``PRICEMYRIDE_DRIFT_WINDOW_EVENTS``) and declared here only;
+``monitoring.drift`` computes a window and applies the policy to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Self
 
-from pricemyride.settings import Settings
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NUMERIC: Final = ("year", "odometer", "lat", "long")
 CATEGORICAL: Final = ("manufacturer", "condition", "cylinders", "fuel", "title_status", "transmission",
                       "drive", "type", "paint_color", "state")  # fmt: skip
 
 
-@dataclass(frozen=True)
-class DriftPolicy:
+class DriftPolicy(BaseModel):
     """When the live stream has moved away from what the champion was trained on."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
 
     numeric_columns: tuple[str, ...] = NUMERIC
     """Numeric listing fields compared with the reference sample."""
@@ -37,33 +39,30 @@ class DriftPolicy:
     """Prediction (and asking-price) drift: distance of the window's distribution from the reference."""
     mae_ratio: float = 1.3
     """Realized MAE on labelled listings above this multiple of the champion's test MAE is drift."""
-    window_events: int = 2_000
+    window_events: int = Field(2_000, ge=1)
     """A tumbling window closes after this many predictions…"""
-    window_seconds: float = 300.0
+    window_seconds: float = Field(300.0, gt=0)
     """…or this many seconds, whichever comes first."""
-    min_rows: int = 300
+    min_rows: int = Field(300, ge=1)
     """Windows with fewer predictions are recorded but never fire."""
-    min_labelled_rows: int = 100
+    min_labelled_rows: int = Field(100, ge=1)
     """Realized error needs at least this many listings with a usable asking price."""
-    consecutive_windows: int = 2
+    consecutive_windows: int = Field(2, ge=1)
     """A retrain is requested only after this many drifting windows in a row."""
-    cooldown_seconds: float = 1_800.0
+    cooldown_s: float = Field(1_800.0, ge=0)
     """At most one retrain request per this many seconds, and one per drift episode."""
-    reasons: tuple[str, ...] = field(default=("asking_price", "realized_error"))
+    reasons: tuple[str, ...] = ("asking_price", "realized_error")
     """Which signals may request a retrain (of features, prediction, asking_price, realized_error).
 
     Here the label arrives with the event, so the default trusts the label-based signals: realized error
     and asking-price drift. Feature and prediction drift are computed, stored and shown, but on these
     listings they mostly measure which listing sites are sending (source mix), not a market change."""
 
-
-def policy_from_settings(settings: Settings) -> DriftPolicy:
-    """The default policy with the window and cadence the deployment's settings ask for."""
-    return DriftPolicy(
-        window_events=settings.drift_window_events,
-        window_seconds=settings.drift_window_seconds,
-        consecutive_windows=settings.drift_consecutive_windows,
-        cooldown_seconds=settings.drift_cooldown_s,
-        min_rows=settings.drift_min_rows,
-        min_labelled_rows=min(100, settings.drift_min_rows),
-    )
+    @model_validator(mode="after")
+    def _labelled_rows_fit_a_window(self) -> Self:
+        if self.min_labelled_rows > self.min_rows:
+            raise ValueError(
+                f"expected min_labelled_rows ≤ min_rows, got {self.min_labelled_rows} > {self.min_rows}: "
+                "set PRICEMYRIDE_DRIFT_MIN_LABELLED_ROWS too"
+            )
+        return self
