@@ -42,12 +42,13 @@ from infra.demo_drift import rows, world_env
 from infra.services import Paths, pid_alive, start_kafka, start_postgres, stop_pid, stop_postgres
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
-from pricemyride.events import MAX_EVENT_BYTES, ModelUpdate, parse_listing
+from pricemyride.events import MAX_EVENT_BYTES, parse_listing
 from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from pricemyride.topics import read_topic
 from producers.replay import row_event
+from training.promotion import model_update, publish_update
 
 log = logging.getLogger("chaos")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
@@ -299,23 +300,32 @@ def worker_crash(world: World, n: int, kills: int = 3) -> Outcome:
     return world.audit(outcome)
 
 
-@timed
-def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s: float, rate: float) -> Outcome:
+def outage(world: World, outcome: Outcome, events: list[tuple[bytes | None, bytes]], rate: float,
+           stop: Callable[[], None], start: Callable[[], None], pause_s: float = 0.0) -> Outcome:  # fmt: skip
+    """Stream ``events``; a third of the way in, ``stop`` a service, wait ``pause_s``, ``start`` it again;
+    the recovery is timed from the start."""
     world.start_worker()
     world.wait_scoring()
-    producer = world.produce_in_background(valid_events(n, 5, "db"), rate)
-    outcome = Outcome("database outage")
-    world.wait_rows(n // 3, 300)
-    outcome.checks["outage began mid-stream"] = producer.is_alive()
-    stop_postgres(infra)
-    time.sleep(outage_s)
+    producer = world.produce_in_background(events, rate)
+    world.wait_rows(len(events) // 3, 300)
+    outcome.checks["the fault began mid-stream"] = producer.is_alive()
+    stop()
+    time.sleep(pause_s)
     started = time.monotonic()
-    start_postgres(base, infra)
+    start()
     before = world.stored_rows()
-    outcome.recovery_s = round(world.wait_progress(before, n, 120) - started, 1)
+    outcome.recovery_s = round(world.wait_progress(before, len(events), 180) - started, 1)
     producer.join()
-    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    outcome.checks["all handled in time"] = world.wait_handled(len(events), 300)
     outcome.checks["worker never stopped"] = world.worker_alive()
+    return outcome
+
+
+@timed
+def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s: float, rate: float) -> Outcome:
+    outcome = outage(world, Outcome("database outage"), valid_events(n, 5, "db"), rate,
+                     stop=lambda: stop_postgres(infra), start=lambda: start_postgres(base, infra),
+                     pause_s=outage_s)  # fmt: skip
     outcome.checks["worker backed off and retried"] = "retrying in" in world.log_text()
     world.stop_workers()
     return world.audit(outcome)
@@ -323,20 +333,9 @@ def database_outage(world: World, base: Settings, infra: Paths, n: int, outage_s
 
 @timed
 def broker_restart(world: World, base: Settings, infra: Paths, n: int, rate: float) -> Outcome:
-    world.start_worker()
-    world.wait_scoring()
-    producer = world.produce_in_background(valid_events(n, 6, "broker"), rate)
-    outcome = Outcome("broker restart")
-    world.wait_rows(n // 3, 300)
-    outcome.checks["restart began mid-stream"] = producer.is_alive()
-    stop_pid("kafka", infra, timeout_s=60)
-    started = time.monotonic()
-    start_kafka(base, infra)
-    before = world.stored_rows()
-    outcome.recovery_s = round(world.wait_progress(before, n, 180) - started, 1)
-    producer.join()
-    outcome.checks["all handled in time"] = world.wait_handled(n, 300)
-    outcome.checks["worker never stopped"] = world.worker_alive()
+    outcome = outage(world, Outcome("broker restart"), valid_events(n, 6, "broker"), rate,
+                     stop=lambda: stop_pid("kafka", infra, timeout_s=60),
+                     start=lambda: start_kafka(base, infra))  # fmt: skip
     outcome.checks["producer lost nothing"] = world.producer_errors == 0
     world.stop_workers()
     return world.audit(outcome)
@@ -386,17 +385,8 @@ def register_corrupt_version(settings: Settings, version: int) -> int:
 
 
 def announce(settings: Settings, version: int, reason: str) -> None:
-    update = ModelUpdate(
-        model=settings.model_name,
-        version=version,
-        alias=settings.champion_alias,
-        promoted_at=datetime.now(UTC),
-        reason=reason,
-    )
-    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
-    producer.send(settings.model_updates_topic, key=str(version).encode(), value=update.model_dump_json().encode())
-    producer.flush()
-    producer.close()
+    """Publish a ModelUpdate for ``version`` without moving the alias (a version that must be refused)."""
+    publish_update(settings, model_update(settings, version, reason))
 
 
 @timed

@@ -98,6 +98,11 @@ def move_aliases(client: MlflowClient, settings: Settings, version: int, before:
     client.set_model_version_tag(settings.model_name, str(version), VERSION_TAG_GATE_REASON, reason)
 
 
+def model_update(settings: Settings, version: int, reason: str) -> ModelUpdate:
+    return ModelUpdate(model=settings.model_name, version=version, alias=settings.champion_alias,
+                       promoted_at=datetime.now(UTC), reason=reason)  # fmt: skip
+
+
 def promote(
     settings: Settings, version: int, reason: str, metrics: dict[str, Any] | None = None, verify: bool = False
 ) -> ModelUpdate:
@@ -112,13 +117,7 @@ def promote(
     before = alias_version(client, settings, settings.champion_alias)
     record_event(settings, EventKind.PROMOTED, version, before, reason, metrics or {},
                  then=lambda: move_aliases(client, settings, version, before, reason))  # fmt: skip
-    update = ModelUpdate(
-        model=settings.model_name,
-        version=version,
-        alias=settings.champion_alias,
-        promoted_at=datetime.now(UTC),
-        reason=reason,
-    )
+    update = model_update(settings, version, reason)
     publish_update(settings, update)
     log.warning("version %d is now @%s (was %s): %s", version, settings.champion_alias, before, reason)
     return update
