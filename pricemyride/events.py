@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -18,7 +19,6 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 import orjson
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -61,10 +61,48 @@ MAX_REASON_BYTES: Final = 1024
 MEMO_SIZE: Final = 16_384
 MIN_YEAR: Final = 1900
 MIN_DATE_YEAR: Final = 1990
+MIN_DATE_TEXT: Final = str(MIN_DATE_YEAR)
 FUTURE_SLACK: Final = timedelta(days=1)
 MAX_ODOMETER: Final = 2_000_000
 MAX_PRICE: Final = 5_000_000
 DUPLICATE_KEYS_HINT: Final = re.compile(r'"\s*:')
+
+
+class Clock:
+    """The clock-relative bounds (next year; now + 1 day), read from the clock at most once a second: a
+    worker checks thousands of listings a second, and a bound a second old is as good with a day's slack."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self._latest = datetime.now(UTC)
+        self._clearly_past = ""
+        self._last_year = 0
+
+    def _refresh(self) -> None:
+        now = time.time()
+        if now >= self.until:
+            self.until = now + 1.0
+            self._latest = datetime.fromtimestamp(now, UTC) + FUTURE_SLACK
+            self._clearly_past = (self._latest - timedelta(days=2)).strftime("%Y-%m-%d")
+            self._last_year = datetime.now(UTC).year + 1
+
+    def latest(self) -> datetime:
+        """The latest accepted date-time (now + 1 day)."""
+        self._refresh()
+        return self._latest
+
+    def clearly_past(self) -> str:
+        """A calendar day as YYYY-MM-DD: a date-time written on an earlier day is in range, whatever its offset."""
+        self._refresh()
+        return self._clearly_past
+
+    def last_year(self) -> int:
+        """The latest accepted model year (next year)."""
+        self._refresh()
+        return self._last_year
+
+
+CLOCK: Final = Clock()
 
 CONDITIONS: Final = ("excellent", "fair", "good", "like new", "new", "salvage")
 CYLINDERS: Final = (*tuple(f"{n} cylinders" for n in (3, 4, 5, 6, 8, 10, 12)), "other")
@@ -205,7 +243,7 @@ def _year(value: Any) -> int | None:
     number = _number(value)
     if number is None:
         return None
-    last = datetime.now(UTC).year + 1
+    last = CLOCK.last_year()
     if number != int(number) or not MIN_YEAR <= number <= last:
         raise ValueError(f"expected a whole year {MIN_YEAR} … {last}, got {number:g}")
     return int(number)
@@ -255,21 +293,30 @@ def _source(value: Any) -> str:
 
 
 def _date_time(value: Any) -> Any:
-    """ISO 8601 text with a UTC offset (the shape); pydantic then builds the datetime, _in_range bounds it."""
+    """ISO 8601 text with a UTC offset, in 1990 or later as written and at most one day ahead of this clock;
+    pydantic then builds the datetime. A date two days before the bound is in range whatever its offset
+    (offsets are under a day), so most are judged by their text; the rest are parsed and compared."""
     if isinstance(value, datetime):  # built in code (producers, tests), not read from JSON
-        return value
+        return _in_range(value)
     if not isinstance(value, str) or not DATE_TIME.fullmatch(value):
         raise ValueError(f"expected an ISO 8601 date-time with a UTC offset, got {_shown(value)}")
-    return value
+    if value[:4] < MIN_DATE_TEXT:
+        raise ValueError(f"expected a date-time in {MIN_DATE_YEAR} or later, got {_shown(value)}")
+    if value[:10] < CLOCK.clearly_past():
+        return value
+    try:
+        _in_range(datetime.fromisoformat(value))
+    except ValueError as exc:
+        if "no later than" in str(exc):
+            raise
+    return value  # a calendar-impossible day is pydantic's to name
 
 
-def _in_range(value: datetime | None) -> datetime | None:
+def _in_range(value: datetime) -> datetime:
     """Year 1990 or later as written, and at most one day ahead of this clock."""
-    if value is None:
-        return None
     if value.year < MIN_DATE_YEAR:
         raise ValueError(f"expected a date-time in {MIN_DATE_YEAR} or later, got {value.isoformat()}")
-    latest = datetime.now(UTC) + FUTURE_SLACK
+    latest = CLOCK.latest()
     if value > latest:
         raise ValueError(f"expected a date-time no later than {latest:%Y-%m-%d %H:%M} UTC, got {value.isoformat()}")
     return value
@@ -318,7 +365,7 @@ YEAR_SCHEMA: Final = _nullable({"type": "integer", "minimum": MIN_YEAR})
 DATE_TIME: Final = re.compile(DATE_TIME_SHAPE)
 UUID_TEXT: Final = re.compile(UUID_PATTERN)
 Text = Annotated[str | None, BeforeValidator(_lower_text), WithJsonSchema(TEXT_SCHEMA)]
-Moment = Annotated[AwareDatetime, BeforeValidator(_date_time), AfterValidator(_in_range)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_date_time)]
 
 
 class Listing(BaseModel):
@@ -432,7 +479,14 @@ def _reason(problems: list[tuple[str, str]]) -> str:
 
 
 def _duplicate_keys(text: str, data: dict[str, Any]) -> list[str]:
-    """Keys given twice at the top level. A cheap count of '"…":' decides whether to look closely."""
+    """Keys given twice at the top level, found without parsing again in the common case.
+
+    Every key is a string followed by ``:``; ``text.count('":')`` counts the keys written with no space
+    before the colon (and ``\\":`` inside values, which only errs towards a closer look). When it equals
+    the number of keys and no quote is followed by white space, no key can have been given twice."""
+    spaced = '" ' in text or '"\n' in text or '"\t' in text or '"\r' in text
+    if not spaced and text.count('":') == len(data):
+        return []
     if len(DUPLICATE_KEYS_HINT.findall(text)) <= len(data):
         return []
     counts = Counter(key for key, _ in json.loads(text, object_pairs_hook=lambda pairs: pairs))
