@@ -61,7 +61,6 @@ MAX_REASON_BYTES: Final = 1024
 MEMO_SIZE: Final = 16_384
 MIN_YEAR: Final = 1900
 MIN_DATE_YEAR: Final = 1990
-MIN_DATE_TEXT: Final = str(MIN_DATE_YEAR)
 FUTURE_SLACK: Final = timedelta(days=1)
 MAX_ODOMETER: Final = 2_000_000
 MAX_PRICE: Final = 5_000_000
@@ -75,7 +74,6 @@ class Clock:
     def __init__(self) -> None:
         self.until = 0.0
         self._latest = datetime.now(UTC)
-        self._clearly_past = ""
         self._last_year = 0
 
     def _refresh(self) -> None:
@@ -83,18 +81,12 @@ class Clock:
         if now >= self.until:
             self.until = now + 1.0
             self._latest = datetime.fromtimestamp(now, UTC) + FUTURE_SLACK
-            self._clearly_past = (self._latest - timedelta(days=2)).strftime("%Y-%m-%d")
             self._last_year = datetime.now(UTC).year + 1
 
     def latest(self) -> datetime:
         """The latest accepted date-time (now + 1 day)."""
         self._refresh()
         return self._latest
-
-    def clearly_past(self) -> str:
-        """A calendar day as YYYY-MM-DD: a date-time written on an earlier day is in range, whatever its offset."""
-        self._refresh()
-        return self._clearly_past
 
     def last_year(self) -> int:
         """The latest accepted model year (next year)."""
@@ -292,24 +284,18 @@ def _source(value: Any) -> str:
     return text
 
 
-def _date_time(value: Any) -> Any:
-    """ISO 8601 text with a UTC offset, in 1990 or later as written and at most one day ahead of this clock;
-    pydantic then builds the datetime. A date two days before the bound is in range whatever its offset
-    (offsets are under a day), so most are judged by their text; the rest are parsed and compared."""
+def _date_time(value: Any) -> datetime:
+    """ISO 8601 text with a UTC offset, in 1990 or later as written and at most one day ahead of this clock,
+    as a datetime (built here once: pydantic takes it as it is)."""
     if isinstance(value, datetime):  # built in code (producers, tests), not read from JSON
         return _in_range(value)
     if not isinstance(value, str) or not DATE_TIME.fullmatch(value):
         raise ValueError(f"expected an ISO 8601 date-time with a UTC offset, got {_shown(value)}")
-    if value[:4] < MIN_DATE_TEXT:
-        raise ValueError(f"expected a date-time in {MIN_DATE_YEAR} or later, got {_shown(value)}")
-    if value[:10] < CLOCK.clearly_past():
-        return value
     try:
-        _in_range(datetime.fromisoformat(value))
-    except ValueError as exc:
-        if "no later than" in str(exc):
-            raise
-    return value  # a calendar-impossible day is pydantic's to name
+        moment = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"expected a date-time that exists in the calendar, got {_shown(value)}") from None
+    return _in_range(moment)
 
 
 def _in_range(value: datetime) -> datetime:

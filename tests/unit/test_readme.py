@@ -18,3 +18,14 @@ def test_every_setting_is_documented() -> None:
 def test_readme_shows_the_two_commands() -> None:
     assert "make demo" in README
     assert "make test" in README
+
+
+def test_make_help_lists_every_documented_target() -> None:
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    targets = re.findall(r"^([a-zA-Z0-9_-]+):[^\n]*## ", (root / "Makefile").read_text(), re.M)
+    shown = subprocess.run(["make", "-s", "help"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert {"test-e2e", "test-integration", "test-unit", "demo", "bench"} <= set(targets)
+    assert [t for t in targets if f"make {t} " not in shown] == []
