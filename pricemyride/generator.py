@@ -155,7 +155,10 @@ def _log_price_noise(rng: np.random.Generator, noise: Mapping[str, Any], log_pri
 
 
 def generate_listings(n: int, seed: int = 0, start: datetime | None = None, dirty: bool = True) -> pd.DataFrame:
-    """``n`` listings in the Craigslist format, posted one second apart from ``start`` (default: now)."""
+    """``n`` listings in the Craigslist format, posted one second apart up to ``start`` (default: now).
+
+    The last listing is posted at ``start``, the others before it: a large sample never carries posting
+    dates in the future, which the event contract refuses (more than a day ahead)."""
     params, cars = generator_params(), catalog()
     rng = np.random.default_rng(seed)
     start = start or datetime.now(UTC)
@@ -163,7 +166,7 @@ def generate_listings(n: int, seed: int = 0, start: datetime | None = None, dirt
     frame, log_price = _cars(rng, cars, car)
     ages, odometer = _age_and_miles(rng, params, n)
     frame["odometer"] = odometer
-    posted = pd.Series([start + timedelta(seconds=i) for i in range(n)])
+    posted = pd.Series([start - timedelta(seconds=n - 1 - i) for i in range(n)])
     frame["year"] = posted.dt.year.to_numpy() - ages
     price = params["price"]
     log_price += cars.age_slope[car] * (ages - price["age_pivot"]) / 10 + _curve(price["age_curve"], ages)

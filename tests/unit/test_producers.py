@@ -63,3 +63,13 @@ def test_row_event_drops_missing_values_and_fills_a_stable_id() -> None:
     assert "odometer" not in event
     assert event["event_time"] == NOW.isoformat()
     assert parse_listing(json.dumps(event)).price == 5000
+
+
+def test_a_large_sample_posts_nothing_in_the_future() -> None:
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    frame = generate_listings(200_000, seed=3, start=start)
+    posted = pd.to_datetime(frame["posting_date"], utc=True)
+    assert posted.max() == start
+    assert posted.is_monotonic_increasing
