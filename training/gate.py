@@ -17,6 +17,7 @@ import pandas as pd
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, UsageError
 from pricemyride.settings import Settings
 from training.data import model_input, prices
+from training.metrics import point_metrics
 from training.promotion import promote, reject
 from training.registry import champion_version, configure, load_version
 
@@ -92,22 +93,19 @@ class Comparison:
 def compare(settings: Settings, challenger: Any, test: pd.DataFrame, train_prices: pd.Series) -> Comparison:
     """Score ``test`` with the challenger model, the current champion and the naive median price."""
     test_input, test_price = model_input(test), prices(test).to_numpy()
-    challenger_mae = point_mae(test_price, challenger.predict(test_input))
+    challenger_mae = point_metrics(test_price, challenger.predict(test_input))["mae"]
     naive = baseline_mae(train_prices, test_price)
     client = configure(settings)
     try:
         champion = champion_version(client, settings)
-        champion_mae = point_mae(test_price, load_version(client, settings, champion).model.predict(test_input))
+        champion_model = load_version(client, settings, champion).model
+        champion_mae = point_metrics(test_price, champion_model.predict(test_input))["mae"]
     except ModelNotFound:
         return Comparison(challenger_mae, None, None, naive, len(test))
     except (IncompatibleModel, ModelLoadFailed) as exc:
         log.warning("the champion cannot be evaluated by this code: %s", exc)
         return Comparison(challenger_mae, None, None, naive, len(test))
     return Comparison(challenger_mae, champion, champion_mae, naive, len(test))
-
-
-def point_mae(price: np.ndarray, fair: np.ndarray) -> float:
-    return float(np.abs(np.asarray(fair, dtype="float64") - price).mean())
 
 
 def judge(settings: Settings, version: int, comparison: Comparison, margin: float) -> GateDecision:
