@@ -11,7 +11,7 @@ RATE ?= 20
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench chaos test test-unit test-e2e test-integration lint format schema train clean
+.PHONY: help install system up down status demo demo-drift bench chaos test test-unit test-e2e test-integration lint format schema train evaluate tune clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,12 @@ schema: install ## export the Listing JSON Schema to schemas/listing.schema.json
 
 train: up ## train and register a model; the promotion gate decides on @champion (DATA=file.csv, else the generator)
 	@$(PY) -m pricemyride_cli train $(if $(DATA),--data $(DATA))
+
+evaluate: install ## the per-slice quality report, 3 seeds → reports/model_quality.{json,md} (DATA=2021 file, VINTAGE=2020 file)
+	@$(PY) -m pricemyride_cli evaluate --seeds 3 $(if $(DATA),--data $(DATA)) $(if $(VINTAGE),--vintage $(VINTAGE))
+
+tune: install ## hyperparameter search on validation data, full budget → reports/tuning.json (DATA=…, POOL=other-year file)
+	@$(PY) -m pricemyride_cli tune --trials 30 $(if $(DATA),--data $(DATA)) $(if $(POOL),--pool $(POOL))
 
 clean: down ## stop everything and delete local state (.state)
 	rm -rf .state

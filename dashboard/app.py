@@ -40,6 +40,9 @@ PREDICTION_COLUMNS: Final = (("scored_at", "Scored at"), ("car", "Car"), ("odome
                              ("range", "80% range"), ("deal_rating", "Deal"), ("model_version", "Model"))  # fmt: skip
 EVENT_COLUMNS: Final = (("at", "When"), ("kind", "Decision"), ("version", "Version"), ("champion", "Against"),
                         ("reason", "Why"))  # fmt: skip
+SLICE_COLUMNS: Final = (("group", "Slice kind"), ("slice", "Slice"), ("rows", "Rows"), ("mae", "MAE"),
+                        ("rmse", "RMSE"), ("bias", "Median signed error"), ("coverage", "80% coverage"),
+                        ("width", "Mean width"), ("unsure", "Not enough information"))  # fmt: skip
 VERSION_COLUMNS: Final = (("version", "Version"), ("aliases", "Aliases"), ("created", "Registered"),
                           ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("coverage", "80% coverage"),
                           ("gate", "Gate"), ("gate_reason", "Gate's reason"), ("scored", "Listings scored"),
@@ -130,6 +133,13 @@ def models_page() -> list[Any]:
         html.H2("Registered versions"),
         html.Div(id="models-empty", className="empty-state"),
         table("model-versions", VERSION_COLUMNS, page_size=20),
+        html.H2("Champion quality per slice"),
+        html.P(
+            "On the held-out part of its training data: asking-price bands, seller samples, and the same rows "
+            "with fields blanked as sites send them. `pricemyride evaluate` compares both baselines too.",
+            className="hint",
+        ),
+        table("champion-slices", SLICE_COLUMNS, page_size=25),
         html.H2("Listings scored per version"),
         graph("version-counts"),
         html.H2("Promotions and rejections"),
@@ -251,7 +261,9 @@ def models_outputs(pool: ConnectionPool, registry: RegistryView) -> tuple[Any, .
     counts = queries.version_counts(pool)
     events = [{**e, "at": figures.stamp(e["at"])} for e in queries.model_events(pool)]
     empty = "" if versions else "No model registered yet: run `pricemyride train` (make demo trains one)."
-    return figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty
+    champion = next((v for v in versions if registry.settings.champion_alias in v.aliases), None)
+    slices = figures.slice_rows(registry.slices(champion.run_id)) if champion else []
+    return figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty, slices
 
 
 def dead_letters_outputs(pool: ConnectionPool) -> tuple[Any, ...]:
@@ -279,7 +291,7 @@ def register_drift(app: Dash, pool: ConnectionPool, threshold: float) -> None:
 def register_models(app: Dash, pool: ConnectionPool, registry: RegistryView) -> None:
     @app.callback(
         Output("model-versions", "data"), Output("version-counts", "figure"), Output("model-events", "data"),
-        Output("models-empty", "children"), Input("models-tick", "n_intervals"),
+        Output("models-empty", "children"), Output("champion-slices", "data"), Input("models-tick", "n_intervals"),
     )  # fmt: skip
     def refresh_models(_: int | None) -> tuple[Any, ...]:
         return models_outputs(pool, registry)
@@ -296,7 +308,8 @@ def valuation_view(result: Valuation, version: int) -> list[Any]:
                            className="stat-value")], className="stat"),
         html.Div([html.Span("Deal", className="stat-label"),
                   html.Div(result.deal or "no asking price", id="value-deal",
-                           className=f"stat-value deal-{result.deal or 'none'}")], className="stat"),
+                           className="stat-value deal-" + (result.deal or "none").replace(" ", "-"))],
+                 className="stat"),
     ]  # fmt: skip
     note = html.P(f"Model v{version}. Bars: how much each factor moves this car's price from the "
                   f"typical listing's {figures.money(result.baseline)} (tree SHAP, multiplicative).",

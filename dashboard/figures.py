@@ -10,7 +10,8 @@ from plotly.subplots import make_subplots
 from dashboard.valuation import Factor
 
 GREEN, RED, GREY, BLUE, ORANGE = "#1a7f37", "#b42318", "#6b7785", "#1f5fbf", "#c2620a"
-DEAL_COLORS: Final = {"great": GREEN, "good": "#4c9a2a", "fair": GREY, "high": ORANGE, "overpriced": RED}
+DEAL_COLORS: Final = {"great": GREEN, "good": "#4c9a2a", "fair": GREY, "high": ORANGE, "overpriced": RED,
+                      "not enough information": "#8a8f98"}  # fmt: skip
 LAYOUT: Final = {"margin": {"l": 50, "r": 10, "t": 30, "b": 30}, "template": "plotly_white",
                  "legend": {"orientation": "h", "y": -0.15}}  # fmt: skip
 
@@ -152,6 +153,22 @@ def version_rows(versions: list[Any], counts: dict[int, int]) -> list[dict[str, 
         }
         for v in versions
     ]
+
+
+def slice_rows(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A version's per-slice figures (``training.slices``) as the Models page's table rows."""
+    rows = []
+    for entry in slices:
+        m = entry.get("model", {})
+        rows.append({
+            "group": entry.get("group", ""), "slice": entry.get("slice", ""), "rows": f"{entry.get('rows', 0):,}",
+            "mae": money(m.get("mae")), "rmse": money(m.get("rmse")),
+            "bias": f"{m['median_signed_pct']:+.1%}" if "median_signed_pct" in m else "—",
+            "coverage": f"{m['coverage']:.1%}" if "coverage" in m else "—",
+            "width": money(m.get("mean_width")),
+            "unsure": f"{m['rated not enough information']:.0%}" if "rated not enough information" in m else "—",
+        })  # fmt: skip
+    return rows
 
 
 def version_counts_figure(counts: dict[int, int]) -> go.Figure:

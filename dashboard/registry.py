@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.artifacts import load_dict
 from mlflow.exceptions import MlflowException
 
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
-from training.contracts import VERSION_TAG_GATE, VERSION_TAG_GATE_REASON
+from training.contracts import QUALITY_SLICES, VERSION_TAG_GATE, VERSION_TAG_GATE_REASON
 from training.registry import LoadedModel, champion_version, configure, load_version
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class VersionInfo:
     gate: str
     gate_reason: str
     figures: dict[str, float]
+    run_id: str = ""
 
 
 def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]:
@@ -63,6 +65,7 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[VersionInfo]
                 gate=str(mv.tags.get(VERSION_TAG_GATE, "")),
                 gate_reason=str(mv.tags.get(VERSION_TAG_GATE_REASON, "")),
                 figures=metrics,
+                run_id=mv.run_id or "",
             )
         )
     return sorted(versions, key=lambda v: v.version, reverse=True)
@@ -81,6 +84,7 @@ class RegistryView:
         self._refreshing = threading.Lock()
         self._versions: tuple[float, list[VersionInfo]] | None = None
         self._champion: tuple[float, LoadedModel] | None = None
+        self._slices: dict[str, list[dict[str, Any]]] = {}
 
     def _client(self) -> MlflowClient:
         return configure(self.settings)
@@ -127,6 +131,18 @@ class RegistryView:
             return self.champion(), ""
         except (ModelNotFound, IncompatibleModel, ModelLoadFailed) as exc:
             return None, str(exc)
+
+    def slices(self, run_id: str) -> list[dict[str, Any]]:
+        """A version's per-slice figures on its held-out part, as its training run logged them (runs never
+        change, so each is read once); [] when the run has none (older versions) or cannot be read."""
+        if run_id and run_id not in self._slices:
+            try:
+                found = load_dict(f"runs:/{run_id}/{QUALITY_SLICES}").get("slices", [])
+            except (MlflowException, OSError) as exc:
+                log.info("no per-slice figures for run %s: %s", run_id, exc)
+                return []
+            self._slices[run_id] = list(found)
+        return self._slices.get(run_id, [])
 
     def known_values(self) -> dict[str, Any]:
         """The categories the champion was trained with (for the form's suggestions); empty without one."""

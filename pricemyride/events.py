@@ -424,8 +424,9 @@ class Prediction(BaseModel):
     predicted_price: float
     price_low: float = Field(description="Low end of the 80% fair-price range.")
     price_high: float = Field(description="High end of the 80% fair-price range.")
-    deal_rating: Literal["great", "good", "fair", "high", "overpriced"] | None = Field(
-        description="Where the asking price falls against the range; None without an asking price."
+    deal_rating: Literal["great", "good", "fair", "high", "overpriced", "not enough information"] | None = Field(
+        description="Where the asking price falls against the range; 'not enough information' where the range "
+        "is too wide to judge; None without an asking price."
     )
     asking_price: float | None
     event_time: AwareDatetime

@@ -62,16 +62,28 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import train
 
     params = TrainParams(max_rounds=args.max_rounds)
-    result = train(settings, data_path(args, settings), args.limit, params, promote=args.promote, margin=args.margin)
+    result = train(settings, data_path(args, settings), args.limit, params, promote=args.promote, margin=args.margin,
+                   pool=args.pool)  # fmt: skip
     alias = settings.champion_alias if result.promoted else settings.challenger_alias
     print(json.dumps({"version": result.version, "alias": alias, "run_id": result.run_id} | result.metrics))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
+    from training.tune import tune, write_tuning
+
+    result = tune(data_path(args, settings), args.trials, args.max_rounds, pool=args.pool, limit=args.limit)
+    path = write_tuning(result, args.out_dir)
+    print(json.dumps({k: result[k] for k in ("default", "best", "best_params")}))
+    print(f"wrote {path}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.evaluate import evaluate, write_reports
 
-    report = evaluate(data_path(args, settings), limit=args.limit)
+    report = evaluate(data_path(args, settings), limit=args.limit, seeds=tuple(range(1, args.seeds + 1)),
+                      vintage=args.vintage, pool=args.pool)  # fmt: skip
     json_path, md_path = write_reports(report, args.out_dir)
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
@@ -268,6 +280,7 @@ def add_model_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train and register a challenger; the promotion gate decides on @champion")
     train.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
     train.add_argument("--limit", type=training_rows, help="use the first N rows only (at least 1,000; default: all)")
+    train.add_argument("--pool", type=Path, help="a file of another year added to the training part only")
     train.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
     train.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
     crown = train.add_mutually_exclusive_group()
@@ -279,6 +292,17 @@ def add_model_commands(sub: Any) -> None:
     evaluate.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
     evaluate.add_argument("--limit", type=positive_int, help="use the first N rows only (default: all)")
     evaluate.add_argument("--out-dir", type=Path, default=Path("reports"), help="where the reports go")
+    evaluate.add_argument("--seeds", type=positive_int, default=1,
+                          help="split and train with seeds 1 … N; the report gives medians (default: 1)")  # fmt: skip
+    evaluate.add_argument("--vintage", type=Path, help="a file of another year: scored as the 'other vintage' slice")
+    evaluate.add_argument("--pool", type=Path, help="a file of another year added to the training part only")
+    tune = sub.add_parser("tune", help="search XGBoost settings (and pooling) on validation data → reports/")
+    tune.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
+    tune.add_argument("--limit", type=training_rows, help="use the first N rows only (at least 1,000; default: all)")
+    tune.add_argument("--trials", type=positive_int, default=30, help="settings to try (default: 30)")
+    tune.add_argument("--max-rounds", type=positive_int, default=2000, help="boosting rounds cap (default: 2000)")
+    tune.add_argument("--pool", type=Path, help="a file of another year: the search decides whether to pool it")
+    tune.add_argument("--out-dir", type=Path, default=Path("reports"), help="where tuning.json goes")
     promote = sub.add_parser("promote", help="make a registered version @champion, or roll back to @previous")
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=positive_int, help="the version to crown")
@@ -375,6 +399,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "produce": cmd_produce,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
+    "tune": cmd_tune,
     "retrain": cmd_retrain,
     "retrain-listener": cmd_retrain_listener,
     "deploy-flow": cmd_deploy_flow,

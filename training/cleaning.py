@@ -1,8 +1,13 @@
 """Which listings may serve as training labels. Scoring takes every valid listing; training is pickier.
 
-Each rule is a small function returning the rows it removes. ``clean`` runs them in order and reports
-how many rows each removed. The same rules decide which streamed listings may later serve as labels:
-a listing priced $1 is still scored, but never trained on.
+A listing is a label when its price is one: only the price rules, the not-a-car rule and duplicates drop
+a row. A missing field never does — sites send listings without a year or a model name, and the model
+must learn to price them. A field value that cannot be true (a 1901 model year, ten million miles) is
+blanked, not dropped: the price is still a good label, the field is not.
+
+``clean`` blanks, then runs the drop rules in order, and reports how many rows each rule removed and how
+many values each blanking rule emptied. The same rules decide which streamed listings may later serve as
+labels: a listing priced $1 is still scored, but never trained on.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ ANCHOR_PRICES: Final = frozenset(
     {int(str(d) * n) for d in range(1, 10) for n in range(3, 8)} | {int("1234567890"[:n]) for n in range(3, 10)}
 )
 CAR_KEY: Final = ("manufacturer", "model", "year", "odometer")
+# Fields that are the same car's wherever it is posted (a re-post differs in id, region, place and date).
+LISTING_KEY: Final = ("price", "year", "manufacturer", "model", "condition", "cylinders", "fuel", "odometer",
+                      "title_status", "transmission", "drive", "size", "type", "paint_color")  # fmt: skip
 
 Rule = Callable[[pd.DataFrame], pd.Series]
 
@@ -45,24 +53,6 @@ def price_absurd(frame: pd.DataFrame) -> pd.Series:
     return _number(frame, "price") > MAX_PRICE
 
 
-def year_missing_or_absurd(frame: pd.DataFrame) -> pd.Series:
-    """No model year, or before 1960 (classics are priced by other rules)."""
-    return ~(_number(frame, "year") >= MIN_YEAR)
-
-
-def odometer_absurd(frame: pd.DataFrame) -> pd.Series:
-    """Over 500,000 miles, or under 10 miles on a car more than two years old (a placeholder)."""
-    odometer, year = _number(frame, "odometer"), _number(frame, "year")
-    posted = pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed").dt.year
-    old = (posted.fillna(year.max()) - year) > 2
-    return (odometer > MAX_ODOMETER) | ((odometer < 10) & old)
-
-
-def make_missing(frame: pd.DataFrame) -> pd.Series:
-    """No manufacturer: mostly 'we buy cars' adverts, not listings of a car."""
-    return frame["manufacturer"].isna()
-
-
 def parts_only(frame: pd.DataFrame) -> pd.Series:
     """Parts-only titles are not cars on the road. Salvage and rebuilt titles stay: they are priced lower,
     and title_status is a feature."""
@@ -70,48 +60,77 @@ def parts_only(frame: pd.DataFrame) -> pd.Series:
 
 
 def cross_posted(frame: pd.DataFrame) -> pd.Series:
-    """The same car posted in several regions: same make, model, year and odometer (keep the first)."""
+    """The same car posted more than once (keep the first): same make, model, year and odometer where all
+    four are given; where one is missing, the same price and car fields (``LISTING_KEY``)."""
     key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
     complete = key.notna().all(axis=1)
-    return key.duplicated(keep="first") & complete
+    whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
+    return (key.duplicated(keep="first") & complete) | (whole.fillna("?").duplicated(keep="first") & ~complete)
+
+
+def year_impossible(frame: pd.DataFrame) -> pd.Series:
+    """A model year before 1960 (typos such as 1901; classics are priced by other rules)."""
+    return _number(frame, "year") < MIN_YEAR
+
+
+def odometer_impossible(frame: pd.DataFrame) -> pd.Series:
+    """Over 500,000 miles, or under 10 miles on a car more than two years old (a placeholder)."""
+    odometer, year = _number(frame, "odometer"), _number(frame, "year")
+    posted = pd.to_datetime(frame["posting_date"], utc=True, errors="coerce", format="mixed").dt.year
+    old = (posted.fillna(year.max()) - year) > 2
+    return (odometer > MAX_ODOMETER) | ((odometer < 10) & old)
 
 
 RULES: Final[dict[str, Rule]] = {
     "price_missing_or_token": price_missing_or_token,
     "price_anchor": price_anchor,
     "price_absurd": price_absurd,
-    "year_missing_or_absurd": year_missing_or_absurd,
-    "odometer_absurd": odometer_absurd,
-    "make_missing": make_missing,
     "parts_only": parts_only,
     "cross_posted": cross_posted,
+}
+BLANKING: Final[dict[str, tuple[str, Rule]]] = {
+    "year_impossible": ("year", year_impossible),
+    "odometer_impossible": ("odometer", odometer_impossible),
 }
 
 
 @dataclass(frozen=True)
 class CleaningReport:
-    """How many rows each rule removed, in the order the rules ran."""
+    """How many rows each drop rule removed (in the order the rules ran) and how many values each blanking
+    rule emptied (the row stays)."""
 
     rows_in: int
     removed: dict[str, int]
+    blanked: dict[str, int]
 
     @property
     def rows_out(self) -> int:
         return self.rows_in - sum(self.removed.values())
 
     def as_dict(self) -> dict[str, object]:
-        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "removed": self.removed}
+        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "removed": self.removed, "blanked": self.blanked}
+
+
+def blank_impossible(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows with each impossible value emptied, and how many each rule emptied."""
+    frame, blanked = frame.copy(), {}
+    for name, (column, rule) in BLANKING.items():
+        mask = rule(frame).fillna(False).astype(bool)
+        blanked[name] = int(mask.sum())
+        frame.loc[mask, column] = None
+    return frame, blanked
 
 
 def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
-    """Apply every rule in order; return the usable rows and what each rule removed."""
-    removed: dict[str, int] = {}
+    """Blank impossible values, then apply every drop rule in order; the usable rows and the report."""
     rows_in = len(frame)
+    frame, blanked = blank_impossible(frame)
+    removed: dict[str, int] = {}
     for name, rule in RULES.items():
         mask = rule(frame).fillna(False).astype(bool)
         removed[name] = int(mask.sum())
         frame = frame.loc[~mask]
-    return frame.copy(), CleaningReport(rows_in, removed)
+    return frame.copy(), CleaningReport(rows_in, removed, blanked)
 
 
 def is_usable_label(frame: pd.DataFrame) -> pd.Series:

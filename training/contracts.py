@@ -5,7 +5,8 @@ A version's run holds:
 - tags ``data_sha256``, ``git_commit`` and ``training_files`` (a JSON list of the files it learnt from,
   which the retrain service trains on again);
 - metrics: the held-out figures below (``mae`` is the drift worker's yardstick for realized error);
-- artifacts ``cleaning_report.json`` and the drift reference sample ``reference/reference.parquet``.
+- artifacts ``cleaning_report.json``, the drift reference sample ``reference/reference.parquet`` and the
+  per-slice figures on its held-out part ``quality/slices.json`` (``training.slices``).
 A version itself holds tags ``gate`` (promoted | rejected) and ``gate_reason``.
 """
 
@@ -21,6 +22,7 @@ VERSION_TAG_GATE_REASON: Final = "gate_reason"
 METRIC_MAE: Final = "mae"
 HELD_OUT_METRICS: Final = ("mae", "rmse", "median_ae", "mape", "r2", "coverage", "mean_width")
 CLEANING_REPORT: Final = "cleaning_report.json"
+QUALITY_SLICES: Final = "quality/slices.json"
 REFERENCE_DIR: Final = "reference"
 REFERENCE_FILE: Final = "reference.parquet"
 REFERENCE_ARTIFACT: Final = f"{REFERENCE_DIR}/{REFERENCE_FILE}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +11,7 @@ import pandas as pd
 from pricemyride.datafile import read_listings_file
 from pricemyride.events import FEATURE_FIELDS
 from pricemyride.generator import PARAMS_FILE, generate_listings
+from training.cleaning import clean
 from training.splits import split_by_car, split_by_car_and_time
 
 GENERATED_ROWS = 20_000
@@ -19,7 +20,10 @@ NUMERIC_INPUTS = ("year", "odometer", "lat", "long")
 
 @dataclass(frozen=True)
 class Splits:
-    """Train (fit), valid (early stopping), calibration (the range) and test (held out by car and time)."""
+    """Train (fit), valid (early stopping), calibration (the range) and test (held out by car and time).
+
+    The calibration part is cut like the test part — the latest listings before it, plus a share of the
+    undated cars — so the range is calibrated on the market closest to the one it will be used on."""
 
     train: pd.DataFrame
     valid: pd.DataFrame
@@ -55,7 +59,7 @@ def prices(frame: pd.DataFrame) -> pd.Series:
 
 def make_splits(frame: pd.DataFrame, seed: int = 42) -> Splits:
     pool, test = split_by_car_and_time(frame, seed=seed)
-    rest, calibration = split_by_car(pool, 0.15, seed=seed)
+    rest, calibration = split_by_car_and_time(pool, seed=seed + 2)  # the range is calibrated on the latest
     train, valid = split_by_car(rest, 0.12, seed=seed + 1)
     return Splits(train, valid, calibration, test)
 
@@ -71,3 +75,20 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def pooled(splits: Splits, pool: pd.DataFrame | None) -> Splits:
+    """The split with ``pool``'s rows added to the training part only (valid, calibration and test stay)."""
+    return splits if pool is None else replace(splits, train=pd.concat([splits.train, pool], ignore_index=True))
+
+
+def clean_file(path: Path | None) -> pd.DataFrame | None:
+    """A second file's usable rows; undated rows take the file's latest posting date (its vintage)."""
+    if path is None:
+        return None
+    usable, _ = clean(read_listings_file(path))
+    dates = pd.to_datetime(usable["posting_date"], utc=True, errors="coerce", format="mixed")
+    latest = dates.max()
+    if pd.notna(latest):
+        usable["posting_date"] = usable["posting_date"].where(dates.notna(), latest.isoformat())
+    return usable

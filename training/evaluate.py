@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -23,12 +24,16 @@ import xgboost as xgb
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tqdm import tqdm
 
+from pricing.deal import DEAL_RATINGS, MAX_RELATIVE_WIDTH, NOT_ENOUGH_INFORMATION
 from training.cleaning import clean
-from training.data import load_training_frame, make_splits, model_input, prices
+from training.data import clean_file, load_training_frame, make_splits, pooled, prices
 from training.features import posting_year
-from training.metrics import point_metrics, quality_metrics
-from training.model import TrainParams
+from training.levels import LEVELS
+from training.metrics import point_metrics
+from training.model import PriceModel, TrainParams
+from training.slices import model_figures, slices_of
 from training.train import fit_model, require_rows
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ CAPSTONE_CATEGORICAL: Final = (
     "region", "manufacturer", "condition", "cylinders", "fuel", "transmission", "drive", "type", "paint_color",
 )  # fmt: skip
 CAPSTONE_NUMERIC: Final = ("odometer", "vehicle_age")
+MIN_SLICE_ROWS: Final = 300  # the coverage target holds on slices at least this large
+SPLIT_METHOD: Final = "test = latest 15% by posting date + 15% of undated cars; no car on both sides"
 CAPSTONE_PARAMS: Final = {
     "objective": "reg:squarederror", "max_depth": 27, "min_child_weight": 7, "learning_rate": 0.05,
     "reg_lambda": 1.4e-4, "reg_alpha": 2.48e-3, "n_estimators": 100, "tree_method": "hist", "n_jobs": 2,
@@ -59,85 +66,174 @@ def capstone_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def capstone_baseline(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The capstone's model: returns its predictions and the test rows it can score (no missing field)."""
-    features, price = capstone_frame(train), prices(train)
-    keep = features.notna().all(axis=1) & price.between(100, 200_900)
-    pipeline = Pipeline([
-        ("prep", ColumnTransformer([
-            ("num", StandardScaler(), list(CAPSTONE_NUMERIC)),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), list(CAPSTONE_CATEGORICAL)),
-        ])),
-        ("xgb", xgb.XGBRegressor(**CAPSTONE_PARAMS)),
-    ])  # fmt: skip
-    pipeline.fit(features[keep], price[keep])
-    test_features = capstone_frame(test)
-    scorable = test_features.notna().all(axis=1).to_numpy()
-    predicted = np.full(len(test), np.nan)
-    predicted[scorable] = pipeline.predict(test_features[scorable])
-    return predicted, scorable
+@dataclass(frozen=True)
+class Capstone:
+    """The capstone's fitted pipeline; it scores only rows with every one of its features."""
+
+    pipeline: Pipeline
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame) -> Capstone:
+        features, price = capstone_frame(train), prices(train)
+        keep = features.notna().all(axis=1) & price.between(100, 200_900)
+        pipeline = Pipeline([
+            ("prep", ColumnTransformer([
+                ("num", StandardScaler(), list(CAPSTONE_NUMERIC)),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), list(CAPSTONE_CATEGORICAL)),
+            ])),
+            ("xgb", xgb.XGBRegressor(**CAPSTONE_PARAMS)),
+        ])  # fmt: skip
+        return cls(pipeline.fit(features[keep], price[keep]))
+
+    def predict(self, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Its predictions (NaN where it cannot score) and the mask of rows it scored."""
+        features = capstone_frame(test)
+        scorable = features.notna().all(axis=1).to_numpy()
+        predicted = np.full(len(test), np.nan)
+        if scorable.any():
+            predicted[scorable] = self.pipeline.predict(features[scorable])
+        return predicted, scorable
 
 
-def evaluate(data: Path | None, limit: int | None = None, params: TrainParams | None = None) -> dict[str, Any]:
-    """Fit our model and both baselines on one split; return every figure of the report."""
+@dataclass(frozen=True)
+class Contenders:
+    """Everything one seed's run scores a slice with: our model and both baselines, fitted on one split."""
+
+    model: PriceModel
+    train: pd.DataFrame
+    capstone: Capstone
+
+    def score(self, group: str, name: str, frame: pd.DataFrame) -> dict[str, Any]:
+        price = prices(frame).to_numpy()
+        figures, ours = model_figures(self.model, frame)
+        fair = ours["predicted_price"].to_numpy()
+        entry: dict[str, Any] = {
+            "group": group, "slice": name, "rows": len(frame), "model": figures,
+            "median_baseline": point_metrics(price, median_baseline(self.train, frame)),
+        }  # fmt: skip
+        capstone, scorable = self.capstone.predict(frame)
+        entry["capstone_rows"] = int(scorable.sum())
+        if scorable.any():
+            entry["capstone"] = point_metrics(price[scorable], capstone[scorable])
+            entry["model_on_capstone_rows"] = point_metrics(price[scorable], fair[scorable])
+        return entry
+
+
+def run_seed(usable: pd.DataFrame, seed: int, params: TrainParams, vintage: pd.DataFrame | None,
+             pool: pd.DataFrame | None) -> tuple[list[dict[str, Any]], dict[str, int]]:  # fmt: skip
+    """One seed: split, fit ours and both baselines, score every slice. The other vintage is scored by
+    models trained on this file alone (pooling it would put the other vintage in training)."""
+    own, params = make_splits(usable, seed), replace(params, seed=seed)
+    splits = pooled(own, pool)
+    model = fit_model(splits, params)
+    contenders = Contenders(model, splits.train, Capstone.fit(splits.train))
+    slices = slices_of(splits.test)
+    entries = [contenders.score(g, n, f) for g, n, f in tqdm(slices, desc=f"seed {seed}: slices", disable=None)]
+    if vintage is not None:
+        alone = contenders if pool is None else Contenders(fit_model(own, params), own.train, Capstone.fit(own.train))
+        entries.append(alone.score("other vintage", "other vintage (trained on this file alone)", vintage))
+    return entries, splits.sizes() | {"best_iteration": model.best_iteration_}
+
+
+def median_of(values: list[Any]) -> Any:
+    """Element-wise median of nested dicts of numbers (the first run's value for anything else)."""
+    first = values[0]
+    if isinstance(first, dict):
+        keys = [k for k in first if all(isinstance(v, dict) and k in v for v in values)]
+        return {k: median_of([v[k] for v in values]) for k in keys}
+    if isinstance(first, int | float) and not isinstance(first, bool):
+        return float(np.median([float(v) for v in values]))
+    return first
+
+
+def evaluate(
+    data: Path | None,
+    limit: int | None = None,
+    params: TrainParams | None = None,
+    seeds: tuple[int, ...] = (42,),
+    vintage: Path | None = None,
+    pool: Path | None = None,
+) -> dict[str, Any]:
+    """Fit our model and both baselines per seed; every slice's figures, the median over the seeds."""
     started = time.monotonic()
     raw, data_hash = load_training_frame(data, limit)
     usable, cleaning = clean(raw)
     require_rows(usable, cleaning, data)
-    splits = make_splits(usable)
-    model = fit_model(splits, params or TrainParams())
-    test_price = prices(splits.test).to_numpy()
-    ours = model.predict_range(model_input(splits.test))
-    capstone, scorable = capstone_baseline(splits.train, splits.test)
+    other, extra = clean_file(vintage), clean_file(pool)
+    runs = [run_seed(usable, seed, params or TrainParams(), other, extra) for seed in seeds]
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": str(data) if data else "generator",
-        "data_sha256": data_hash,
-        "cleaning": cleaning.as_dict(),
-        "split": splits.sizes()
-        | {"method": "test = latest 15% by posting date + 15% of undated cars; no car on both sides"},
-        "best_iteration": model.best_iteration_,
-        "model": quality_metrics(test_price, ours),
-        "median_baseline": point_metrics(test_price, median_baseline(splits.train, splits.test)),
-        "capstone_subset": {
-            "rows": int(scorable.sum()),
-            "model": point_metrics(test_price[scorable], ours["predicted_price"].to_numpy()[scorable]),
-            "capstone": point_metrics(test_price[scorable], capstone[scorable]),
-        },
+        "data": str(data) if data else "generator", "data_sha256": data_hash,
+        "vintage": str(vintage) if vintage else None, "pooled_with": str(pool) if pool else None,
+        "seeds": list(seeds), "cleaning": cleaning.as_dict(),
+        "split": median_of([sizes for _, sizes in runs]) | {"method": SPLIT_METHOD},
+        "not_enough_information_above": MAX_RELATIVE_WIDTH,
+        "slices": [median_of(list(entries)) for entries in zip(*(e for e, _ in runs), strict=True)],
         "seconds": round(time.monotonic() - started, 1),
-    }
+    }  # fmt: skip
+
+
+def _money(x: dict[str, float], key: str) -> str:
+    return f"${x[key]:,.0f}" if key in x else "—"
+
+
+def _slice_row(e: dict[str, Any]) -> str:
+    m, b = e["model"], e["median_baseline"]
+    capstone = "—"
+    if "capstone" in e:
+        c, mc = e["capstone"], e["model_on_capstone_rows"]
+        capstone = f"{c['rows']:,.0f}: ${c['rmse']:,.0f} vs ours ${mc['rmse']:,.0f}"
+    small = "" if e["rows"] >= MIN_SLICE_ROWS else " (<300)"
+    return (f"| {e['slice']}{small} | {e['rows']:,.0f} | {_money(m, 'mae')} | {_money(m, 'rmse')} "
+            f"| {_money(m, 'median_ae')} | {m.get('median_signed_pct', float('nan')):+.1%} "
+            f"| {m.get('coverage', 0):.1%} | {_money(m, 'mean_width')} | {_money(b, 'mae')} / {_money(b, 'rmse')} "
+            f"| {capstone} |")  # fmt: skip
+
+
+def _rating_row(e: dict[str, Any]) -> str:
+    shares = [e["model"].get(f"rated {name}", 0.0) for name in (*DEAL_RATINGS, NOT_ENOUGH_INFORMATION)]
+    return f"| {e['slice']} | " + " | ".join(f"{x:.0%}" for x in shares) + " |"
+
+
+SLICE_HEADER: Final = (
+    "| slice | rows | MAE | RMSE | median AE | median signed error | 80% coverage | mean width "
+    "| median baseline MAE / RMSE | capstone: rows: RMSE vs ours |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+)
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    cleaning, split = report["cleaning"], report["split"]
+    levels = "; ".join(f"{k}: {', '.join(v) or 'nothing'}" for k, v in LEVELS.items() if k != "minimal")
+    return [
+        "# Model quality", "",
+        f"Data: `{report['data']}` (sha256 {report['data_sha256'][:12]}…), generated {report['generated_at']}; "
+        f"figures are medians over seeds {report['seeds']}; pooled with: {report['pooled_with'] or 'nothing'}; "
+        f"other vintage: {report['vintage'] or 'not given'}.", "",
+        f"Cleaning kept {cleaning['rows_out']:,} of {cleaning['rows_in']:,} rows. Dropped: "
+        + ", ".join(f"{k} {v:,}" for k, v in cleaning["removed"].items()) + ". Blanked (row kept): "
+        + ", ".join(f"{k} {v:,}" for k, v in cleaning["blanked"].items()) + ".", "",
+        f"Split: {split['method']} — train {split['train']:,.0f}, valid {split['valid']:,.0f}, calibration "
+        f"{split['calibration']:,.0f}, test {split['test']:,.0f}.", "",
+        f"Information levels blank fields on the same test rows: {levels}; minimal: all but make, year, odometer. "
+        "Median signed error is (fair − asking) / asking.", "",
+    ]  # fmt: skip
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as a short Markdown page."""
-    o, m, c = report["model"]["overall"], report["median_baseline"], report["capstone_subset"]
-    rows = [
-        "| model | rows | MAE | median AE | RMSE | MAPE (≥$1k) | R² |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    compared = [
-        ("PriceMyRide", o),
-        ("median of make/model/year", m),
-        ("PriceMyRide, capstone-scorable rows", c["model"]),
-        ("capstone recipe, same rows", c["capstone"]),
-    ]
-    for name, x in compared:
-        rows.append(f"| {name} | {x['rows']:.0f} | ${x['mae']:,.0f} | ${x['median_ae']:,.0f} | ${x['rmse']:,.0f} "
-                    f"| {x['mape']:.1%} | {x['r2']:.3f} |")  # fmt: skip
-    bands = ["| asking price | rows | MAE | MAPE | 80% range coverage | mean width |", "|---|---:|---:|---:|---:|---:|"]
-    for name, x in report["model"]["bands"].items():
-        bands.append(f"| {name} | {x['rows']:.0f} | ${x['mae']:,.0f} | {x['mape']:.1%} | {x['coverage']:.1%} "
-                     f"| ${x['mean_width']:,.0f} |")  # fmt: skip
+    """The report as a Markdown page: one table per kind of slice, then the deal ratings per slice."""
+    groups: dict[str, list[str]] = {}
+    for entry in report["slices"]:
+        groups.setdefault(entry["group"], []).append(_slice_row(entry))
+    tables = [line for group, rows in groups.items() for line in (f"### {group}", "", *SLICE_HEADER, *rows, "")]
+    names = [*DEAL_RATINGS, NOT_ENOUGH_INFORMATION]
+    ratings = [f"| slice | {' | '.join(names)} |", "|---|" + "---:|" * len(names),
+               *(_rating_row(e) for e in report["slices"])]  # fmt: skip
+    wide = report["not_enough_information_above"]
     return "\n".join([
-        "# Model quality", "",
-        f"Data: `{report['data']}` (sha256 {report['data_sha256'][:12]}…), generated {report['generated_at']}.",
-        f"Cleaning kept {report['cleaning']['rows_out']:,} of {report['cleaning']['rows_in']:,} rows: "
-        + ", ".join(f"{k} {v:,}" for k, v in report["cleaning"]["removed"].items()) + ".",
-        f"Split: {report['split']['method']} — train {report['split']['train']:,}, valid {report['split']['valid']:,}, "
-        f"calibration {report['split']['calibration']:,}, test {report['split']['test']:,}.", "",
-        "## Held-out test set", "", *rows, "",
-        f"80% range: coverage {o['coverage']:.1%}, mean width ${o['mean_width']:,.0f}.", "",
-        "## By asking price", "", *bands, "",
+        *_header(report), "## Held-out test part, per slice", "", *tables,
+        f"## Deal ratings per slice (asking = listed price; not enough information: range wider than {wide:.0%} "
+        "of the fair price)", "", *ratings, "",
     ])  # fmt: skip
 
 

@@ -28,7 +28,7 @@ MIN_CATEGORY_COUNT: Final = 5
 MODEL_COLUMNS: Final = {"model_base": 1, "model_two": 2}  # words of the model name kept after the make
 MAX_REMEMBERED: Final = 1 << 16
 NOT_WORD: Final = re.compile(r"[^a-z0-9 ]+")
-MODEL_FORMAT: Final = 4  # bump when transform() or the meaning of the model output changes; others are refused
+MODEL_FORMAT: Final = 5  # bump when transform() or the meaning of the model output changes; others are refused
 
 
 def _missing(value: Any) -> bool:

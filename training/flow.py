@@ -28,6 +28,7 @@ from training.train import fit_model, holdout_metrics, log_and_register, require
 
 log = logging.getLogger(__name__)
 RECENT = "recent"  # marks listings stored since the champion was trained: the gate is judged on them
+MIN_RECENT_ROWS = 200  # fewer recent held-out rows: the gate judges on the whole held-out part
 
 STORED_LABELS = """
 SELECT DISTINCT ON (listing_id) listing
@@ -81,10 +82,11 @@ def train_challenger(
 
 @task(cache_policy=NO_CACHE)
 def evaluate_both(settings: Settings, challenger: int, splits: Splits) -> Comparison:
-    """MAE of the challenger, the current champion and the median price on the same held-out rows: the recent
-    ones (stored since the champion was trained, which it never saw) when there are any."""
+    """MAE of the challenger, the current champion and the median price, and the challenger's range coverage,
+    on the same held-out rows: the recent ones (stored since the champion was trained, which it never saw)
+    when there are at least ``MIN_RECENT_ROWS`` — fewer would judge the coverage by chance."""
     recent = splits.test[splits.test[RECENT].astype(bool)] if RECENT in splits.test else splits.test.iloc[0:0]
-    test = recent if len(recent) else splits.test
+    test = recent if len(recent) >= MIN_RECENT_ROWS else splits.test
     log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if len(recent) else "all")
     model = load_version(configure(settings), settings, challenger).model
     return compare(settings, model, test, prices(splits.train))
@@ -93,7 +95,7 @@ def evaluate_both(settings: Settings, challenger: int, splits: Splits) -> Compar
 @task(cache_policy=NO_CACHE)
 def gate(comparison: Comparison, challenger: int, margin: float) -> GateDecision:
     return decide(challenger, comparison.challenger_mae, comparison.champion, comparison.champion_mae, margin,
-                  comparison.naive_mae)  # fmt: skip
+                  comparison.naive_mae, comparison.challenger_coverage)  # fmt: skip
 
 
 @task(cache_policy=NO_CACHE)

@@ -2,14 +2,17 @@
 
 A challenger is promoted only if, on the same held-out listings, (1) its MAE is below the naive baseline's
 (the median training price for every car: a model no better than that is not a model), and (2) there is no
-champion this code can run, or it beats the champion's MAE by at least ``margin``.
+champion this code can run, or it beats the champion's MAE by at least ``margin``, and (3) its 80% range
+is honest on those listings: it covers between 75% and 85% of their asking prices (``COVERAGE_BOUNDS``).
+A range that covers far less overstates what the model knows; far more, and it says too little.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -22,6 +25,7 @@ from training.promotion import promote, reject
 from training.registry import champion_version, configure, load_version
 
 log = logging.getLogger(__name__)
+COVERAGE_BOUNDS: Final = (0.75, 0.85)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class GateDecision:
     challenger_mae: float
     champion_mae: float | None
     baseline_mae: float | None = None
+    challenger_coverage: float | None = None
 
     @classmethod
     def from_record(cls, metrics: dict[str, Any]) -> GateDecision:
@@ -54,6 +59,16 @@ def baseline_mae(train_prices: pd.Series, test_prices: np.ndarray) -> float:
     return float(np.abs(test_prices - float(train_prices.median())).mean())
 
 
+def refusal(challenger_mae: float, naive_mae: float | None, coverage: float | None) -> str | None:
+    """Why the challenger is refused whatever the champion does, or None."""
+    if naive_mae is not None and not challenger_mae < naive_mae:
+        return f"MAE {challenger_mae:,.0f} is no better than the median price's {naive_mae:,.0f}"
+    low, high = COVERAGE_BOUNDS
+    if coverage is not None and not low <= coverage <= high:
+        return f"80% range covers {coverage:.1%} of held-out prices; expected {low:.0%} … {high:.0%}"
+    return None
+
+
 def decide(
     challenger: int,
     challenger_mae: float,
@@ -61,57 +76,67 @@ def decide(
     champion_mae: float | None,
     margin: float,
     naive_mae: float | None = None,
+    coverage: float | None = None,
 ) -> GateDecision:
     margin = check_margin(margin)
-    if naive_mae is not None and not challenger_mae < naive_mae:
-        reason = f"MAE {challenger_mae:,.0f} is no better than the median price's {naive_mae:,.0f}"
-        return GateDecision(False, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+    verdict = functools.partial(
+        GateDecision, challenger=challenger, champion=champion, challenger_mae=challenger_mae,
+        champion_mae=champion_mae, baseline_mae=naive_mae, challenger_coverage=coverage,
+    )  # fmt: skip
+    refused = refusal(challenger_mae, naive_mae, coverage)
+    if refused is not None:
+        return verdict(promote=False, reason=refused)
     if champion is None or champion_mae is None:
-        return GateDecision(True, challenger, None, "no champion this code can run", challenger_mae, None, naive_mae)
+        return verdict(promote=True, champion=None, champion_mae=None, reason="no champion this code can run")
     needed = champion_mae * (1 - margin)
     if challenger_mae <= needed:
         reason = f"MAE {challenger_mae:,.0f} beats the champion's {champion_mae:,.0f} by more than {margin:.0%}"
-        return GateDecision(True, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+        return verdict(promote=True, reason=reason)
     reason = (
         f"MAE {challenger_mae:,.0f} does not beat the champion's {champion_mae:,.0f} by {margin:.0%} "
         f"(needs ≤ {needed:,.0f})"
     )
-    return GateDecision(False, challenger, champion, reason, challenger_mae, champion_mae, naive_mae)
+    return verdict(promote=False, reason=reason)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """MAE of the challenger, the champion (when this code can run it) and the median price, on the same rows."""
+    """MAE of the challenger, the champion (when this code can run it) and the median price, on the same rows;
+    and the share of those rows' prices the challenger's 80% range covers."""
 
     challenger_mae: float
     champion: int | None
     champion_mae: float | None
     naive_mae: float
     rows: int
+    challenger_coverage: float | None = None
 
 
 def compare(settings: Settings, challenger: Any, test: pd.DataFrame, train_prices: pd.Series) -> Comparison:
     """Score ``test`` with the challenger model, the current champion and the naive median price."""
     test_input, test_price = model_input(test), prices(test).to_numpy()
-    challenger_mae = point_metrics(test_price, challenger.predict(test_input))["mae"]
-    naive = baseline_mae(train_prices, test_price)
+    ranged = challenger.predict_range(test_input)
+    challenger_mae = point_metrics(test_price, ranged["predicted_price"].to_numpy())["mae"]
+    inside = (test_price >= ranged["price_low"].to_numpy()) & (test_price <= ranged["price_high"].to_numpy())
+    coverage = float(inside.mean()) if len(test_price) else None
+    alone = Comparison(challenger_mae, None, None, baseline_mae(train_prices, test_price), len(test), coverage)
     client = configure(settings)
     try:
         champion = champion_version(client, settings)
         champion_model = load_version(client, settings, champion).model
         champion_mae = point_metrics(test_price, champion_model.predict(test_input))["mae"]
     except ModelNotFound:
-        return Comparison(challenger_mae, None, None, naive, len(test))
+        return alone
     except (IncompatibleModel, ModelLoadFailed) as exc:
         log.warning("the champion cannot be evaluated by this code: %s", exc)
-        return Comparison(challenger_mae, None, None, naive, len(test))
-    return Comparison(challenger_mae, champion, champion_mae, naive, len(test))
+        return alone
+    return replace(alone, champion=champion, champion_mae=champion_mae)
 
 
 def judge(settings: Settings, version: int, comparison: Comparison, margin: float) -> GateDecision:
     """Decide on ``version`` and apply it: promote it, or record why it stays a challenger."""
     decision = decide(version, comparison.challenger_mae, comparison.champion, comparison.champion_mae, margin,
-                      comparison.naive_mae)  # fmt: skip
+                      comparison.naive_mae, comparison.challenger_coverage)  # fmt: skip
     return apply(settings, decision, {})
 
 

@@ -6,14 +6,23 @@ price also handles — but that predicts the geometric mean and underprices expe
 regression keeps the log link and predicts the mean. On the validation and calibration parts (never the
 test part) it beat squared error on log price on both MAE and RMSE.
 
-The range is split-conformal: the 10th and 90th percentiles of log residuals on a calibration part the
-trees never saw, per band of predicted price (Mondrian), so each band gets the width it needs.
+Training sees partial listings: masked copies of the training rows (``training.levels``) teach the trees
+to price a listing without a year or a model name from what it does say.
+
+The range is normalized, Mondrian split-conformal (crepes' ``ConformalPredictiveSystem``): a small
+difficulty model predicts how far off the price is likely to be for this listing (the absolute log
+residual, learnt on the validation part), and the calibration part — every information level of it, which
+the trees never saw — gives the 10th and 90th percentile of the log residual in units of that difficulty,
+per information class and band of predicted price. crepes computes the table at fit time; scoring looks
+it up (``_ranges``), which a model test holds equal to crepes' own prediction. So a listing that says
+less, or a car that is harder to price, gets a wider range, and each class and band keeps its 80%.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Self
@@ -21,15 +30,21 @@ from typing import Any, Final, Self
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from crepes import ConformalPredictiveSystem
 from sklearn.base import BaseEstimator, RegressorMixin
 from tqdm import tqdm
 
 from training.features import CATEGORICAL, FEATURES, ListingFeatures, records_of
+from training.levels import INFO_CLASSES, LEVELS, at_level, info_class, masked_copies
 
 log = logging.getLogger(__name__)
 COVERAGE: Final = 0.80
-BAND_EDGES: Final = (5_000.0, 15_000.0, 30_000.0)  # predicted price bands for the range
-MIN_BAND_ROWS: Final = 150
+BAND_EDGES: Final = (5_000.0, 10_000.0, 20_000.0, 40_000.0)  # predicted price bands for the range
+MIN_BIN_ROWS: Final = 100  # a Mondrian bin with fewer calibration rows uses its information class's figures
+MIN_SIGMA: Final = 0.03  # the difficulty model's floor (log units)
+DIFFICULTY_PARAMS: Final = {"objective": "reg:absoluteerror", "eta": 0.1, "max_depth": 4, "min_child_weight": 20,
+                            "subsample": 0.8, "tree_method": "hist", "max_cat_to_onehot": 1, "nthread": 2}  # fmt: skip
+DIFFICULTY_ROUNDS: Final = 150
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class TrainParams:
     max_cat_threshold: int = 32
     early_stopping_rounds: int = 100
     seed: int = 42
+    masking: bool = True  # train on masked copies too (``training.levels.masked_copies``)
+    masked_weight: float = 0.5  # each masked copy's weight against an original listing's 1
 
     def xgb_params(self) -> dict[str, Any]:
         return {
@@ -92,6 +109,27 @@ def price_band(price: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(BAND_EDGES), price, side="right")
 
 
+def mondrian_bins(classes: np.ndarray, fair: np.ndarray) -> np.ndarray:
+    """The calibration bin of each listing: its information class and the band of its predicted price."""
+    return classes * (len(BAND_EDGES) + 1) + price_band(fair)
+
+
+def conformal_offsets(residual: np.ndarray, sigma: np.ndarray, bins: np.ndarray, count: int) -> np.ndarray:
+    """Per bin 0 … count−1, the normalized residuals' (10th, 90th) percentiles, computed by crepes; NaN for
+    bins with fewer than ``MIN_BIN_ROWS`` calibration rows."""
+    cps = ConformalPredictiveSystem().fit(residual, sigmas=sigma, bins=bins)
+    lo, hi = 100 * (1 - COVERAGE) / 2, 100 * (1 + COVERAGE) / 2
+    table = np.full((count, 2), np.nan)
+    present = np.array([b for b in range(count) if (bins == b).sum() >= MIN_BIN_ROWS], dtype=np.int64)
+    with warnings.catch_warnings():  # crepes warns of bins too small for a percentile: those stay NaN
+        warnings.simplefilter("ignore", UserWarning)
+        if len(present):
+            table[present] = cps.predict(np.zeros(len(present)), sigmas=np.ones(len(present)), bins=present,
+                                         lower_percentiles=lo, higher_percentiles=hi, smoothing=False)  # fmt: skip
+    table[~np.isfinite(table)] = np.nan  # crepes' ±inf: too few rows for the percentile
+    return table
+
+
 class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
     """Raw listing DataFrame in, fair price in dollars out (``predict_range`` adds the 80% range)."""
 
@@ -107,7 +145,9 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
     ) -> Self:
         params = self.params or TrainParams()
         self.features_ = ListingFeatures().fit(frame)
-        train = self._matrix(frame, price)
+        train = self._matrix(*self._masked(frame, price, params, params.seed))
+        train.set_weight(np.r_[np.ones(len(frame)), np.full(train.num_row() - len(frame), params.masked_weight)])
+        valid = self._masked(*valid, params, params.seed + 1) if valid is not None else None
         evals = [(train, "train")] + ([(self._matrix(*valid), "valid")] if valid is not None else [])
         self.booster_ = xgb.train(
             params.xgb_params(),
@@ -119,21 +159,42 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
             callbacks=[TrainingProgress(params.max_rounds)],
         )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", params.max_rounds - 1))
+        self.fit_difficulty(*(valid if valid is not None else (frame, price)), seed=params.seed)
         self.calibrate(*(calibration if calibration is not None else (frame, price)))
         return self
 
+    @staticmethod
+    def _masked(
+        frame: pd.DataFrame, price: pd.Series, params: TrainParams, seed: int
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        if not params.masking:
+            return frame, price
+        both = masked_copies(frame.assign(_price=price.to_numpy()), seed)
+        return both.drop(columns="_price"), both["_price"]
+
+    def fit_difficulty(self, frame: pd.DataFrame, price: pd.Series, seed: int) -> Self:
+        """The difficulty model: how far off (absolute log residual) the price is likely to be per listing."""
+        records = records_of(frame)
+        residual = np.abs(np.log(price.to_numpy(dtype="float64")) - np.log(self._fair(records)))
+        matrix = self._dmatrix(self.features_.matrix(records))
+        matrix.set_label(residual)
+        self.difficulty_ = xgb.train(DIFFICULTY_PARAMS | {"seed": seed}, matrix, num_boost_round=DIFFICULTY_ROUNDS)
+        return self
+
     def calibrate(self, frame: pd.DataFrame, price: pd.Series) -> Self:
-        """Per predicted-price band, the log-residual quantiles that give ``COVERAGE``."""
-        fair = self.predict(frame)
-        residual = np.log(price.to_numpy(dtype="float64")) - np.log(fair)
-        lo, hi = (1 - COVERAGE) / 2, 1 - (1 - COVERAGE) / 2
-        self.global_offsets_ = tuple(np.quantile(residual, [lo, hi]))
-        bands = price_band(fair)
-        self.band_offsets_ = {
-            int(b): tuple(np.quantile(residual[bands == b], [lo, hi]))
-            for b in np.unique(bands)
-            if (bands == b).sum() >= MIN_BAND_ROWS
-        }
+        """The range's table: per information class and predicted-price band, the normalized log-residual
+        percentiles that give ``COVERAGE``, on ``frame`` at every information level (``LEVELS``)."""
+        levels = pd.concat([at_level(frame, level) for level in LEVELS], ignore_index=True)
+        label = np.tile(price.to_numpy(dtype="float64"), len(LEVELS))
+        records = records_of(levels)
+        fair, sigma = self._fair_and_sigma(records)
+        residual, classes = np.log(label) - np.log(fair), info_class(records)
+        bands = len(BAND_EDGES) + 1
+        by_bin = conformal_offsets(residual, sigma, mondrian_bins(classes, fair), len(INFO_CLASSES) * bands)
+        by_class = conformal_offsets(residual, sigma, classes, len(INFO_CLASSES))
+        overall = conformal_offsets(residual, sigma, np.zeros(len(residual), dtype=np.int64), 1)[0]
+        fallback = np.where(np.isnan(by_class), overall, by_class)
+        self.range_table_ = np.where(np.isnan(by_bin), np.repeat(fallback, bands, axis=0), by_bin)
         return self
 
     def _matrix(self, frame: pd.DataFrame, price: pd.Series | None = None) -> xgb.DMatrix:
@@ -147,15 +208,25 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         return self._fair(records_of(frame))
 
     def _fair(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        fair = self.booster_.predict(self._dmatrix(self.features_.matrix(records)),
-                                     iteration_range=(0, self.best_iteration_ + 1))  # fmt: skip
-        return np.asarray(fair, dtype="float64")
+        return self._fair_and_sigma(records, difficulty=False)[0]
+
+    def _fair_and_sigma(
+        self, records: Sequence[Mapping[str, Any]], difficulty: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fair prices and, with ``difficulty``, each listing's difficulty (one input matrix for both)."""
+        matrix = self._dmatrix(self.features_.matrix(records))
+        fair = np.asarray(self.booster_.predict(matrix, iteration_range=(0, self.best_iteration_ + 1)), "float64")
+        if not difficulty:
+            return fair, np.ones_like(fair)
+        sigma = np.asarray(self.difficulty_.predict(matrix), dtype="float64")
+        return fair, np.maximum(sigma, MIN_SIGMA)
 
     def use_threads(self, threads: int) -> Self:
         """Threads for building the input and predicting (training's setting otherwise). Stream workers use 1:
         with two OpenMP threads per process on shared cores, every small batch waited at thread barriers."""
         self.predict_threads_ = threads
         self.booster_.set_param({"nthread": threads})
+        self.difficulty_.set_param({"nthread": threads})
         return self
 
     def _dmatrix(self, data: np.ndarray) -> xgb.DMatrix:
@@ -171,12 +242,12 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
     def price_ranges(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Per validated listing (its fields as a mapping), the fair price and its 80% range: an (n, 3) array.
         The one prediction path — the stream's, with no DataFrame on the way (``ListingFeatures.matrix``)."""
-        return self._ranges(self._fair(records))
+        fair, sigma = self._fair_and_sigma(records)
+        return self._ranges(fair, sigma, info_class(records))
 
-    def _ranges(self, fair: np.ndarray) -> np.ndarray:
-        bands = price_band(fair)
-        offsets = np.array([self.band_offsets_.get(int(b), self.global_offsets_) for b in bands]).reshape(-1, 2)
-        return np.column_stack([fair, fair * np.exp(offsets[:, 0]), fair * np.exp(offsets[:, 1])])
+    def _ranges(self, fair: np.ndarray, sigma: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        offsets = self.range_table_[mondrian_bins(classes, fair)].reshape(-1, 2)
+        return np.column_stack([fair, fair * np.exp(sigma * offsets[:, 0]), fair * np.exp(sigma * offsets[:, 1])])
 
     def contributions(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """Per-feature contributions to the log of the price (tree SHAP, log link), one row per listing."""

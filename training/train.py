@@ -20,11 +20,12 @@ from pricemyride.errors import TrainingRefused, UsageError
 from pricemyride.settings import Settings
 from training import contracts, promotion
 from training.cleaning import CleaningReport, clean
-from training.data import Splits, load_training_frame, make_splits, model_input, prices
+from training.data import Splits, clean_file, load_training_frame, make_splits, model_input, pooled, prices
 from training.gate import check_margin, compare, judge
 from training.metrics import quality_metrics
 from training.model import PriceModel, TrainParams
 from training.registry import configure
+from training.slices import slice_quality
 
 log = logging.getLogger(__name__)
 REFERENCE_ROWS = 5_000
@@ -81,11 +82,13 @@ def train(
     params: TrainParams | None = None,
     promote: bool | None = None,
     margin: float | None = None,
+    pool: Path | None = None,
 ) -> TrainResult:
     """Clean, split by car and time, fit with early stopping and a calibrated range, register as challenger.
 
     Then ``promote=None`` runs the promotion gate (the retrain flow's rule), ``True`` crowns it regardless,
-    ``False`` leaves it a challenger."""
+    ``False`` leaves it a challenger. ``pool``: a file of another year whose usable rows join the training
+    part only (validation, calibration and the held-out test stay ``data``'s)."""
     params = params or TrainParams()
     check_params(params, limit)
     margin = check_margin(settings.promotion_margin if margin is None else margin)
@@ -94,16 +97,16 @@ def train(
     usable, report = clean(raw)
     log.info("cleaning: %d rows in, %d usable (%s)", report.rows_in, report.rows_out, report.removed)
     require_rows(usable, report, data)
-    splits = make_splits(usable, params.seed)
+    splits = pooled(make_splits(usable, params.seed), clean_file(pool))
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     log.info(
         "trained in %.1f s: MAE %.0f, RMSE %.0f, R² %.3f, range coverage %.2f",
         time.monotonic() - started, metrics["mae"], metrics["rmse"], metrics["r2"], metrics["coverage"],
     )  # fmt: skip
-    source = str(data) if data else "generator"
-    result = log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params,
-                              [data] if data else [])  # fmt: skip
+    source = (str(data) if data else "generator") + (f" + {pool}" if pool else "")
+    files = [f for f in (data, pool) if f is not None]
+    result = log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params, files)
     return replace(result, promoted=crown(settings, result.version, model, splits, promote, margin))
 
 
@@ -174,6 +177,7 @@ def log_and_register(
         mlflow.set_tags({contracts.TAG_DATA_SHA256: data_hash, contracts.TAG_GIT_COMMIT: git_commit(),
                          contracts.TAG_TRAINING_FILES: trained_on})  # fmt: skip
         mlflow.log_dict(report.as_dict(), contracts.CLEANING_REPORT)
+        mlflow.log_dict({"slices": slice_quality(model, splits.test)}, contracts.QUALITY_SLICES)
         log_reference(reference_sample(model, raw, params.seed))
         version = register_model(settings, model, model_input(splits.train.head(5)))
     client.set_registered_model_alias(settings.model_name, settings.challenger_alias, str(version))

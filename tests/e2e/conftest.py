@@ -37,7 +37,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1366,1000")  # fmt: skip
 CARS = (("toyota", "camry", 2016), ("ford", "f-150", 2014), ("honda", "civic", 2018), ("bmw", "x5", 2012))
-DEALS = ("great", "good", "fair", "high", "overpriced")
+DEALS = ("great", "good", "fair", "high", "overpriced", "not enough information")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def seeded(services: None, data_dir: Path, tmp_path_factory: pytest.TempPathFact
 
         small = folder / "craigslist_2021_small.csv"
         pd.read_csv(data_dir / "craigslist_2021.csv", nrows=4000).to_csv(small, index=False)
-        train(settings, small, params=TrainParams(max_rounds=120))
+        train(settings, small, params=TrainParams(max_rounds=120), promote=True)
         train(settings, small, params=TrainParams(max_rounds=60), promote=False)
         dead, features, rejection = seed(settings, v1_rows=90, v2_rows=30)
         yield Seeded(settings, 90, 30, dead, features, rejection)

@@ -15,7 +15,7 @@ from dashboard.figures import money
 from dashboard.valuation import listing_from_form, value
 from pricemyride.errors import InvalidListing
 from pricemyride.events import parse_listing
-from tests.e2e.conftest import ARTIFACTS, Seeded
+from tests.e2e.conftest import ARTIFACTS, DEALS, Seeded
 from tests.integration.helpers import scalar
 from training.registry import load_champion
 
@@ -57,7 +57,7 @@ def test_live_page_shows_counts_and_latest_valuations_from_the_database(
     assert len(rows) == 25  # one page of the 50 newest
     assert rows[0][5] == money(latest)
     assert rows[0][8] == "v2"
-    assert {r[7] for r in rows} <= {"great", "good", "fair", "high", "overpriced"}
+    assert {r[7] for r in rows} <= set(DEALS)
     assert "Listings per second" in text_of(browser, "throughput-chart")
     buckets = scalar(seeded.settings, "SELECT count(DISTINCT date_bin('10 s', scored_at, TIMESTAMPTZ '2000-01-01')) "
                      "FROM predictions")  # fmt: skip
@@ -90,6 +90,9 @@ def test_models_page_shows_versions_aliases_figures_and_decisions(
     assert re.fullmatch(r"\$[\d,]+", rows["v1"][3]), rows["v1"]
     events = table_cells(browser, "model-events")
     assert ["rejected", "2", "1", seeded.rejection] == events[0][1:]
+    slices = {r[1]: r for r in table_cells(browser, "champion-slices")}
+    assert {"all rows", "no year", "no model name", "site-lite", "minimal"} <= set(slices), sorted(slices)
+    assert all(re.fullmatch(r"\d+\.\d%", r[6]) for r in slices.values()), slices
 
 
 def test_dead_letters_page_lists_them_with_counts_by_field(

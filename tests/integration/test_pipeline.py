@@ -15,6 +15,7 @@ from pricemyride.datafile import read_listings_file
 from pricemyride.errors import InvalidListing
 from pricemyride.events import parse_listing
 from pricemyride.settings import Settings
+from pricing.deal import DEAL_RATINGS, NOT_ENOUGH_INFORMATION
 from producers.replay import replay, row_event
 from tests.integration.helpers import consumer_lag, query, read_topic, scalar, wait_for
 
@@ -93,7 +94,7 @@ def test_every_event_is_scored_or_dead_lettered_exactly_once(
     assert all(math.isfinite(fair) and 0 < low < fair < high for low, fair, high, _, _ in rows)
     rated = [(asking, rating) for _, _, _, asking, rating in rows if asking is not None and asking >= 500]
     assert rated, "the real listings carry asking prices"
-    assert all(rating in {"great", "good", "fair", "high", "overpriced"} for _, rating in rated)
+    assert all(rating in {*DEAL_RATINGS, NOT_ENOUGH_INFORMATION} for _, rating in rated)
     assert all(rating is None for _, _, _, asking, rating in rows if asking is None or asking < 500)
 
     dlq = read_topic(settings, settings.dlq_topic)

@@ -26,11 +26,6 @@ def frame(**changes: object) -> pd.DataFrame:
         ("price_anchor", {"price": 12_345}),
         ("price_anchor", {"price": 99_999}),
         ("price_absurd", {"price": 1_410_065_407}),
-        ("year_missing_or_absurd", {"year": None}),
-        ("year_missing_or_absurd", {"year": 1901}),
-        ("odometer_absurd", {"odometer": 10_000_000}),
-        ("odometer_absurd", {"odometer": 1}),
-        ("make_missing", {"manufacturer": None}),
         ("parts_only", {"title_status": "parts only"}),
     ],
 )
@@ -40,10 +35,36 @@ def test_rule_removes_what_it_names(rule: str, changes: dict[str, object]) -> No
 
 
 @pytest.mark.parametrize("changes", [{"title_status": "salvage"}, {"title_status": "rebuilt"}, {"odometer": None},
-                                     {"year": 2021, "odometer": 3}, {"price": 500}])  # fmt: skip
-def test_kept_on_purpose(changes: dict[str, object]) -> None:
+                                     {"year": 2021, "odometer": 3}, {"price": 500}, {"year": None},
+                                     {"model": None}, {"manufacturer": None}, {"year": None, "model": None}],
+)  # fmt: skip
+def test_a_good_price_is_a_label_whatever_fields_are_missing(changes: dict[str, object]) -> None:
     usable, report = clean(frame(**changes))
     assert len(usable) == 1, report.removed
+
+
+@pytest.mark.parametrize(
+    ("rule", "changes", "column"),
+    [
+        ("year_impossible", {"year": 1901}, "year"),
+        ("odometer_impossible", {"odometer": 10_000_000}, "odometer"),
+        ("odometer_impossible", {"odometer": 1}, "odometer"),
+    ],
+)
+def test_an_impossible_value_is_blanked_and_the_row_kept(rule: str, changes: dict[str, object], column: str) -> None:
+    usable, report = clean(frame(**changes))
+    assert len(usable) == 1
+    assert pd.isna(usable[column].iloc[0])
+    assert report.blanked[rule] == 1
+    assert sum(report.blanked.values()) == 1
+
+
+def test_repeats_of_a_listing_without_a_year_are_duplicates_too() -> None:
+    rows = pd.concat([frame(year=None, region="boston"), frame(year=None, region="worcester"),
+                      frame(year=None, price=9_000)])  # fmt: skip
+    usable, report = clean(rows)
+    assert len(usable) == 2
+    assert report.removed["cross_posted"] == 1
 
 
 def test_cross_posts_keep_one_copy_and_the_report_counts_each_rule() -> None:

@@ -29,3 +29,22 @@ FAIR, LOW, HIGH = 20_000.0, 16_000.0, 26_000.0
 def test_rating_follows_the_position_in_the_range(asking: float, rating: str | None) -> None:
     (got,) = deal_ratings(np.array([asking]), np.array([FAIR]), np.array([LOW]), np.array([HIGH]))
     assert got == rating
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "rating"),
+    [
+        (12_000.0, 31_999.0, "fair"),  # width 99.995% of the fair price: still judged
+        (12_000.0, 32_000.0, "fair"),  # exactly 100%: still judged
+        (12_000.0, 32_001.0, "not enough information"),
+        (2_000.0, 60_000.0, "not enough information"),
+    ],
+)
+def test_a_range_wider_than_the_fair_price_gives_no_badge(low: float, high: float, rating: str) -> None:
+    (got,) = deal_ratings(np.array([20_000.0]), np.array([FAIR]), np.array([low]), np.array([high]))
+    assert got == rating
+
+
+def test_no_asking_price_is_no_rating_even_when_the_range_is_wide() -> None:
+    (got,) = deal_ratings(np.array([np.nan]), np.array([FAIR]), np.array([2_000.0]), np.array([60_000.0]))
+    assert got is None

@@ -53,6 +53,16 @@ def test_gate_refuses_a_model_no_better_than_the_median_price() -> None:
     assert decide(1, 3_500.0, None, None, 0.02, naive_mae=9_000.0).promote
 
 
+@pytest.mark.parametrize(("coverage", "promoted"), [(0.70, False), (0.749, False), (0.75, True), (0.80, True),
+                                                     (0.85, True), (0.86, False), (None, True)])  # fmt: skip
+def test_gate_refuses_a_range_that_does_not_keep_its_80_percent(coverage: float | None, promoted: bool) -> None:
+    decision = decide(2, 900.0, 1, 1000.0, 0.05, naive_mae=5_000.0, coverage=coverage)
+    assert decision.promote is promoted
+    assert decision.challenger_coverage == coverage
+    if not promoted:
+        assert decision.reason == f"80% range covers {coverage:.1%} of held-out prices; expected 75% … 85%"
+
+
 @pytest.mark.parametrize("margin", [-0.1, 1.0, 2.5])
 def test_gate_refuses_a_margin_outside_0_to_1(margin: float) -> None:
     with pytest.raises(UsageError, match=f"margin: expected a share of MAE 0 ≤ margin < 1 .*, got {margin}"):
