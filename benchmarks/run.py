@@ -4,6 +4,7 @@
 - stream (benchmarks/stream.py): 200,000-listing backlog drain with 1 and 2 workers, the naive
   per-message baseline in the same run, latency at 1,000 and 5,000 listings/s, memory and CPU, and
   conservation (lost, duplicated) in every run;
+- pricing (benchmarks/pricing.py): µs per listing of the pricing path against a point-price baseline;
 - dashboard: each page's refresh on 1,000,000 prediction rows against a 10,000-row baseline.
 
 Each configuration runs ``--repeats`` times; the report gives the median and the range.
@@ -26,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks import dashboard as dashboard_bench
+from benchmarks import pricing as pricing_bench
 from benchmarks import stream
 from benchmarks.stream import summary_of
 from monitoring.drift import compute_window
@@ -76,6 +78,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += stream_markdown(report)
     if "drift" in report:
         lines += drift_markdown(report["drift"])
+    if "pricing" in report:
+        lines += pricing_bench.pricing_markdown(report["pricing"])
     if "dashboard" in report:
         lines += dashboard_bench.markdown(report["dashboard"])
     return "\n".join(lines)
@@ -136,7 +140,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["stream", "dashboard"], help="run one part (default: all)")
+    parser.add_argument("--only", choices=["stream", "pricing", "dashboard"], help="run one part (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     return parser.parse_args()
 
@@ -186,6 +190,8 @@ def main() -> int:
     stamp = datetime.now(UTC).strftime("%H%M%S")
     if args.only in (None, "stream"):
         run_stream(args, base, folder, stamp, model, champion, report)
+    if args.only in (None, "pricing"):
+        report["pricing"] = pricing_bench.bench_pricing(champion, args.repeats)
     if args.only in (None, "dashboard"):
         report["dashboard"] = dashboard_bench.bench_dashboard(base, folder, stamp, args.dashboard_rows, args.repeats)
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """`pricemyride tune`: a reproducible hyperparameter search on validation data, never the test part.
 
-Optuna's TPE sampler, seeded, over the XGBoost settings of ``TrainParams`` and — when a file of another
+Optuna's TPE sampler, seeded, over the XGBoost settings of ``TrainParams``, the weight of the masked
+training copies and — when a file of another
 year is given — whether pooling it into the training part helps. Each trial fits on the training part
 (early stopping on the validation part) and is scored by its MAE on the validation part at every
 information level (``training.levels.LEVELS``), so a setting that prices only complete listings well does
@@ -47,6 +48,7 @@ def trial_params(trial: optuna.Trial, max_rounds: int) -> TrainParams:
         subsample=trial.suggest_float("subsample", 0.6, 1.0),
         colsample_bytree=trial.suggest_float("colsample_bytree", 0.3, 1.0),
         reg_lambda=trial.suggest_float("reg_lambda", 0.1, 20.0, log=True),
+        masked_weight=trial.suggest_categorical("masked_weight", [0.25, 0.5, 1.0]),
     )
 
 
@@ -83,7 +85,8 @@ def tune(data: Path | None, trials: int, max_rounds: int = 2000, pool: Path | No
     }  # fmt: skip
 
 
-TUNED: Final = ("learning_rate", "max_depth", "min_child_weight", "subsample", "colsample_bytree", "reg_lambda")
+TUNED: Final = ("learning_rate", "max_depth", "min_child_weight", "subsample", "colsample_bytree", "reg_lambda",
+                "masked_weight")  # fmt: skip
 
 
 def write_tuning(result: dict[str, Any], out_dir: Path) -> Path:

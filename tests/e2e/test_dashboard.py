@@ -15,6 +15,7 @@ from dashboard.figures import money
 from dashboard.valuation import listing_from_form, value
 from pricemyride.errors import InvalidListing
 from pricemyride.events import parse_listing
+from pricing.deal import MAX_RELATIVE_WIDTH, NOT_ENOUGH_INFORMATION
 from tests.e2e.conftest import ARTIFACTS, DEALS, Seeded
 from tests.integration.helpers import scalar
 from training.registry import load_champion
@@ -148,3 +149,28 @@ def test_an_invalid_form_shows_the_streams_error_next_to_the_field(
     assert f"odometer: {text_of(browser, 'error-odometer')}" in str(stream.value)
     assert text_of(browser, "form-status") == "Please correct 2 fields."
     assert text_of(browser, "valuation") == ""
+
+
+def test_a_car_without_year_or_model_gets_a_wider_range_and_the_form_shows_its_rating(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/value", lambda b: bool(b.find_elements(By.ID, "value-submit")), "value")
+    for field in ("year", "model"):
+        browser.find_element(By.ID, f"form-{field}").clear()
+    fill(browser, "form-price", "9000")
+    browser.find_element(By.ID, "value-submit").click()
+    WebDriverWait(browser, 30).until(lambda b: text_of(b, "value-fair") != "")
+    browser.save_screenshot(str(ARTIFACTS / "value-without-year.png"))
+    form = {"manufacturer": "toyota", "odometer": 70_000, "condition": "good", "title_status": "clean", "fuel": "gas",
+            "transmission": "automatic", "drive": "fwd", "type": "sedan", "cylinders": "4 cylinders", "state": "ca",
+            "price": 9000}  # fmt: skip
+    partial, full = listing_from_form(form), listing_from_form(form | {"model": "camry", "year": 2016})
+    assert not isinstance(partial, dict)
+    assert not isinstance(full, dict)
+    model = load_champion(seeded.settings).model
+    expected, complete = value(model, partial), value(model, full)
+    assert text_of(browser, "value-range") == f"{money(expected.low)} – {money(expected.high)}"
+    assert text_of(browser, "value-deal") == expected.deal
+    assert (expected.high - expected.low) / expected.fair > (complete.high - complete.low) / complete.fair
+    too_wide = expected.high - expected.low > MAX_RELATIVE_WIDTH * expected.fair
+    assert (expected.deal == NOT_ENOUGH_INFORMATION) is too_wide
