@@ -78,11 +78,11 @@ schema: install ## export the Listing JSON Schema to schemas/listing.schema.json
 	@mkdir -p schemas
 	@$(PY) -m pricemyride_cli schema --out schemas/listing.schema.json
 
-train: up ## train and register a model; the promotion gate decides on @champion (DATA=file.csv, else the generator)
-	@$(PY) -m pricemyride_cli train $(if $(DATA),--data $(DATA))
+train: up ## train and register a model; the gate decides on @champion (DATA=file.csv, else the generator; POOL=other year)
+	@$(PY) -m pricemyride_cli train $(if $(DATA),--data $(DATA)) $(if $(POOL),--pool $(POOL))
 
-evaluate: install ## the per-slice quality report, 3 seeds → reports/model_quality.{json,md} (DATA=2021 file, VINTAGE=2020 file)
-	@$(PY) -m pricemyride_cli evaluate --seeds 3 $(if $(DATA),--data $(DATA)) $(if $(VINTAGE),--vintage $(VINTAGE))
+evaluate: install ## per-slice quality report, 3 seeds → reports/model_quality.{json,md} (DATA=, POOL=, VINTAGE= files)
+	@$(PY) -m pricemyride_cli evaluate --seeds 3 $(if $(DATA),--data $(DATA)) $(if $(POOL),--pool $(POOL)) $(if $(VINTAGE),--vintage $(VINTAGE))
 
 tune: install ## hyperparameter search on validation data, full budget → reports/tuning.json (DATA=…, POOL=other-year file)
 	@$(PY) -m pricemyride_cli tune --trials 30 $(if $(DATA),--data $(DATA)) $(if $(POOL),--pool $(POOL))

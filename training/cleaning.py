@@ -31,6 +31,8 @@ CAR_KEY: Final = ("manufacturer", "model", "year", "odometer")
 LISTING_KEY: Final = ("price", "year", "manufacturer", "model", "condition", "cylinders", "fuel", "odometer",
                       "title_status", "transmission", "drive", "size", "type", "paint_color")  # fmt: skip
 
+MIN_KEY_FIELDS: Final = 6
+
 Rule = Callable[[pd.DataFrame], pd.Series]
 
 
@@ -61,11 +63,15 @@ def parts_only(frame: pd.DataFrame) -> pd.Series:
 
 def cross_posted(frame: pd.DataFrame) -> pd.Series:
     """The same car posted more than once (keep the first): same make, model, year and odometer where all
-    four are given; where one is missing, the same price and car fields (``LISTING_KEY``)."""
+    four are given; where one is missing, the same price and car fields (``LISTING_KEY``, at least
+    ``MIN_KEY_FIELDS`` of them given)."""
     key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
     complete = key.notna().all(axis=1)
     whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
-    return (key.duplicated(keep="first") & complete) | (whole.fillna("?").duplicated(keep="first") & ~complete)
+    telling = whole.notna().sum(axis=1) >= MIN_KEY_FIELDS  # a sparse pair (same make and price) may be two cars
+    return (key.duplicated(keep="first") & complete) | (
+        whole.fillna("?").duplicated(keep="first") & ~complete & telling
+    )
 
 
 def year_impossible(frame: pd.DataFrame) -> pd.Series:
@@ -113,12 +119,11 @@ class CleaningReport:
 
 def blank_impossible(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """The rows with each impossible value emptied, and how many each rule emptied."""
-    frame, blanked = frame.copy(), {}
-    for name, (column, rule) in BLANKING.items():
-        mask = rule(frame).fillna(False).astype(bool)
-        blanked[name] = int(mask.sum())
+    masks = {name: (column, rule(frame).fillna(False).astype(bool)) for name, (column, rule) in BLANKING.items()}
+    frame = frame.copy()  # every mask is read from the values as given, then the values are blanked
+    for column, mask in masks.values():
         frame.loc[mask, column] = None
-    return frame, blanked
+    return frame, {name: int(mask.sum()) for name, (_, mask) in masks.items()}
 
 
 def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:

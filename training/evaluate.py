@@ -146,6 +146,14 @@ def median_of(values: list[Any]) -> Any:
     return first
 
 
+def merged_slices(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per slice (group and name) present in every seed's run, the median of its figures; in the first
+    run's order."""
+    keyed = [{(e["group"], e["slice"]): e for e in entries} for entries in runs]
+    common = [key for key in keyed[0] if all(key in run for run in keyed)]
+    return [median_of([run[key] for run in keyed]) for key in common]
+
+
 def evaluate(
     data: Path | None,
     limit: int | None = None,
@@ -168,7 +176,7 @@ def evaluate(
         "seeds": list(seeds), "cleaning": cleaning.as_dict(),
         "split": median_of([sizes for _, sizes in runs]) | {"method": SPLIT_METHOD},
         "not_enough_information_above": MAX_RELATIVE_WIDTH,
-        "slices": [median_of(list(entries)) for entries in zip(*(e for e, _ in runs), strict=True)],
+        "slices": merged_slices([entries for entries, _ in runs]),
         "seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
 

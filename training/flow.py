@@ -87,7 +87,7 @@ def evaluate_both(settings: Settings, challenger: int, splits: Splits) -> Compar
     when there are at least ``MIN_RECENT_ROWS`` — fewer would judge the coverage by chance."""
     recent = splits.test[splits.test[RECENT].astype(bool)] if RECENT in splits.test else splits.test.iloc[0:0]
     test = recent if len(recent) >= MIN_RECENT_ROWS else splits.test
-    log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if len(recent) else "all")
+    log.info("gate compares on %d held-out listings (%s)", len(test), "recent" if test is recent else "all")
     model = load_version(configure(settings), settings, challenger).model
     return compare(settings, model, test, prices(splits.train))
 

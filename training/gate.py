@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, UsageError
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, TrainingRefused, UsageError
 from pricemyride.settings import Settings
 from training.data import model_input, prices
 from training.metrics import point_metrics
@@ -114,6 +114,8 @@ class Comparison:
 
 def compare(settings: Settings, challenger: Any, test: pd.DataFrame, train_prices: pd.Series) -> Comparison:
     """Score ``test`` with the challenger model, the current champion and the naive median price."""
+    if test.empty:
+        raise TrainingRefused("gate: expected held-out listings to judge the challenger on, got none")
     test_input, test_price = model_input(test), prices(test).to_numpy()
     ranged = challenger.predict_range(test_input)
     challenger_mae = point_metrics(test_price, ranged["predicted_price"].to_numpy())["mae"]

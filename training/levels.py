@@ -55,8 +55,10 @@ def _missing(value: Any) -> bool:
 def info_class(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """Per listing, its index in ``INFO_CLASSES``: year and model name given or not, and sparse or not."""
     out = np.empty(len(records), dtype=np.int64)
-    for i, record in enumerate(records):
-        sparse = sum(_missing(record.get(f)) for f in DETAILS) > SPARSE_DETAILS
+    na = pd.NA
+    for i, record in enumerate(records):  # the stream's hot path: no function call per field
+        given = [record.get(f) for f in DETAILS]
+        sparse = sum(v is None or v is na or v != v for v in given) > SPARSE_DETAILS
         kind = 2 if _missing(record.get("year")) else 1 if _missing(record.get("model")) else 0
         out[i] = kind + 3 * sparse
     return out

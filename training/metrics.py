@@ -21,11 +21,11 @@ def band_name(low: float, high: float) -> str:
 def point_metrics(price: np.ndarray, fair: np.ndarray) -> dict[str, float]:
     """MAE, median AE, RMSE, MAPE (asking ≥ $1k), R² and the median signed error as a share of the price
     (negative: priced too low)."""
+    if not len(price):
+        return {"rows": 0.0}
     error = fair - price
     big = price >= MAPE_MIN_PRICE
     total = float(((price - price.mean()) ** 2).sum())
-    if not len(price):
-        return {"rows": 0.0}
     return {
         "rows": float(len(price)),
         "mae": float(np.abs(error).mean()),

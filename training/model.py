@@ -44,7 +44,7 @@ MIN_BIN_ROWS: Final = 100  # a Mondrian bin with fewer calibration rows uses its
 MIN_SIGMA: Final = 0.03  # the difficulty model's floor (log units)
 DIFFICULTY_PARAMS: Final = {"objective": "reg:absoluteerror", "eta": 0.1, "max_depth": 4, "min_child_weight": 20,
                             "subsample": 0.8, "tree_method": "hist", "max_cat_to_onehot": 1, "nthread": 2}  # fmt: skip
-DIFFICULTY_ROUNDS: Final = 150
+DIFFICULTY_ROUNDS: Final = 100
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TrainParams:
 
     max_rounds: int = 2000
     learning_rate: float = 0.04
-    max_depth: int = 10
+    max_depth: int = 8
     min_child_weight: float = 10.0
     subsample: float = 0.8
     colsample_bytree: float = 0.5
@@ -213,12 +213,18 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
     def _fair_and_sigma(
         self, records: Sequence[Mapping[str, Any]], difficulty: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Fair prices and, with ``difficulty``, each listing's difficulty (one input matrix for both)."""
-        matrix = self._dmatrix(self.features_.matrix(records))
-        fair = np.asarray(self.booster_.predict(matrix, iteration_range=(0, self.best_iteration_ + 1)), "float64")
+        """Fair prices and, with ``difficulty``, each listing's difficulty (one input matrix for both).
+
+        ``inplace_predict`` on the float array: no DMatrix to build per batch (the trees read category codes
+        as ``matrix`` writes them; a model test holds this equal to training's pandas input)."""
+        matrix = self.features_.matrix(records)
+        if not len(matrix):
+            return np.empty(0), np.empty(0)
+        fair = self.booster_.inplace_predict(matrix, iteration_range=(0, self.best_iteration_ + 1))
+        fair = np.asarray(fair, dtype="float64")
         if not difficulty:
             return fair, np.ones_like(fair)
-        sigma = np.asarray(self.difficulty_.predict(matrix), dtype="float64")
+        sigma = np.asarray(self.difficulty_.inplace_predict(matrix), dtype="float64")
         return fair, np.maximum(sigma, MIN_SIGMA)
 
     def use_threads(self, threads: int) -> Self:

@@ -7,15 +7,19 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from training.cleaning import CAR_KEY
+from training.cleaning import CAR_KEY, LISTING_KEY
 
 TEST_SHARE: Final = 0.15
 
 
 def car_groups(frame: pd.DataFrame) -> pd.Series:
-    """An id per physical car: make, model, year and odometer (cross-posts share it)."""
-    key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip()).fillna("?")
-    return key.agg("|".join, axis=1)
+    """An id per physical car: make, model, year and odometer (cross-posts share it). Where one of those is
+    missing, the price and car fields too (``LISTING_KEY``): "ford f-150, no year, no odometer" is many
+    cars, not one, and must not move to one side of a split as a block."""
+    key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
+    complete = key.notna().all(axis=1)
+    whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
+    return key.fillna("?").agg("|".join, axis=1).where(complete, whole.fillna("?").agg("|".join, axis=1))
 
 
 def split_by_car_and_time(

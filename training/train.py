@@ -105,8 +105,10 @@ def train(
         time.monotonic() - started, metrics["mae"], metrics["rmse"], metrics["r2"], metrics["coverage"],
     )  # fmt: skip
     source = (str(data) if data else "generator") + (f" + {pool}" if pool else "")
-    files = [f for f in (data, pool) if f is not None]
-    result = log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params, files)
+    # training_files is what the retrain service trains on again: the file itself. The pool is a choice of
+    # this command (recorded in the run's "data" parameter); the retrain flow does not pool.
+    result = log_and_register(settings, model, splits, metrics, report, raw, data_hash, source, params,
+                              [data] if data else [])  # fmt: skip
     return replace(result, promoted=crown(settings, result.version, model, splits, promote, margin))
 
 

@@ -105,9 +105,9 @@ def test_the_range_keeps_its_80_percent_at_every_information_level(model: PriceM
     assert 0.74 <= inside.mean() <= 0.86, f"{level}: the 80% range covers {inside.mean():.1%} of {len(asking)}"
 
 
-def test_a_listing_without_a_year_is_priced_within_its_ranges_promise(model: PriceModel,
-                                                                      held_out: pd.DataFrame) -> None:  # fmt: skip
-    """Blank the year of held-out listings: no longer priced at half their value (the old model's −54%)."""
+def test_a_listing_without_a_year_is_not_priced_low(model: PriceModel, held_out: pd.DataFrame) -> None:
+    """Blank the year of held-out listings: the old model priced them −31% (median) on this test part and
+    −54% on the issue's held-out samples; now within ±10%. (Its range's 80% is held by the coverage test.)"""
     asking = prices(held_out).to_numpy()
     fair = model.predict(model_input(at_level(held_out, "no year")))
     assert abs(np.median((fair - asking) / asking)) < 0.10

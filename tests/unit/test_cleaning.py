@@ -60,11 +60,24 @@ def test_an_impossible_value_is_blanked_and_the_row_kept(rule: str, changes: dic
 
 
 def test_repeats_of_a_listing_without_a_year_are_duplicates_too() -> None:
-    rows = pd.concat([frame(year=None, region="boston"), frame(year=None, region="worcester"),
-                      frame(year=None, price=9_000)])  # fmt: skip
+    told = {"year": None, "condition": "good", "fuel": "gas"}
+    rows = pd.concat([frame(**told, region="boston"), frame(**told, region="worcester"),
+                      frame(**told, price=9_000)])  # fmt: skip
     usable, report = clean(rows)
     assert len(usable) == 2
     assert report.removed["cross_posted"] == 1
+
+
+def test_two_sparse_listings_of_the_same_make_and_price_are_two_cars() -> None:
+    sparse = pd.DataFrame([{"price": 6_000, "manufacturer": "ford"}] * 2).reindex(columns=list(GOOD))
+    usable, report = clean(sparse)
+    assert len(usable) == 2, report.removed
+
+
+def test_a_value_is_judged_as_given_before_another_is_blanked() -> None:
+    usable, report = clean(frame(year=1901, odometer=1))
+    assert report.blanked == {"year_impossible": 1, "odometer_impossible": 1}
+    assert usable[["year", "odometer"]].isna().all(axis=None)
 
 
 def test_cross_posts_keep_one_copy_and_the_report_counts_each_rule() -> None:
