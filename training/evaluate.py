@@ -34,7 +34,7 @@ from training.levels import LEVELS
 from training.metrics import point_metrics
 from training.model import PriceModel, TrainParams
 from training.slices import model_figures, slices_of
-from training.train import fit_model, require_rows
+from training.train import fit_model, require_parts, require_rows
 
 log = logging.getLogger(__name__)
 CAPSTONE_CATEGORICAL: Final = (
@@ -119,11 +119,18 @@ class Contenders:
         return entry
 
 
-def run_seed(usable: pd.DataFrame, seed: int, params: TrainParams, vintage: pd.DataFrame | None,
-             pool: pd.DataFrame | None) -> tuple[list[dict[str, Any]], dict[str, int]]:  # fmt: skip
+def run_seed(
+    usable: pd.DataFrame,
+    seed: int,
+    params: TrainParams,
+    vintage: pd.DataFrame | None,
+    pool: pd.DataFrame | None,
+    source: Path | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """One seed: split, fit ours and both baselines, score every slice. The other vintage is scored by
     models trained on this file alone (pooling it would put the other vintage in training)."""
     own, params = make_splits(usable, seed), replace(params, seed=seed)
+    require_parts(own, source)
     splits = pooled(own, pool)
     model = fit_model(splits, params)
     contenders = Contenders(model, splits.train, Capstone.fit(splits.train))
@@ -168,7 +175,7 @@ def evaluate(
     usable, cleaning = clean(raw)
     require_rows(usable, cleaning, data)
     other, extra = clean_file(vintage), clean_file(pool)
-    runs = [run_seed(usable, seed, params or TrainParams(), other, extra) for seed in seeds]
+    runs = [run_seed(usable, seed, params or TrainParams(), other, extra, data) for seed in seeds]
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": str(data) if data else "generator", "data_sha256": data_hash,

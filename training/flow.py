@@ -24,7 +24,7 @@ from training.data import Splits, frame_sha256, make_splits, prices
 from training.gate import Comparison, GateDecision, apply, check_margin, compare, decide
 from training.model import TrainParams
 from training.registry import configure, load_version
-from training.train import fit_model, holdout_metrics, log_and_register, require_rows
+from training.train import fit_model, holdout_metrics, log_and_register, require_parts, require_rows
 
 log = logging.getLogger(__name__)
 RECENT = "recent"  # marks listings stored since the champion was trained: the gate is judged on them
@@ -72,6 +72,7 @@ def train_challenger(
     files: list[Path],
 ) -> tuple[int, Splits]:
     splits = make_splits(usable, params.seed)
+    require_parts(splits, source)
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     result = log_and_register(

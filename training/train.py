@@ -75,6 +75,16 @@ def require_rows(usable: pd.DataFrame, report: CleaningReport, source: Path | st
         )
 
 
+def require_parts(splits: Splits, source: Path | str | None = None) -> None:
+    """Refuse a split with an empty part: too few different cars (identical car fields count as one)."""
+    sizes = splits.sizes()
+    if min(sizes.values()) < 1:
+        raise TrainingRefused(
+            f"{source or 'training data'}: expected listings of enough different cars to fill the train, valid, "
+            f"calibration and test parts, got {sizes} (listings with the same car fields are one car)"
+        )
+
+
 def train(
     settings: Settings,
     data: Path | None = None,
@@ -98,6 +108,7 @@ def train(
     log.info("cleaning: %d rows in, %d usable (%s)", report.rows_in, report.rows_out, report.removed)
     require_rows(usable, report, data)
     splits = pooled(make_splits(usable, params.seed), clean_file(pool))
+    require_parts(splits, data)
     model = fit_model(splits, params)
     metrics = holdout_metrics(model, splits.test) | {"best_iteration": float(model.best_iteration_)}
     log.info(

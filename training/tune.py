@@ -26,7 +26,7 @@ from training.cleaning import clean
 from training.data import Splits, clean_file, load_training_frame, make_splits, model_input, pooled, prices
 from training.levels import LEVELS, at_level
 from training.model import PriceModel, TrainParams
-from training.train import fit_model, require_rows
+from training.train import fit_model, require_parts, require_rows
 
 log = logging.getLogger(__name__)
 SEED: Final = 17
@@ -71,6 +71,7 @@ def tune(data: Path | None, trials: int, max_rounds: int = 2000, pool: Path | No
     usable, report = clean(raw)
     require_rows(usable, report, data)
     splits = make_splits(usable, TrainParams().seed)
+    require_parts(splits, data)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=SEED))
     study.enqueue_trial({k: v for k, v in asdict(TrainParams()).items() if k in TUNED} | {"pool": False})
     study.optimize(objective(splits, clean_file(pool), max_rounds), n_trials=trials, show_progress_bar=True)

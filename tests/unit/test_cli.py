@@ -201,7 +201,7 @@ BAD_FILES: dict[str, tuple[bytes, int, str]] = {
     "not.parquet": (b"id,price\n1,2\n", 65, "expected a Parquet file (by its name)"),
     "huge_odometer.csv": (b"id,price,year,manufacturer,model,odometer\n"
                           + b"".join(b"%d,9000,2012,ford,focus,1e308\n" % i for i in range(1_200)), 65,
-                          "expected at least 1000 usable labelled listings, got 1 of 1200"),
+                          "expected listings of enough different cars to fill the train, valid, calibration and test"),
 }  # fmt: skip
 
 
