@@ -61,13 +61,20 @@ def parts_only(frame: pd.DataFrame) -> pd.Series:
     return frame["title_status"].astype("string").str.lower().eq("parts only").fillna(False).astype(bool)
 
 
+def car_keys(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """What identifies a car, as compared text (lower case, stripped; missing stays missing): the
+    ``CAR_KEY`` fields, whether all four are given, and the ``LISTING_KEY`` fields for when they are not.
+    Cross-posts (here) and the splits' car groups (``training.splits``) read the same keys."""
+    key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
+    whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
+    return key, key.notna().all(axis=1), whole
+
+
 def cross_posted(frame: pd.DataFrame) -> pd.Series:
     """The same car posted more than once (keep the first): same make, model, year and odometer where all
     four are given; where one is missing, the same price and car fields (``LISTING_KEY``, at least
     ``MIN_KEY_FIELDS`` of them given)."""
-    key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
-    complete = key.notna().all(axis=1)
-    whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
+    key, complete, whole = car_keys(frame)
     telling = whole.notna().sum(axis=1) >= MIN_KEY_FIELDS  # a sparse pair (same make and price) may be two cars
     return (key.duplicated(keep="first") & complete) | (
         whole.fillna("?").duplicated(keep="first") & ~complete & telling

@@ -31,13 +31,14 @@ NOT_WORD: Final = re.compile(r"[^a-z0-9 ]+")
 MODEL_FORMAT: Final = 5  # bump when transform() or the meaning of the model output changes; others are refused
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, pd.NA or NaN: a field not given."""
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def clean_text(value: Any) -> str | None:
     """A raw categorical value as it is compared with the categories: lower case, stripped (None if missing)."""
-    return None if _missing(value) else str(value).lower().strip()
+    return None if is_missing(value) else str(value).lower().strip()
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -49,7 +50,7 @@ def model_words(model: str) -> tuple[str, ...]:
 def model_name(manufacturer: Any, model: Any, words: int) -> str | None:
     """'Ford', 'F-150 XLT SuperCrew' → 'ford f150' (one word) or 'ford f150 xlt' (two words)."""
     make = clean_text(manufacturer)
-    if make is None or _missing(model):
+    if make is None or is_missing(model):
         return None
     joined = " ".join(model_words(str(model))[:words])
     return f"{make} {joined}" if joined else None

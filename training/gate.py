@@ -20,7 +20,7 @@ import pandas as pd
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, TrainingRefused, UsageError
 from pricemyride.settings import Settings
 from training.data import model_input, prices
-from training.metrics import point_metrics
+from training.metrics import point_metrics, quality_metrics
 from training.promotion import promote, reject
 from training.registry import champion_version, configure, load_version
 
@@ -117,11 +117,9 @@ def compare(settings: Settings, challenger: Any, test: pd.DataFrame, train_price
     if test.empty:
         raise TrainingRefused("gate: expected held-out listings to judge the challenger on, got none")
     test_input, test_price = model_input(test), prices(test).to_numpy()
-    ranged = challenger.predict_range(test_input)
-    challenger_mae = point_metrics(test_price, ranged["predicted_price"].to_numpy())["mae"]
-    inside = (test_price >= ranged["price_low"].to_numpy()) & (test_price <= ranged["price_high"].to_numpy())
-    coverage = float(inside.mean()) if len(test_price) else None
-    alone = Comparison(challenger_mae, None, None, baseline_mae(train_prices, test_price), len(test), coverage)
+    overall = quality_metrics(test_price, challenger.predict_range(test_input))["overall"]
+    naive = baseline_mae(train_prices, test_price)
+    alone = Comparison(overall["mae"], None, None, naive, len(test), overall["coverage"])
     client = configure(settings)
     try:
         champion = champion_version(client, settings)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pricemyride.events import FEATURE_FIELDS
+from training.features import is_missing
 
 SITE_LITE_BLANK: Final = ("model", "state", "title_status", "size", "lat", "long", "posting_date")
 MINIMAL_KEEP: Final = ("manufacturer", "year", "odometer")
@@ -48,10 +49,6 @@ def at_level(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     return blank(frame, LEVELS[level])
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def info_class(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """Per listing, its index in ``INFO_CLASSES``: year and model name given or not, and sparse or not."""
     out = np.empty(len(records), dtype=np.int64)
@@ -59,7 +56,7 @@ def info_class(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     for i, record in enumerate(records):  # the stream's hot path: no function call per field
         given = [record.get(f) for f in DETAILS]
         sparse = sum(v is None or v is na or v != v for v in given) > SPARSE_DETAILS
-        kind = 2 if _missing(record.get("year")) else 1 if _missing(record.get("model")) else 0
+        kind = 2 if is_missing(record.get("year")) else 1 if is_missing(record.get("model")) else 0
         out[i] = kind + 3 * sparse
     return out
 

@@ -7,7 +7,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from training.cleaning import CAR_KEY, LISTING_KEY
+from training.cleaning import car_keys
 
 TEST_SHARE: Final = 0.15
 
@@ -16,9 +16,7 @@ def car_groups(frame: pd.DataFrame) -> pd.Series:
     """An id per physical car: make, model, year and odometer (cross-posts share it). Where one of those is
     missing, the price and car fields too (``LISTING_KEY``): "ford f-150, no year, no odometer" is many
     cars, not one, and must not move to one side of a split as a block."""
-    key = frame[list(CAR_KEY)].astype("string").apply(lambda s: s.str.lower().str.strip())
-    complete = key.notna().all(axis=1)
-    whole = frame.reindex(columns=list(LISTING_KEY)).astype("string").apply(lambda s: s.str.lower().str.strip())
+    key, complete, whole = car_keys(frame)
     return key.fillna("?").agg("|".join, axis=1).where(complete, whole.fillna("?").agg("|".join, axis=1))
 
 
