@@ -378,4 +378,7 @@ def create_dash_app(settings: Settings) -> Dash:
 
 
 def run(settings: Settings) -> None:
-    create_dash_app(settings).run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+    """Serve the dashboard as ``dashboard.serving`` decides (server, logins, metrics) until stopped."""
+    from dashboard.serving import serve
+
+    serve(settings, create_dash_app)

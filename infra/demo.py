@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import urllib.error
@@ -17,12 +18,22 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import prometheus
 from infra.services import APP_PROCESSES, Paths, log, pid_alive, stop_pid, wait_until
 from pricemyride.errors import ModelNotFound
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
 
 DEMO_RATE = 20.0
+METRICS_PORT = 9101  # worker; monitor, retrainer and dashboard on the next three ports
+DEMO_USER = "analyst"
+# name: (command line, Prometheus job)
+PROCESSES = {
+    "worker": (["-m", "stream_workers", "worker", "-l", "info"], "pricemyride-worker"),
+    "monitor": (["-m", "monitoring", "worker", "-l", "info"], "pricemyride-monitor"),
+    "retrainer": (["-m", "pricemyride_cli", "retrain-listener"], "pricemyride-retrain-listener"),
+    "dashboard": (["-m", "pricemyride_cli", "dashboard"], "pricemyride-dashboard"),
+}
 
 
 @dataclass(frozen=True)
@@ -31,13 +42,14 @@ class DemoPlan:
 
     data: Path | None
     rate: float
+    metrics_port: int = METRICS_PORT
 
     @property
     def source(self) -> str:
         return str(self.data) if self.data else "the built-in generator (fitted from real Craigslist listings)"
 
 
-def spawn(name: str, args: list[str], paths: Paths) -> int:
+def spawn(name: str, args: list[str], paths: Paths, env: dict[str, str] | None = None) -> int:
     """Start ``args`` in the background (or leave the running one); return its PID."""
     running = pid_alive(paths.pid_file(name))
     if running:
@@ -52,7 +64,7 @@ def spawn(name: str, args: list[str], paths: Paths) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env=os.environ.copy(),
+            env=os.environ | (env or {}),
         )
     paths.pid_file(name).write_text(str(proc.pid))
     return proc.pid
@@ -69,34 +81,68 @@ def ensure_champion(settings: Settings, plan: DemoPlan) -> int:
         return train(settings, plan.data).version
 
 
+def demo_login(paths: Paths) -> Path:
+    """The demo's one dashboard login: a random password, kept (owner-only) in the state folder and never
+    printed; the dashboard reads only its scrypt hash."""
+    from werkzeug.security import generate_password_hash
+
+    login = paths.state / "dashboard-login.txt"
+    users = paths.state / "dashboard-users"
+    if not (login.is_file() and users.is_file()):
+        password = secrets.token_urlsafe(18)
+        for path, text in ((login, f"user: {DEMO_USER}\npassword: {password}\n"),
+                           (users, f"{DEMO_USER}:{generate_password_hash(password)}\n")):  # fmt: skip
+            path.touch(mode=0o600)
+            path.write_text(text)
+    return login
+
+
 def dashboard_answers(settings: Settings) -> bool:
+    """The dashboard is serving: it answers, with the login page (401) or a page."""
     try:
         with urllib.request.urlopen(f"http://{settings.dashboard_host}:{settings.dashboard_port}/", timeout=2) as r:
             return bool(r.status == 200)
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
     except (urllib.error.URLError, OSError):
         return False
+
+
+def start_processes(settings: Settings, plan: DemoPlan, paths: Paths) -> dict[str, int]:
+    """Spawn the services, each with its metrics port, registered with the local Prometheus; → name: port."""
+    ports = {name: plan.metrics_port + i for i, name in enumerate(PROCESSES)}
+    login = {
+        "PRICEMYRIDE_DASHBOARD_SERVER": "waitress",
+        "PRICEMYRIDE_DASHBOARD_USERS_FILE": str(paths.state / "dashboard-users"),
+    }
+    for name, (args, job) in PROCESSES.items():
+        extra = {"PRICEMYRIDE_METRICS_PORT": str(ports[name])} | (login if name == "dashboard" else {})
+        spawn(name, args, paths, extra)
+        prometheus.register(paths, job, f"demo-{name}", f"{settings.metrics_host}:{ports[name]}")
+    producer = ["-m", "pricemyride_cli", "produce", "--rate", str(plan.rate)]
+    spawn("producer", producer + (["--data", str(plan.data), "--order", "posting_date"] if plan.data else []), paths)
+    return ports
 
 
 def start(settings: Settings, plan: DemoPlan) -> None:
     paths = Paths(settings.state_path)
     version = ensure_champion(settings, plan)
-    spawn("worker", ["-m", "stream_workers", "worker", "-l", "info"], paths)
-    spawn("monitor", ["-m", "monitoring", "worker", "-l", "info"], paths)
-    spawn("retrainer", ["-m", "pricemyride_cli", "retrain-listener"], paths)
-    producer = ["-m", "pricemyride_cli", "produce", "--rate", str(plan.rate)]
-    spawn("producer", producer + (["--data", str(plan.data), "--order", "posting_date"] if plan.data else []), paths)
-    spawn("dashboard", ["-m", "pricemyride_cli", "dashboard"], paths)
+    login = demo_login(paths)
+    ports = start_processes(settings, plan, paths)
     wait_until(lambda: dashboard_answers(settings), "the dashboard", 60)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+    metrics = ", ".join(f"{name} :{port}" for name, port in ports.items())
     print(
         f"""
 PriceMyRide demo is running
-  dashboard   {url}
+  dashboard   {url}  (login: user '{DEMO_USER}', password in {login})
   model       {settings.model_name} v{version} (@{settings.champion_alias}), MLflow {settings.tracking_uri}
   listings    {plan.source} → Kafka {settings.kafka_bootstrap} topic '{settings.listings_topic}' at {plan.rate:g}/s
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
   drift       faust monitor_predictions (windows of {settings.drift.window_events:,} predictions) → retrain-listener
-  logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka)
+  metrics     http://{settings.metrics_host}:PORT/metrics  ({metrics}; health: /livez, /readyz)
+  prometheus  {settings.prometheus_url}  (alerts: {settings.prometheus_url}/alerts)
+  logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka, prometheus)
   stop        make down
 """,
         flush=True,
@@ -107,6 +153,8 @@ def stop(settings: Settings) -> None:
     paths = Paths(settings.state_path)
     for name in APP_PROCESSES:
         stop_pid(name, paths, timeout_s=20)
+    for name, (_, job) in PROCESSES.items():
+        prometheus.unregister(paths, job, f"demo-{name}")
 
 
 def main() -> int:
@@ -116,11 +164,12 @@ def main() -> int:
         "--data", type=Path, default=None, help="Craigslist file (default: PRICEMYRIDE_DATA or the generator)"
     )
     parser.add_argument("--rate", type=float, default=DEMO_RATE)
+    parser.add_argument("--metrics-port", type=int, default=METRICS_PORT, help="the worker's; the others follow")
     args = parser.parse_args()
     configure_logging()
     settings = Settings()
     if args.command == "start":
-        start(settings, DemoPlan(args.data or settings.data, args.rate))
+        start(settings, DemoPlan(args.data or settings.data, args.rate, args.metrics_port))
     else:
         stop(settings)
     return 0

@@ -408,26 +408,36 @@ def up(settings: Settings, paths: Paths) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     start_kafka(settings, paths)
     start_postgres(settings, paths)
+    from infra import prometheus
     from pricemyride.bootstrap import prepare
+
+    prometheus.start(settings, paths)
 
     prepare(settings)
     log(
         f"ready: kafka {settings.kafka_bootstrap}, postgres {pg_params(settings).get('host')}:"
-        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}"
+        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}, "
+        f"prometheus {settings.prometheus_url}"
     )
 
 
 def down(paths: Paths) -> None:
     for name in APP_PROCESSES:
         stop_pid(name, paths, timeout_s=20)
+    for target in (paths.state / "prometheus" / "targets").glob("*/*.json"):
+        target.unlink()  # the stopped processes: a stale target would keep its down-alert firing
+    stop_pid("prometheus", paths, timeout_s=30)
     stop_pid("kafka", paths, timeout_s=60)
     stop_postgres(paths)
 
 
 def status(settings: Settings, paths: Paths) -> int:
+    from infra import prometheus
+
     rows = {
         "kafka": kafka_answers(settings.kafka_bootstrap),
         "postgres": pg_answers(settings),
+        "prometheus": prometheus.answers(settings),
     }
     for name in APP_PROCESSES:
         rows[name] = pid_alive(paths.pid_file(name)) is not None

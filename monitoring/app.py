@@ -23,9 +23,11 @@ from faust.types import EventT
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
+from monitoring import metrics
 from monitoring.drift import Episode, WindowResult, compute_window
 from pricemyride.events import Prediction, RetrainRequest
 from pricemyride.faustapp import faust_app
+from pricemyride.ops import Health, serve_or_exit
 from pricemyride.policy import DriftPolicy
 from pricemyride.process import exit_now
 from pricemyride.settings import Settings
@@ -130,6 +132,7 @@ class DriftMonitor:
     episode: Episode = field(init=False)
     reference: Reference | None = None
     version: int | None = None
+    watching: bool = False
 
     def __post_init__(self) -> None:
         self.episode = Episode(self.policy)
@@ -139,6 +142,7 @@ class DriftMonitor:
         self.episode.last_request = await asyncio.get_running_loop().run_in_executor(
             None, last_request_time, self.settings
         )
+        self.watching = True
         async for events in cast(faust.Stream[bytes], stream).take_events(
             self.policy.window_events, within=self.policy.window_seconds
         ):
@@ -166,6 +170,7 @@ class DriftMonitor:
         request = self.request_for(ref, batch, result)
         loop = asyncio.get_running_loop()
         window_id = await loop.run_in_executor(None, store_window, self.settings, batch, ref.version, result, request)
+        metrics.window(result, ref.version, requested=request is not None)
         mae = None if result.mae is None else round(result.mae)
         log.info("window %d: %d rows, drift share %.2f, MAE %s, fired %s", window_id, result.rows,
                  result.drift_share, mae, result.fired or "-")  # fmt: skip
@@ -196,12 +201,19 @@ class DriftMonitor:
 
 def create_monitor_app(settings: Settings) -> faust.App:
     """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its agent."""
-    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw",
+    datadir = settings.state_path / "faust" / f"{settings.consumer_group}-monitor"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw", datadir=str(datadir),
                     consumer_auto_offset_reset="earliest", producer_acks=-1, topic_disable_leader=True,
                     stream_wait_empty=False)  # fmt: skip
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
     requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")
     monitor = DriftMonitor(settings, settings.drift, requests)
+    health = Health({"watching predictions": lambda: monitor.watching})
+
+    @app.task
+    async def serve_metrics() -> None:
+        serve_or_exit(settings, "monitor", health)
 
     @app.agent(predictions, name="monitor_predictions", concurrency=1)
     async def monitor_predictions(stream: faust.StreamT[bytes]) -> None:

@@ -93,9 +93,22 @@ class Settings(BaseSettings):
     # Data: a Craigslist-format CSV/parquet file; None means the built-in generator.
     data: Path | None = None
 
-    # Dashboard
+    # Dashboard: Werkzeug's development server in development, Waitress in production ("auto").
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050
+    dashboard_server: Literal["auto", "waitress", "werkzeug"] = "auto"
+    dashboard_threads: int = Field(8, ge=1, le=64, description="Waitress threads serving requests.")
+    dashboard_connection_limit: int = Field(100, ge=1, description="Most open connections Waitress accepts.")
+    dashboard_timeout_s: int = Field(60, ge=5, description="Waitress closes a connection idle this long.")
+    dashboard_users_file: Path | None = Field(
+        None, description="Logins, one 'user:hash' per line (`pricemyride hash-password`); required in production."
+    )
+
+    # Metrics and health (/metrics, /livez, /readyz) of every long-running service, never on a public port.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535, description="0: a free port the OS chooses (logged).")
+    prometheus_url: str = Field("http://127.0.0.1:9090", description="The Prometheus server `make up` starts.")
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:

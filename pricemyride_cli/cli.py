@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
-from pricemyride.errors import PriceMyRideError
+from pricemyride.errors import ConfigError, PriceMyRideError
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings, env_name, load_settings
 
@@ -170,6 +170,20 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from werkzeug.security import generate_password_hash
+
+    if ":" in args.user or not args.user.strip():
+        raise ConfigError(f"expected a user name without ':', got {args.user!r}")
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 12:
+        raise ConfigError(f"expected a password of at least 12 characters, got {len(password)}")
+    print(f"{args.user}:{generate_password_hash(password)}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from pricemyride.faustapp import without_web
     from stream_workers.app import create_app
@@ -274,6 +288,9 @@ def add_data_commands(sub: Any) -> None:
     schema.add_argument("--out", type=Path, help="write here (default: standard output)")
     sub.add_parser("prepare", help="create the Kafka topics and the database schema (idempotent)")
     sub.add_parser("config", help="print the effective settings, secrets masked")
+    login = sub.add_parser("hash-password", help="print a 'user:hash' line for the dashboard's logins file "
+                           "(the password is read from standard input, never echoed)")  # fmt: skip
+    login.add_argument("user", help="the login name")
 
 
 def add_model_commands(sub: Any) -> None:
@@ -409,6 +426,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "schema": cmd_schema,
     "prepare": cmd_prepare,
     "config": cmd_config,
+    "hash-password": cmd_hash_password,
     "worker": cmd_worker,
     "monitor": cmd_monitor,
     "dashboard": cmd_dashboard,

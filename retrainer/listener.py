@@ -26,7 +26,9 @@ from pydantic import ValidationError
 
 from pricemyride.events import RetrainRequest
 from pricemyride.kafka import kafka_python_options
+from pricemyride.ops import Health, serve_ops
 from pricemyride.settings import Settings
+from retrainer import metrics
 from training.contracts import TAG_TRAINING_FILES
 from training.gate import GateDecision
 from training.promotion import EventKind, record_event
@@ -110,22 +112,28 @@ def record_failure(settings: Settings, request: RetrainRequest, error: BaseExcep
 
 def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> GateDecision | None:
     """One request: run the flow (with retries); the gate's decision, or None when nothing was run."""
+    metrics.RECEIVED.inc()
     try:
         request = RetrainRequest.model_validate_json(raw)
     except ValidationError as exc:
         log.error("ignoring malformed retrain request: %s", exc)
+        metrics.handled("skipped")
         return None
     current = champion_version(configure(settings), settings)
     if current != request.champion_version:
         log.info("skipping request %s: it was about version %d, the champion is now %d",
                  request.request_id, request.champion_version, current)  # fmt: skip
+        metrics.handled("skipped")
         return None
     try:
-        decision = with_retries(lambda: run_flow(settings, request), backoff)
+        with metrics.RUN_SECONDS.time():
+            decision = with_retries(lambda: run_flow(settings, request), backoff)
     except Exception as exc:  # noqa: BLE001 - recorded and logged, then the request is done with
         log.error("retrain request %s failed after %d tries: %r", request.request_id, len(backoff) + 1, exc)
         record_failure(settings, request, exc)
+        metrics.handled("failed")
         return None
+    metrics.handled("promoted" if decision.promote else "rejected")
     if decision.promote:  # the flow's promote() has set the alias and published the ModelUpdate
         log.warning("request %s: version %d promoted", request.request_id, decision.challenger)
     return decision
@@ -144,11 +152,14 @@ def exit_on_sigterm() -> None:
 def listen(settings: Settings, max_requests: int | None = None) -> int:
     """Consume retrain requests until stopped (or ``max_requests`` were handled); return how many."""
     exit_on_sigterm()
+    subscribed: list[KafkaConsumer] = []
+    serve_ops(settings, "retrain-listener", Health({"subscribed": lambda: bool(subscribed)}))
     consumer = KafkaConsumer(
         settings.retrain_topic, **kafka_python_options(settings),
         group_id=f"{settings.consumer_group}-retrainer", enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_records=1, max_poll_interval_ms=3_600_000,
     )  # fmt: skip
+    subscribed.append(consumer)
     handled = 0
     try:
         for message in consumer:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import faust
+import numpy as np
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -32,10 +33,12 @@ from pricemyride.errors import PriceMyRideError
 from pricemyride.events import ModelUpdate
 from pricemyride.faustapp import faust_app
 from pricemyride.kafka import aiokafka_options
+from pricemyride.ops import Health, serve_or_exit
 from pricemyride.process import exit_now
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow, write_batch
+from stream_workers.metrics import WorkerMetrics
 from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
 from stream_workers.scoring import RawMessage, ScoredBatch, dlq_headers, score_batch
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version
@@ -76,8 +79,9 @@ class Scorer:
     is scored by exactly one version. A version that cannot be loaded is refused and the current one kept.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: WorkerMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or WorkerMetrics(enabled=False)
         self.preloading: concurrent.futures.Future[LoadedModel] | None = None
         self.model: LoadedModel | None = None
         self.pending: LoadedModel | None = None
@@ -97,6 +101,7 @@ class Scorer:
                 loop = asyncio.get_running_loop()
                 self.model = await loop.run_in_executor(None, load_streaming_champion, self.settings)
             log.info("scoring with %s version %d", self.settings.model_name, self.model.version)
+            self.metrics.model(self.model.version)
         return self.model
 
     async def model_for_batch(self) -> LoadedModel:
@@ -105,6 +110,7 @@ class Scorer:
         if self.pending is not None and self.pending.version != current.version:
             log.warning("hot swap: version %d → %d", current.version, self.pending.version)
             self.model, current = self.pending, self.pending
+            self.metrics.model(current.version, swapped=True)
         self.pending = None
         return current
 
@@ -124,6 +130,7 @@ class Scorer:
             log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
             current = self.model.version if self.model else None
+            self.metrics.load_failed()
             log.error("cannot load version %d (%s: %s); keeping version %s", version, type(exc).__name__, exc, current)
         finally:
             self.loading = None
@@ -189,6 +196,11 @@ def raw_messages(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]
     return [RawMessage(m.topic, m.partition, m.offset, m.key, m.value) for records in fetched.values() for m in records]
 
 
+def produced_times(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> np.ndarray:
+    """Each record's Kafka timestamp (ms since the epoch: when its producer created it)."""
+    return np.fromiter((m.timestamp for records in fetched.values() for m in records), dtype=np.float64)
+
+
 def next_offsets(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> dict[TopicPartition, int]:
     """What to commit once a fetch is stored and published: one past the last offset, per partition."""
     return {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
@@ -202,7 +214,8 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     ``settled`` waits for it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, metrics: WorkerMetrics) -> None:
+        self.consumer, self.metrics = consumer, metrics
         self.in_hand = asyncio.Lock()
         self.committing: asyncio.Future[None] | None = None
 
@@ -220,15 +233,18 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.in_hand:
             await self.settled()
             log.info("giving up %d partition(s)", len(revoked))
+        self.metrics.assigned([])
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("scoring partitions %s", sorted(tp.partition for tp in assigned))
+        self.metrics.assigned(sorted(self.consumer.assignment()))
 
 
 @dataclass
 class StepTimes:
     """Where a worker's time goes, logged every ``every_s``: listings/s and ms per batch in each step."""
 
+    metrics: WorkerMetrics = field(default_factory=lambda: WorkerMetrics(enabled=False))
     every_s: float = 10.0
     listings: int = 0
     batches: int = 0
@@ -239,7 +255,9 @@ class StepTimes:
     def step(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        self.seconds[name] += time.perf_counter() - started
+        took = time.perf_counter() - started
+        self.seconds[name] += took
+        self.metrics.step(name, took)
 
     def batch_done(self, size: int) -> None:
         self.listings, self.batches = self.listings + size, self.batches + 1
@@ -291,10 +309,13 @@ class ScoringLoop:
     A failure between fetch and commit ends the process without committing (``exit_unstored``), so the
     batch is redelivered; a rebalance waits for the batch in hand (``FinishBatchFirst``)."""
 
-    def __init__(self, settings: Settings, scorer: Scorer) -> None:
-        self.settings, self.scorer = settings, scorer
+    def __init__(self, settings: Settings, scorer: Scorer, health: Health | None = None) -> None:
+        self.settings, self.scorer, self.metrics = settings, scorer, scorer.metrics
         self.consumer, self.producer = listings_consumer(settings), results_producer(settings)
-        self.rebalance, self.publisher, self.times = FinishBatchFirst(), BatchPublisher(self.producer), StepTimes()
+        self.rebalance, self.publisher = FinishBatchFirst(self.consumer, self.metrics), BatchPublisher(self.producer)
+        self.times, self.lag_at, self.stored_at = StepTimes(self.metrics), 0.0, 0.0
+        if health is not None:
+            health.checks["partitions assigned"] = lambda: bool(self.consumer.assignment())
 
     async def run(self) -> None:
         try:
@@ -317,12 +338,14 @@ class ScoringLoop:
     async def next_batch(self) -> None:
         with self.times.step("fetch"):
             fetched = await self.consumer.getmany(timeout_ms=1000, max_records=self.settings.batch_size)
+        await self.update_lag()
         if not fetched:
             return
         messages = raw_messages(fetched)
         async with self.rebalance.in_hand:
             try:
-                await self.handle(messages)
+                batch, produced_ms = await self.handle(messages), produced_times(fetched)
+                self.metrics.batch(len(messages), len(batch.rows), batch.dead_letters, produced_ms, self.stored_at)
                 with self.times.step("commit"):
                     await self.rebalance.settled()
                 self.rebalance.committing = asyncio.ensure_future(self.consumer.commit(next_offsets(fetched)))
@@ -332,16 +355,29 @@ class ScoringLoop:
             except BaseException as exc:  # noqa: BLE001 - see exit_unstored
                 exit_unstored(exc, len(messages))
 
-    async def handle(self, messages: Sequence[RawMessage]) -> None:
+    async def update_lag(self) -> None:
+        """Consumer lag per partition, at most once a second: the high watermark Kafka sent with the last
+        fetch minus this worker's position (both known locally, no request to the broker)."""
+        now = time.monotonic()
+        if not self.metrics.enabled or now - self.lag_at < 1.0:
+            return
+        self.lag_at = now
+        assigned = self.consumer.assignment()
+        positions = {tp: await self.consumer.position(tp) for tp in assigned}
+        self.metrics.lag(positions, {tp: self.consumer.highwater(tp) for tp in assigned})
+
+    async def handle(self, messages: Sequence[RawMessage]) -> ScoredBatch:
         model = await self.scorer.model_for_batch()
         with self.times.step("score"):
             batch = score_batch(model.model, model.version, messages)
         with self.times.step("store"):
             await self.scorer.store(batch)
+        self.stored_at = time.time()
         with self.times.step("publish"):
             await self.publish(batch)
         for row in batch.dead_letters:
             log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
+        return batch
 
     async def publish(self, batch: ScoredBatch) -> None:
         """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
@@ -364,13 +400,16 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     # faust's own consumer and producer stay off: the scoring loop has its own (an idle faust consumer
     # thread polling for nothing took CPU from scoring, measured as 2x the time per small batch).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False, enable_kafka_producer=False)
-    scorer = Scorer(settings)
+    scorer, health = Scorer(settings, WorkerMetrics(settings.metrics_enabled)), Health()
+    health.checks["champion loaded"] = lambda: scorer.model is not None
+    health.checks["partitions assigned"] = lambda: False  # until the scoring loop's consumer exists
     if preload:
         scorer.preload()
 
     @app.task
     async def score_listings() -> None:
-        await ScoringLoop(settings, scorer).run()
+        serve_or_exit(settings, "worker", health)
+        await ScoringLoop(settings, scorer, health).run()
 
     @app.task
     async def model_updates() -> None:

@@ -46,7 +46,13 @@ def test_app_services_run_real_cli_commands() -> None:
 
 def test_secrets_have_no_defaults() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("POSTGRES_PASSWORD", "READER_PASSWORD"):
+    for secret in (
+        "POSTGRES_PASSWORD",
+        "READER_PASSWORD",
+        "PREFECT_AUTH_STRING",
+        "GRAFANA_ADMIN_PASSWORD",
+        "DASHBOARD_USERS_FILE",
+    ):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses, f"{secret} is not used"
         assert all(u.startswith(":?") for u in uses), f"{secret} must be required (${{{secret}:?…}})"
@@ -77,8 +83,73 @@ def test_retrain_listener_runs_the_deployment_the_prefect_worker_serves() -> Non
     assert worker[worker.index("--type") + 1] == "process"
     for service in ("prefect-deploy", "prefect-worker", "retrain-listener"):
         assert SERVICES[service]["environment"]["PREFECT_API_URL"].startswith("http://prefect:4200/")
-    assert "4200:4200" in SERVICES["prefect"]["ports"]
 
 
 def test_flow_runs_read_the_same_training_files_as_the_listener() -> None:
     assert SERVICES["prefect-worker"]["volumes"] == SERVICES["retrain-listener"]["volumes"]
+
+
+def required(value: object) -> bool:
+    """A compose value that is a ${VARIABLE:?…} with no default: compose refuses to start without it."""
+    return isinstance(value, str) and re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value) is not None
+
+
+def dashboard_logs_in(service: dict[str, Any]) -> bool:
+    env = service.get("environment", {})
+    users_file = str(env.get("PRICEMYRIDE_DASHBOARD_USERS_FILE", ""))
+    return (env.get("PRICEMYRIDE_ENVIRONMENT") == "production" and users_file.startswith("/run/secrets/")
+            and users_file.rsplit("/", 1)[-1] in service.get("secrets", []))  # fmt: skip
+
+
+def grafana_logs_in(service: dict[str, Any]) -> bool:
+    env = service.get("environment", {})
+    return (env.get("GF_AUTH_ANONYMOUS_ENABLED") == "false" and env.get("GF_USERS_ALLOW_SIGN_UP") == "false"
+            and required(env.get("GF_SECURITY_ADMIN_PASSWORD")))  # fmt: skip
+
+
+# How each service that may be published asks for a login; any other published service is a finding.
+LOGINS = {"dashboard": dashboard_logs_in, "grafana": grafana_logs_in}
+
+
+def published_without_login(services: dict[str, Any]) -> list[str]:
+    return [name for name, service in services.items()
+            if service.get("ports") and not (name in LOGINS and LOGINS[name](service))]  # fmt: skip
+
+
+def test_no_service_is_reachable_from_outside_without_a_login() -> None:
+    assert published_without_login(SERVICES) == []
+    assert {name for name, service in SERVICES.items() if service.get("ports")} == {"dashboard", "grafana"}
+
+
+def test_the_check_finds_a_published_service_without_a_login() -> None:
+    exposed = SERVICES | {"prefect": SERVICES["prefect"] | {"ports": ["4200:4200"]}}
+    anonymous = SERVICES | {"grafana": SERVICES["grafana"] | {"environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true"}}}
+    open_dashboard = SERVICES | {"dashboard": SERVICES["dashboard"] | {"secrets": []}}
+    assert published_without_login(exposed) == ["prefect"]
+    assert published_without_login(anonymous) == ["grafana"]
+    assert published_without_login(open_dashboard) == ["dashboard"]
+
+
+def test_the_prefect_api_asks_every_client_for_the_same_required_auth_string() -> None:
+    server = SERVICES["prefect"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"]
+    assert required(server)
+    clients = [name for name, service in SERVICES.items() if "PREFECT_API_URL" in service.get("environment", {})]
+    assert set(clients) == {"prefect-deploy", "prefect-worker", "retrain-listener"}
+    for name in clients:
+        assert SERVICES[name]["environment"]["PREFECT_API_AUTH_STRING"] == server, name
+
+
+def test_long_running_app_services_are_health_checked_on_their_readiness() -> None:
+    for name in ("worker", "monitor", "retrain-listener", "dashboard"):
+        probe = " ".join(SERVICES[name]["healthcheck"]["test"])
+        port = SERVICES[name]["environment"]["PRICEMYRIDE_METRICS_PORT"]
+        assert f"localhost:{port}/readyz" in probe, name
+        assert SERVICES[name]["environment"]["PRICEMYRIDE_METRICS_HOST"] == "0.0.0.0", name
+
+
+def test_grafana_and_prometheus_mount_files_that_exist() -> None:
+    for name in ("prometheus", "grafana"):
+        for volume in SERVICES[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repository"

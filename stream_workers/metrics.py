@@ -1,0 +1,102 @@
+"""The scoring worker's Prometheus metrics (served by ``pricemyride.ops``; names in OPERATIONS.md).
+
+Counting is per batch, never per listing, so the hot path pays a few calls per 2,000 listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from aiokafka import TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from pricemyride.ops import PREFIX, SECONDS_BUCKETS, BatchHistogram, registered
+from pricemyride.storage import DeadLetterRow
+
+CONSUMED = Counter(f"{PREFIX}listings_consumed_total", "Listings fetched from Kafka by this worker.")
+SCORED = Counter(f"{PREFIX}listings_scored_total", "Listings priced, stored and published.")
+DEAD_LETTERED = Counter(
+    f"{PREFIX}listings_dead_lettered_total",
+    "Listings sent to the dead-letter topic, by reason class (malformed, invalid_field, unpriceable).",
+    ["reason_class"],
+)
+BATCHES = Counter(f"{PREFIX}batches_total", "Batches stored, published and committed.")
+STEP_SECONDS = Histogram(
+    f"{PREFIX}batch_step_seconds", "Seconds per batch in each step (fetch, score, store, publish, commit).",
+    ["step"], buckets=SECONDS_BUCKETS,
+)  # fmt: skip
+STORED_LATENCY = registered(
+    BatchHistogram(f"{PREFIX}produced_to_stored_seconds",
+                   "Seconds from a listing's Kafka timestamp (when it was produced) to its row being stored.")
+)  # fmt: skip
+LAG = Gauge(
+    f"{PREFIX}consumer_lag_messages", "Listings on a partition not yet scored: high watermark minus position.",
+    ["topic", "partition"],
+)  # fmt: skip
+PARTITIONS = Gauge(f"{PREFIX}partitions_assigned", "Partitions of the listings topic this worker holds.")
+MODEL_VERSION = Gauge(f"{PREFIX}model_version", "The registered model version scoring now (0: none loaded).")
+MODEL_LOADED = Gauge(f"{PREFIX}model_loaded", "1 when a champion is loaded and scoring, else 0.")
+SWAPS = Counter(f"{PREFIX}model_swaps_total", "Hot swaps to a newly promoted version.")
+LOAD_FAILURES = Counter(f"{PREFIX}model_load_failures_total", "Versions that could not be loaded (kept the old one).")
+
+REASON_CLASSES = ("malformed", "invalid_field", "unpriceable")
+for each_class in REASON_CLASSES:  # every class and step is exported from the start, at 0
+    DEAD_LETTERED.labels(each_class)
+for each_step in ("fetch", "score", "store", "publish", "commit"):
+    STEP_SECONDS.labels(each_step)
+
+
+def reason_class(reason: str) -> str:
+    """The class of a dead-letter reason: the envelope ('listing: …'), a field, or the model ('model: …')."""
+    if reason.startswith("listing:"):
+        return "malformed"
+    if reason.startswith("model:"):
+        return "unpriceable"
+    return "invalid_field"
+
+
+class WorkerMetrics:
+    """The worker's calls into the metrics; ``enabled=False`` makes each a no-op (the bench's baseline)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        MODEL_LOADED.set(0)
+        MODEL_VERSION.set(0)
+
+    def step(self, name: str, seconds: float) -> None:
+        if self.enabled:
+            STEP_SECONDS.labels(name).observe(seconds)
+
+    def batch(self, consumed: int, scored: int, dead: Sequence[DeadLetterRow], produced_ms: np.ndarray,
+              stored_at: float) -> None:  # fmt: skip
+        """One stored and published batch: counts, dead letters by class, produced → stored latency."""
+        if not self.enabled:
+            return
+        CONSUMED.inc(consumed)
+        SCORED.inc(scored)
+        BATCHES.inc()
+        for row in dead:
+            DEAD_LETTERED.labels(reason_class(row.reason)).inc()
+        STORED_LATENCY.observe_many(stored_at - produced_ms / 1000.0)
+
+    def lag(self, positions: Mapping[TopicPartition, int], highwaters: Mapping[TopicPartition, int | None]) -> None:
+        if not self.enabled:
+            return
+        for tp, position in positions.items():
+            high = highwaters.get(tp)
+            if high is not None:
+                LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
+
+    def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        LAG.clear()  # partitions given up are no longer this worker's lag
+        PARTITIONS.set(len(partitions))
+
+    def model(self, version: int, swapped: bool = False) -> None:
+        MODEL_VERSION.set(version)
+        MODEL_LOADED.set(1)
+        if swapped:
+            SWAPS.inc()
+
+    def load_failed(self) -> None:
+        LOAD_FAILURES.inc()
