@@ -4,107 +4,33 @@
   (``PRICEMYRIDE_DASHBOARD_SERVER``: auto | waitress | werkzeug; production refuses werkzeug). Waitress is
   one process with a bounded pool of threads, so the metrics and the readiness below describe the whole
   dashboard; scale it by replicas behind a proxy.
-- Logins: HTTP basic authentication (dash-auth) on every route, Dash's own requests included, checked
-  against scrypt hashes in ``PRICEMYRIDE_DASHBOARD_USERS_FILE`` (one ``user:hash`` per line, made by
-  ``pricemyride hash-password``). Required in production; optional in development.
+- Logins (``dashboard.login``): every route asks for one when ``PRICEMYRIDE_DASHBOARD_USERS_FILE`` is set;
+  required in production, optional in development.
 - Metrics and health: on the ops port (``pricemyride.ops``), never on the dashboard's own port.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import flask
 import psycopg
 from dash import Dash
-from dash_auth import BasicAuth
 from prometheus_client import Counter, Histogram
-from werkzeug.security import check_password_hash
 
+from dashboard.login import Login, Logins, load_users
 from pricemyride.errors import ConfigError
 from pricemyride.ops import PREFIX, SECONDS_BUCKETS, Health, serve_ops
 from pricemyride.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
-HASH_METHODS = ("scrypt:", "pbkdf2:")
-MAX_REMEMBERED = 1_000
 REQUESTS = Counter(f"{PREFIX}dashboard_requests_total", "Dashboard HTTP requests, by route class and status class.",
                    ["route", "status"])  # fmt: skip
 REQUEST_SECONDS = Histogram(f"{PREFIX}dashboard_request_seconds", "Seconds to answer a dashboard request.",
                             ["route"], buckets=SECONDS_BUCKETS)  # fmt: skip
-LOGIN_FAILURES = Counter(f"{PREFIX}dashboard_login_failures_total", "Requests refused for wrong credentials.")
-SIGN_IN_PAGE = """<!doctype html><html><head><title>PriceMyRide — sign in</title></head>
-<body style="font-family:sans-serif;margin:4em"><h1>PriceMyRide</h1>
-<p>Sign in with your analyst login to see the dashboard.</p></body></html>"""
-
-
-def parse_user_line(number: int, line: str) -> tuple[str, str]:
-    user, sep, hashed = line.partition(":")
-    where = f"{env_name('dashboard_users_file')} line {number}"
-    if not sep or not user.strip():
-        raise ConfigError(f"{where}: expected 'user:hash' (from `pricemyride hash-password`), got no user name")
-    if not hashed.startswith(HASH_METHODS):
-        raise ConfigError(f"{where}: expected a password hash (scrypt: or pbkdf2:), got something else "
-                          "(plain passwords are refused; the value is not shown)")  # fmt: skip
-    return user.strip(), hashed.strip()
-
-
-def load_users(path: Path) -> dict[str, str]:
-    """user → password hash, from the logins file; blank lines and ``#`` comments are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{env_name('dashboard_users_file')}: expected a readable file, got {path} "
-                          f"({exc.strerror})") from None  # fmt: skip
-    users = dict(parse_user_line(n, line) for n, line in enumerate(lines, 1) if line.strip() and line[0] != "#")
-    if not users:
-        raise ConfigError(f"{env_name('dashboard_users_file')}: expected at least one 'user:hash' line, got none")
-    return users
-
-
-class Logins:
-    """Checks a user and password against the hashes. A scrypt check costs ~0.1 s and every Dash request
-    carries the credentials, so a successful pair is remembered — as an HMAC under a key that lives only
-    in this process, never the password."""
-
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users, self.key, self.remembered = users, secrets.token_bytes(32), set[bytes]()
-
-    def check(self, user: str, password: str) -> bool:
-        token = hmac.new(self.key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
-        if token in self.remembered:
-            return True
-        hashed = self.users.get(user)
-        if hashed is None or not check_password_hash(hashed, password):
-            LOGIN_FAILURES.inc()
-            return False
-        if len(self.remembered) >= MAX_REMEMBERED:
-            self.remembered.clear()
-        self.remembered.add(token)
-        return True
-
-
-class Login(BasicAuth):  # type: ignore[misc]
-    """dash-auth's basic authentication; a malformed Authorization header is refused (not a server error),
-    and the 401 page says where the visitor is without showing anything of the dashboard."""
-
-    def is_authorized(self) -> bool:
-        try:
-            return bool(super().is_authorized())
-        except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
-            return False
-
-    def login_request(self) -> flask.Response:
-        headers = {"WWW-Authenticate": 'Basic realm="PriceMyRide", charset="UTF-8"'}
-        return flask.Response(SIGN_IN_PAGE, status=401, headers=headers, mimetype="text/html")
 
 
 def route_class(path: str) -> str:
@@ -168,7 +94,7 @@ def serve(settings: Settings, build: Callable[[Settings], Dash]) -> None:
     app = build(settings)
     instrument(app.server)  # first, so refused requests are counted and timed too
     if logins is not None:
-        Login(app, auth_func=logins.check, secret_key=secrets.token_hex(32))
+        Login(app, logins)
     serve_ops(settings, "dashboard", Health({"database": lambda: database_answers(settings)}))
     log.info("dashboard: %s on http://%s:%d/", kind, settings.dashboard_host, settings.dashboard_port)
     if kind == "werkzeug":

@@ -89,6 +89,7 @@ def demo_login(paths: Paths) -> Path:
     login = paths.state / "dashboard-login.txt"
     users = paths.state / "dashboard-users"
     if not (login.is_file() and users.is_file()):
+        paths.state.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(18)
         for path, text in ((login, f"user: {DEMO_USER}\npassword: {password}\n"),
                            (users, f"{DEMO_USER}:{generate_password_hash(password)}\n")):  # fmt: skip

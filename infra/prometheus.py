@@ -73,7 +73,8 @@ def start(settings: Settings, paths: Paths) -> None:
     args = [binary, f"--config.file={config}", f"--storage.tsdb.path={folder(paths) / 'data'}",
             f"--web.listen-address={listen_address(settings)}", "--storage.tsdb.retention.time=2d",
             "--web.enable-lifecycle"]  # fmt: skip
-    paths.logs.mkdir(parents=True, exist_ok=True)
+    for needed in (paths.logs, paths.run):
+        needed.mkdir(parents=True, exist_ok=True)
     with (paths.logs / "prometheus.log").open("ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     paths.pid_file("prometheus").write_text(str(proc.pid))

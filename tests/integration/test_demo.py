@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,16 @@ pytestmark = pytest.mark.integration
 PORT = 8062
 
 
-def dashboard_table(port: int) -> dict[str, Any]:
+def demo_login(settings: Settings) -> dict[str, str]:
+    """The Authorization header for the demo's login, read where the demo keeps it."""
+    fields = dict(
+        line.split(": ", 1) for line in (settings.state_path / "dashboard-login.txt").read_text().splitlines()
+    )
+    token = base64.b64encode(f"{fields['user']}:{fields['password']}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def dashboard_table(port: int, login: dict[str, str]) -> dict[str, Any]:
     """What the Live page's refresh callback sends to the browser."""
     outputs = [
         ("latest", "data"),
@@ -42,7 +53,7 @@ def dashboard_table(port: int) -> dict[str, Any]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/_dash-update-component",
         json.dumps(body).encode(),
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json"} | login,
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read())["response"])
@@ -70,13 +81,22 @@ def test_demo_starts_everything_and_the_dashboard_shows_predictions(
     monkeypatch.delenv("PRICEMYRIDE_DATA", raising=False)
     settings = Settings()
     prepare(settings)
-    started = demo("start", "--rate", "50")
+    started = demo("start", "--rate", "50", "--metrics-port", "9181")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        assert f"dashboard   http://127.0.0.1:{PORT}/" in started.stdout
+        assert f"dashboard   http://127.0.0.1:{PORT}/  (login: user 'analyst', password in " in started.stdout
         assert "built-in generator" in started.stdout
+        assert "metrics     http://127.0.0.1:PORT/metrics  (worker :9181, monitor :9182, " in started.stdout
+        assert f"prometheus  {settings.prometheus_url}" in started.stdout
+        login = demo_login(settings)
+        assert (settings.state_path / "dashboard-login.txt").stat().st_mode & 0o077 == 0  # owner only
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=10)
+        assert refused.value.code == 401
+        with urllib.request.urlopen("http://127.0.0.1:9181/readyz", timeout=10) as ready:
+            assert ready.status == 200
         wait_for(lambda: scalar(settings, "SELECT count(*) FROM predictions") >= 20, 120, "20 demo predictions")
-        table = dashboard_table(PORT)
+        table = dashboard_table(PORT, login)
         rows = table["latest"]["data"]
         assert rows, "the dashboard lists predictions"
         assert all(r["predicted_price"].startswith("$") and r["model_version"] == "v1" for r in rows)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
-from dashboard import serving
-from dashboard.serving import Logins, load_users, logins_for, route_class, server_kind
+from dashboard import login
+from dashboard.login import Logins, load_users, safe_target
+from dashboard.serving import logins_for, route_class, server_kind
 from pricemyride.errors import ConfigError
 from pricemyride.settings import Settings
 
@@ -62,9 +63,9 @@ def test_logins_accept_the_right_password_only_and_remember_no_password() -> Non
 
 def test_refused_logins_are_counted() -> None:
     logins = Logins({"alice": generate_password_hash(PASSWORD)})
-    before = serving.LOGIN_FAILURES._value.get()
+    before = login.LOGIN_FAILURES._value.get()
     logins.check("alice", "wrong password")
-    assert serving.LOGIN_FAILURES._value.get() == before + 1
+    assert login.LOGIN_FAILURES._value.get() == before + 1
 
 
 @pytest.mark.parametrize(
@@ -97,3 +98,12 @@ def test_development_without_a_logins_file_serves_without_login() -> None:
 )  # fmt: skip
 def test_requests_are_counted_by_route_class(path: str, expected: str) -> None:
     assert route_class(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/models", "/models"), ("/value?make=ford", "/value?make=ford"), ("https://evil.example/", "/"),
+     ("//evil.example/", "/"), ("/\\evil.example", "/"), ("", "/"), (None, "/")],
+)  # fmt: skip
+def test_after_signing_in_the_browser_goes_back_to_this_site_only(target: str | None, expected: str) -> None:
+    assert safe_target(target) == expected

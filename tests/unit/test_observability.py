@@ -12,6 +12,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+import dashboard.login
 import dashboard.serving
 import monitoring.metrics
 import retrainer.metrics
@@ -25,7 +26,13 @@ PROMETHEUS = ROOT / "deploy" / "prometheus"
 BOARD = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "pricemyride.json").read_text())
 RULES = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
 METRIC = re.compile(rf"\b{PREFIX}[a-z_]+\b")
-SERVICE_MODULES = (stream_workers.metrics, monitoring.metrics, retrainer.metrics, dashboard.serving)  # registered
+SERVICE_MODULES = (
+    stream_workers.metrics,
+    monitoring.metrics,
+    retrainer.metrics,
+    dashboard.serving,
+    dashboard.login,
+)  # registered
 
 
 def promtool(*args: str, cwd: Path = PROMETHEUS) -> str:

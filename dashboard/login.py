@@ -1,0 +1,164 @@
+"""The dashboard's login: every route, Dash's own requests included, asks for one (a dash-auth ``Auth``).
+
+- A browser gets the sign-in form (status 401, nothing of the dashboard). A right user and password set
+  a signed, HttpOnly session cookie (SameSite=Lax) for ``SESSION_HOURS``; ``/logout`` ends it.
+- A script may send HTTP basic credentials with each request instead; it gets a basic challenge (401).
+- Users and scrypt hashes come from the logins file (``PRICEMYRIDE_DASHBOARD_USERS_FILE``), one
+  ``user:hash`` per line, made by ``pricemyride hash-password USER``. No password is stored or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import flask
+from dash import Dash
+from dash_auth.auth import Auth
+from prometheus_client import Counter
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from pricemyride.errors import ConfigError
+from pricemyride.ops import PREFIX
+from pricemyride.settings import env_name
+
+HASH_METHODS = ("scrypt:", "pbkdf2:")
+MAX_REMEMBERED = 1_000
+SESSION_HOURS = 12
+OPEN_PATHS = frozenset({"/login", "/logout"})  # the sign-in form and signing out; nothing else
+LOGIN_FAILURES = Counter(
+    f"{PREFIX}dashboard_login_failures_total", "Sign-ins and requests refused for wrong credentials."
+)
+SIGN_IN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>PriceMyRide — sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #f4f6f8; margin: 0; }}
+ form {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem 2.2rem; border-radius: 10px;
+         box-shadow: 0 2px 12px rgba(0,0,0,.08); }}
+ h1 {{ margin: 0 0 .3rem; font-size: 1.5rem; }} p {{ color: #555; margin: 0 0 1.2rem; }}
+ label {{ display: block; font-size: .9rem; margin: .8rem 0 .3rem; }}
+ input {{ width: 100%; box-sizing: border-box; padding: .55rem; border: 1px solid #bbb; border-radius: 6px; }}
+ button {{ margin-top: 1.3rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #1f6feb;
+           color: #fff; font-size: 1rem; cursor: pointer; }}
+ .error {{ color: #b42318; margin-top: .8rem; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>PriceMyRide</h1><p>Sign in with your analyst login.</p>
+<label for="user">User</label><input id="user" name="user" autocomplete="username" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{target}">
+<button id="sign-in" type="submit">Sign in</button>{error}
+</form></body></html>"""
+
+
+def parse_user_line(number: int, line: str) -> tuple[str, str]:
+    user, sep, hashed = line.partition(":")
+    where = f"{env_name('dashboard_users_file')} line {number}"
+    if not sep or not user.strip():
+        raise ConfigError(f"{where}: expected 'user:hash' (from `pricemyride hash-password`), got no user name")
+    if not hashed.startswith(HASH_METHODS):
+        raise ConfigError(f"{where}: expected a password hash (scrypt: or pbkdf2:), got something else "
+                          "(plain passwords are refused; the value is not shown)")  # fmt: skip
+    return user.strip(), hashed.strip()
+
+
+def load_users(path: Path) -> dict[str, str]:
+    """user → password hash, from the logins file; blank lines and ``#`` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{env_name('dashboard_users_file')}: expected a readable file, got {path} "
+                          f"({exc.strerror})") from None  # fmt: skip
+    users = dict(parse_user_line(n, line) for n, line in enumerate(lines, 1) if line.strip() and line[0] != "#")
+    if not users:
+        raise ConfigError(f"{env_name('dashboard_users_file')}: expected at least one 'user:hash' line, got none")
+    return users
+
+
+class Logins:
+    """Checks a user and password against the hashes. A scrypt check costs ~0.1 s and a script sends its
+    credentials with every request, so a pair that passed is remembered — as an HMAC under a key that
+    lives only in this process, never the password."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users, self.key, self.remembered = users, secrets.token_bytes(32), set[bytes]()
+
+    def check(self, user: str, password: str) -> bool:
+        token = hmac.new(self.key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+        if token in self.remembered:
+            return True
+        hashed = self.users.get(user)
+        if hashed is None or not check_password_hash(hashed, password):
+            LOGIN_FAILURES.inc()
+            return False
+        if len(self.remembered) >= MAX_REMEMBERED:
+            self.remembered.clear()
+        self.remembered.add(token)
+        return True
+
+
+def safe_target(target: str | None) -> str:
+    """Where to go after signing in: a path of this site only (no open redirect to another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def sign_in_page(target: str, failed: bool = False) -> flask.Response:
+    error = '<p class="error" id="sign-in-error">Wrong user or password.</p>' if failed else ""
+    body = SIGN_IN_PAGE.format(target=html.escape(safe_target(target), quote=True), error=error)
+    return flask.Response(body, status=401, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+class Login(Auth):  # type: ignore[misc]
+    """dash-auth's route protection with a sign-in form and session for browsers, basic auth for scripts."""
+
+    def __init__(self, app: Dash, logins: Logins) -> None:
+        self.logins = logins
+        # Not dash-auth's public_routes: naming any makes Dash's layout and dependencies public as well,
+        # and the layout is page content. The two routes below are let through in is_authorized instead.
+        super().__init__(app)
+        server = app.server
+        server.secret_key = secrets.token_bytes(32)  # sessions end when the dashboard restarts
+        lifetime = timedelta(hours=SESSION_HOURS)
+        server.config.update(SESSION_COOKIE_NAME="pricemyride_session", SESSION_COOKIE_HTTPONLY=True,
+                             SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=lifetime)  # fmt: skip
+        server.add_url_rule("/login", "pricemyride_login", self.sign_in, methods=["GET", "POST"])
+        server.add_url_rule("/logout", "pricemyride_logout", self.sign_out, methods=["GET", "POST"])
+
+    def is_authorized(self) -> bool:
+        if flask.request.path in OPEN_PATHS or flask.session.get("user") in self.logins.users:
+            return True
+        given = flask.request.authorization
+        if given is None or given.type != "basic":
+            return False
+        return self.logins.check(given.username or "", given.password or "")
+
+    def login_request(self) -> flask.Response:
+        if "text/html" in flask.request.headers.get("Accept", "") and flask.request.method == "GET":
+            return sign_in_page(flask.request.full_path.rstrip("?"))
+        challenge = {"WWW-Authenticate": 'Basic realm="PriceMyRide", charset="UTF-8"'}
+        return flask.Response("PriceMyRide: sign in required\n", status=401, headers=challenge, mimetype="text/plain")
+
+    def sign_in(self) -> flask.Response | WerkzeugResponse:
+        form = flask.request.form
+        target = safe_target(form.get("next") or flask.request.args.get("next"))
+        if flask.request.method == "GET":
+            return sign_in_page(target)
+        user = form.get("user", "")
+        if not self.logins.check(user, form.get("password", "")):
+            return sign_in_page(target, failed=True)
+        flask.session.clear()  # a new session on each sign-in (no fixation)
+        flask.session["user"], flask.session.permanent = user, True
+        return flask.redirect(target, code=303)
+
+    def sign_out(self) -> WerkzeugResponse:
+        flask.session.clear()
+        return flask.redirect("/", code=303)

@@ -1,0 +1,214 @@
+"""Operating the real thing: the served dashboard's login over HTTP, and a real Prometheus server scraping a
+real worker during a stream — lag and throughput read back through its API, the worker-down alert firing."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from infra import prometheus
+from infra.services import Paths, stop_pid
+from pricemyride.bootstrap import prepare
+from pricemyride.settings import Settings
+from tests.integration.conftest import ROOT, RUN_ID
+from tests.integration.helpers import wait_for
+
+pytestmark = pytest.mark.integration
+PASSWORD = "a long test password"
+BACKLOG = 3_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str, auth: tuple[str, str] | None = None, data: bytes | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:  # fmt: skip
+    """One request, redirects not followed; (status, headers with lower-case names, body)."""
+    parts = urllib.parse.urlsplit(url)
+    sent = dict(headers or {})
+    if auth:
+        sent["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    if data is not None:
+        sent.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request("POST" if data is not None else "GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                     body=data, headers=sent)  # fmt: skip
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        conn.close()
+
+
+def spawn(args: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log_file.open("wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=os.environ | env, start_new_session=True)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def served_dashboard(settings: Settings, champion: int, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """`pricemyride dashboard` on Waitress with one login; yields (its URL, its metrics URL, its log)."""
+    users = tmp_path / "users"
+    users.write_text(f"analyst:{generate_password_hash(PASSWORD)}\n")
+    port, metrics = free_port(), free_port()
+    env = {"PRICEMYRIDE_DASHBOARD_SERVER": "waitress", "PRICEMYRIDE_DASHBOARD_USERS_FILE": str(users),
+           "PRICEMYRIDE_DASHBOARD_PORT": str(port), "PRICEMYRIDE_METRICS_PORT": str(metrics)}  # fmt: skip
+    log_file = tmp_path / "dashboard.log"
+    proc = spawn(["-m", "pricemyride_cli", "dashboard"], log_file, env)
+    try:
+        wait_for(lambda: b"Serving on" in log_file.read_bytes() or proc.poll() is not None, 90, "the dashboard")
+        assert proc.poll() is None, log_file.read_text()[-3000:]
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics}", log_file
+    finally:
+        stop(proc)
+
+
+def test_the_served_dashboard_shows_nothing_before_login(served_dashboard: tuple[str, str, Path]) -> None:
+    url, metrics_url, log_file = served_dashboard
+    layout_request = json.dumps({"output": "page.children", "outputs": {"id": "page", "property": "children"},
+                                 "inputs": [{"id": "url", "property": "pathname", "value": "/"}]}).encode()  # fmt: skip
+    for path, data in (("/", None), ("/models", None), ("/_dash-layout", None), ("/_dash-dependencies", None),
+                       ("/_dash-update-component", layout_request), ("/assets/style.css", None)):  # fmt: skip
+        status, headers, body = fetch(url + path, data=data)
+        assert (status, headers["www-authenticate"]) == (401, 'Basic realm="PriceMyRide", charset="UTF-8"'), path
+        assert "_dash-config" not in body, path
+        assert fetch(url + path, auth=("analyst", "wrong password"), data=data)[0] == 401, path
+    status, _, page = fetch(url + "/models", headers={"Accept": "text/html"})
+    assert status == 401
+    assert 'name="next" value="/models"' in page  # the sign-in form, and nothing of the dashboard
+    assert "_dash-config" not in page
+    status, headers, body = fetch(url + "/", auth=("analyst", PASSWORD))
+    assert (status, headers["server"]) == (200, "PriceMyRide")  # Waitress, not Werkzeug's development server
+    assert "_dash-config" in body
+    assert fetch(url + "/_dash-layout", auth=("analyst", PASSWORD))[0] == 200
+    scraped = fetch(metrics_url + "/metrics")[2]
+    refused = [line for line in scraped.splitlines() if line.startswith("pricemyride_dashboard_login_failures_total")]
+    assert float(refused[0].split()[-1]) >= 6
+    assert fetch(metrics_url + "/readyz")[0] == 200
+    assert PASSWORD not in log_file.read_text()
+
+
+def sign_in(url: str, password: str, target: str = "/models") -> tuple[int, dict[str, str], str]:
+    form = urllib.parse.urlencode({"user": "analyst", "password": password, "next": target}).encode()
+    return fetch(url + "/login", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def test_a_browser_signs_in_with_the_form_and_out_again(served_dashboard: tuple[str, str, Path]) -> None:
+    url = served_dashboard[0]
+    status, _, body = sign_in(url, "wrong password")
+    assert status == 401
+    assert "Wrong user or password." in body
+    status, headers, _ = sign_in(url, PASSWORD)
+    assert (status, headers["location"]) == (303, "/models")
+    cookie = headers["set-cookie"]
+    assert cookie.startswith("pricemyride_session=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    session = {"Cookie": cookie.split(";")[0], "Accept": "text/html"}
+    status, _, page = fetch(url + "/models", headers=session)
+    assert status == 200
+    assert "_dash-config" in page
+    assert sign_in(url, PASSWORD, target="https://elsewhere.example/")[1]["location"] == "/"  # no open redirect
+    status, headers, _ = fetch(url + "/logout", headers=session)
+    assert status == 303
+    ended = {"Cookie": headers["set-cookie"].split(";")[0], "Accept": "text/html"}
+    assert fetch(url + "/models", headers=ended)[0] == 401
+
+
+def prom_query(settings: Settings, query: str) -> list[dict[str, Any]]:
+    address = f"{settings.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    status, _, body = fetch(address)
+    assert status == 200, body
+    return list(json.loads(body)["data"]["result"])
+
+
+def prom_value(settings: Settings, query: str) -> float | None:
+    result = prom_query(settings, query)
+    return float(result[0]["value"][1]) if result else None
+
+
+def firing(settings: Settings, alert: str, service: str) -> bool:
+    body = json.loads(fetch(f"{settings.prometheus_url}/api/v1/alerts")[2])
+    return any(a["labels"].get("alertname") == alert and a["labels"].get("service") == service
+               and a["state"] == "firing" for a in body["data"]["alerts"])  # fmt: skip
+
+
+@pytest.fixture
+def scrape_world(settings: Settings, champion: int, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:  # fmt: skip
+    """The run's database and registry, topics and a consumer group of their own, and a Prometheus server
+    of its own (started by the project's infra, like `make up` does)."""
+    name = f"scrape{RUN_ID}"
+    env = {"PRICEMYRIDE_CONSUMER_GROUP": name, "PRICEMYRIDE_STATE_DIR": str(tmp_path / "state"),
+           "PRICEMYRIDE_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+    env |= {f"PRICEMYRIDE_{t.upper()}_TOPIC": f"{name}.{t}" for t in ("listings", "dlq", "predictions")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    world = Settings()
+    prepare(world)
+    paths = Paths(world.state_path)
+    prometheus.start(world, paths)
+    try:
+        yield world
+    finally:
+        stop_pid("prometheus", paths)
+
+
+def produce(count: int) -> None:
+    done = subprocess.run([sys.executable, "-m", "pricemyride_cli", "produce", "--limit", str(count)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_prometheus_reads_lag_and_throughput_and_pages_when_the_worker_stops(
+    scrape_world: Settings, tmp_path: Path
+) -> None:
+    world, port, selector = scrape_world, free_port(), '{service="scrape-worker"}'
+    # One listing per batch: the backlog then takes several scrapes (5 s apart) to drain.
+    worker = spawn(["-m", "stream_workers", "worker", "-l", "info"], tmp_path / "worker.log",
+                   {"PRICEMYRIDE_METRICS_PORT": str(port), "PRICEMYRIDE_BATCH_SIZE": "1"})  # fmt: skip
+    prometheus.register(Paths(world.state_path), "pricemyride-worker", "scrape-worker", f"127.0.0.1:{port}")
+    try:
+        ready = f"pricemyride_partitions_assigned{selector} * pricemyride_model_loaded{selector}"
+        wait_for(lambda: prom_value(world, ready) == world.listings_partitions, 90, "a ready worker, scraped", 1)
+        produce(BACKLOG)
+        done = f"sum(pricemyride_listings_consumed_total{selector})"
+        wait_for(lambda: (prom_value(world, done) or 0) >= BACKLOG, 240, "Prometheus to see the backlog scored", 2)
+        assert prom_value(world, f"max_over_time(sum(pricemyride_consumer_lag_messages{selector})[5m:5s])") > 0
+        assert prom_value(world, f"max_over_time(rate(pricemyride_listings_scored_total{selector}[20s])[5m:5s])") > 0
+        wait_for(lambda: prom_value(world, f"sum(pricemyride_consumer_lag_messages{selector})") == 0, 30, "lag 0", 2)
+        assert prom_value(world, f"pricemyride_model_version{selector}") >= 1
+    finally:
+        stop(worker)
+    stopped = time.monotonic()
+    wait_for(lambda: firing(world, "PriceMyRideWorkerDown", "scrape-worker"), 60, "PriceMyRideWorkerDown to fire", 1)
+    assert time.monotonic() - stopped < 60
