@@ -111,6 +111,13 @@ def stream_markdown(report: dict[str, Any]) -> list[str]:
         lines.append(f"| {label.replace('_', ' ')} | {r['listings_per_s']['median']:,.0f} | "
                      f"{r['listings_per_s']['min']:,.0f}–{r['listings_per_s']['max']:,.0f} | {first} | {steady} | "
                      f"{rss} | {cpu} | {r['lost']['max']:.0f} | {r['duplicated']['max']:.0f} |")  # fmt: skip
+    cost = report["metrics_cost"]
+    lines += [
+        "",
+        f"Metrics cost (two workers, runs interleaved, metrics scraped every 5 s): steady drain "
+        f"{cost['steady_with_metrics']:,.0f}/s with metrics, {cost['steady_without_metrics']:,.0f}/s "
+        f"without: **{cost['ratio']:.3f}×** (medians of {s['drain']['2_worker']['listings_per_s']['runs']:.0f}).",
+    ]
     lines += ["", f"Speedup of the best configuration ({s['best_drain_configuration'].replace('_', ' ')}) over the "
               f"naive baseline, same run: **{report['speedup']:.1f}×**.", "",
               f"## Latency at a fixed offered load ({report['latency_seconds']} s each, "
@@ -170,6 +177,8 @@ def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: st
     report["p99_ms_at_1000"] = s["latency"]["1000_per_s"]["p99_ms"]["median"]
     report["p99_ms_at_5000"] = s["latency"]["5000_per_s"]["p99_ms"]["median"]
     report["worker_peak_rss_mb"] = max(d["peak_rss_mb"]["max"] for d in s["drain"].values())
+    on, off = (s["drain"][k]["steady_listings_per_s"]["median"] for k in ("2_worker", "2_worker_metrics_off"))
+    report["metrics_cost"] = {"steady_with_metrics": on, "steady_without_metrics": off, "ratio": on / off}
     report["drift"] = bench_drift(champion, args.repeats)
 
 

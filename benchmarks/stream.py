@@ -7,7 +7,9 @@
 - latency at a fixed offered load (1,000 and 5,000 listings/s for 60 s): stored_at − event_time, where the
   producer stamps event_time as it sends and stored_at is the row's clock time inside its transaction;
 - memory and CPU per worker process (peak RSS; CPU seconds per 1,000 listings after the first row);
-- conservation in every run: lost and duplicated, counted in Postgres against the topic's own ids.
+- conservation in every run: lost and duplicated, counted in Postgres against the topic's own ids;
+- metrics cost: the two-worker drain with the workers' Prometheus metrics on and scraped every 5 s (as
+  shipped) against the same drain with ``PRICEMYRIDE_METRICS_ENABLED=false``, runs interleaved.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import contextlib
 import logging
 import os
 import statistics
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +44,8 @@ from producers.replay import replay
 
 log = logging.getLogger("bench.stream")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
+METRICS_PORT = 9301  # the bench's workers' ops ports: 9301, 9302, …
+SCRAPE_S = 5.0
 LATENCY_RATES = (1_000, 5_000)  # offered listings/s
 LATENCY = """
 SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM stored_at - event_time)),
@@ -111,16 +117,45 @@ def conservation(settings: Settings) -> dict[str, int]:
             "duplicated": int(extra) + len(scored & dead)}  # fmt: skip
 
 
+def worker_env(index: int, metrics: bool) -> dict[str, str]:
+    return {"PRICEMYRIDE_METRICS_ENABLED": str(metrics).lower(), "PRICEMYRIDE_METRICS_PORT": str(METRICS_PORT + index)}
+
+
 @contextlib.contextmanager
-def running_workers(settings: Settings, count: int) -> Iterator[tuple[Paths, list[str], list[int]]]:
-    """``count`` scoring workers for the duration of the block; stopped however the block ends."""
+def scraped(ports: list[int]) -> Iterator[None]:
+    """Fetch each port's /metrics every ``SCRAPE_S`` seconds, as Prometheus would, while the block runs."""
+    stop = threading.Event()
+
+    def scrape() -> None:
+        while not stop.wait(SCRAPE_S):
+            for port in ports:
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+
+    thread = threading.Thread(target=scrape, name="scraper", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def running_workers(
+    settings: Settings, count: int, metrics: bool = True
+) -> Iterator[tuple[Paths, list[str], list[int]]]:
+    """``count`` scoring workers for the duration of the block (their metrics scraped, or switched off);
+    stopped however the block ends."""
     paths = Paths(settings.state_path)
     names = [f"bench-worker-{i}" for i in range(count)]
     for name in names:
         if pid_alive(paths.pid_file(name)) is not None:
             raise RuntimeError(f"{name} is already running in {paths.logs.parent}; stop it first")
     try:
-        yield paths, names, [spawn(name, WORKER_ARGS, paths) for name in names]
+        pids = [spawn(name, WORKER_ARGS, paths, worker_env(i, metrics)) for i, name in enumerate(names)]
+        with scraped([METRICS_PORT + i for i in range(count)] if metrics else []):
+            yield paths, names, pids
     finally:
         for name in names:
             stop_pid(name, paths, timeout_s=20)
@@ -134,14 +169,14 @@ def quiet_disk() -> None:
     time.sleep(1)
 
 
-def drain_once(bench: Bench, name: str, listings: Path, workers: int) -> dict[str, Any]:
+def drain_once(bench: Bench, name: str, listings: Path, workers: int, metrics: bool = True) -> dict[str, Any]:
     settings = bench.world(name)
     replay(settings, listings, progress=False)
     total = len(topic_keys(settings, settings.listings_topic))
     quiet_disk()
     group = GroupProgress(settings)
     started = time.perf_counter()
-    with running_workers(settings, workers) as (paths, names, pids):
+    with running_workers(settings, workers, metrics) as (paths, names, pids):
         first_cpu: list[float] | None = None
         first_rows, first_at = 0, started
         while (done := group.committed()) < total:
@@ -227,6 +262,16 @@ def latency_once(bench: Bench, name: str, listings: Path, rate: int, seconds: in
             "p95_ms": 1000 * p95, "p99_ms": 1000 * p99} | conservation(settings)  # fmt: skip
 
 
+def drain_metrics_ab(bench: Bench, listings: Path, repeats: int) -> dict[str, Any]:
+    """Two workers with metrics (as shipped) and without, interleaved so drift in the machine hits both."""
+    on: list[dict[str, Any]] = []
+    off: list[dict[str, Any]] = []
+    for i in progress(range(repeats), "drain runs, 2 workers, metrics on / off"):
+        on.append(drain_once(bench, f"drain2w{i}", listings, 2, metrics=True))
+        off.append(drain_once(bench, f"drain2wnm{i}", listings, 2, metrics=False))
+    return {"2_worker": summarise(on), "2_worker_metrics_off": summarise(off)}
+
+
 def summary_of(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
@@ -239,16 +284,16 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_stream(bench: Bench, listings: Path, model: Any, version: int, repeats: int, latency_s: int,
                  naive_limit: int, latency_listings: Path) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {"drain": {}, "latency": {}}
-    for workers in (1, 2):
-        runs = [drain_once(bench, f"drain{workers}w{i}", listings, workers)
-                for i in progress(range(repeats), f"drain runs, {workers} worker(s)", total=repeats)]  # fmt: skip
-        out["drain"][f"{workers}_worker"] = summarise(runs)
-        log.warning("drain, %d worker(s): median %.0f listings/s", workers,
-                    out["drain"][f"{workers}_worker"]["listings_per_s"]["median"])  # fmt: skip
+    one = [drain_once(bench, f"drain1w{i}", listings, 1) for i in progress(range(repeats), "drain runs, 1 worker")]
+    out["drain"]["1_worker"] = summarise(one)
+    out["drain"] |= drain_metrics_ab(bench, listings, repeats)
+    for label, result in out["drain"].items():
+        log.warning("drain, %s: median %.0f listings/s", label, result["listings_per_s"]["median"])
     naive = [naive_once(bench, f"naive{i}", listings, model, version, naive_limit)
              for i in progress(range(repeats), "naive baseline runs", total=repeats)]  # fmt: skip
     out["naive"] = summarise(naive)
-    best = max(out["drain"], key=lambda k: out["drain"][k]["listings_per_s"]["median"])
+    shipped = [k for k in out["drain"] if not k.endswith("metrics_off")]
+    best = max(shipped, key=lambda k: out["drain"][k]["listings_per_s"]["median"])
     out["best_drain_configuration"] = best
     workers = int(best.split("_")[0])
     for rate in LATENCY_RATES:
