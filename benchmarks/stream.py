@@ -129,8 +129,9 @@ def scraped(ports: list[int]) -> Iterator[None]:
     def scrape() -> None:
         while not stop.wait(SCRAPE_S):
             for port in ports:
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+                with (contextlib.suppress(OSError),
+                      urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response):  # fmt: skip
+                    response.read()
 
     thread = threading.Thread(target=scrape, name="scraper", daemon=True)
     thread.start()

@@ -13,14 +13,18 @@ import hashlib
 import hmac
 import html
 import secrets
+import threading
+import time
+from collections import deque
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import flask
 from dash import Dash
 from dash_auth.auth import Auth
 from prometheus_client import Counter
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from pricemyride.errors import ConfigError
@@ -30,7 +34,9 @@ from pricemyride.settings import env_name
 HASH_METHODS = ("scrypt:", "pbkdf2:")
 MAX_REMEMBERED = 1_000
 SESSION_HOURS = 12
+COOKIE = "pricemyride_session"
 OPEN_PATHS = frozenset({"/login", "/logout"})  # the sign-in form and signing out; nothing else
+MAX_FAILURES, FAILURE_WINDOW_S = 10, 300.0  # refused sign-ins per client address before it must wait
 LOGIN_FAILURES = Counter(
     f"{PREFIX}dashboard_login_failures_total", "Sign-ins and requests refused for wrong credentials."
 )
@@ -89,13 +95,14 @@ class Logins:
 
     def __init__(self, users: dict[str, str]) -> None:
         self.users, self.key, self.remembered = users, secrets.token_bytes(32), set[bytes]()
+        self.decoy = generate_password_hash(secrets.token_urlsafe(16))  # an unknown user costs a check too
 
     def check(self, user: str, password: str) -> bool:
         token = hmac.new(self.key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         if token in self.remembered:
             return True
-        hashed = self.users.get(user)
-        if hashed is None or not check_password_hash(hashed, password):
+        matches = check_password_hash(self.users.get(user, self.decoy), password)
+        if not matches or user not in self.users:
             LOGIN_FAILURES.inc()
             return False
         if len(self.remembered) >= MAX_REMEMBERED:
@@ -104,32 +111,61 @@ class Logins:
         return True
 
 
+class Throttle:
+    """Refused sign-ins per client address: after ``MAX_FAILURES`` within ``FAILURE_WINDOW_S`` the address
+    is refused without a password check until the oldest failure ages out (each check costs 0.1 s of CPU)."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def blocked(self, client: str) -> bool:
+        with self.lock:
+            recent = self.failures.get(client)
+            while recent and time.monotonic() - recent[0] > FAILURE_WINDOW_S:
+                recent.popleft()
+            return recent is not None and len(recent) >= MAX_FAILURES
+
+    def failed(self, client: str) -> None:
+        with self.lock:
+            if len(self.failures) > 10_000:
+                self.failures.clear()
+            self.failures.setdefault(client, deque(maxlen=MAX_FAILURES)).append(time.monotonic())
+
+
 def safe_target(target: str | None) -> str:
-    """Where to go after signing in: a path of this site only (no open redirect to another host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: a path of this site only. Browsers drop tabs and newlines and read a
+    backslash as a slash, so "/\t/evil.example" would leave the site: any of those, or a scheme or host,
+    sends the visitor to "/" instead."""
+    if not target or not target.startswith("/") or any(c.isspace() or c < " " or c in "\\\x7f" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return "/"
     return target
 
 
-def sign_in_page(target: str, failed: bool = False) -> flask.Response:
-    error = '<p class="error" id="sign-in-error">Wrong user or password.</p>' if failed else ""
+def sign_in_page(target: str, failed: bool = False, status: int = 401) -> flask.Response:
+    message = "Too many failed sign-ins from here; try again in a few minutes." if status == 429 else (
+        "Wrong user or password.")  # fmt: skip
+    error = f'<p class="error" id="sign-in-error">{message}</p>' if failed else ""
     body = SIGN_IN_PAGE.format(target=html.escape(safe_target(target), quote=True), error=error)
-    return flask.Response(body, status=401, mimetype="text/html", headers={"Cache-Control": "no-store"})
+    return flask.Response(body, status=status, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 
 class Login(Auth):  # type: ignore[misc]
     """dash-auth's route protection with a sign-in form and session for browsers, basic auth for scripts."""
 
-    def __init__(self, app: Dash, logins: Logins) -> None:
-        self.logins = logins
+    def __init__(self, app: Dash, logins: Logins, secure_cookie: bool = False) -> None:
+        self.logins, self.throttle = logins, Throttle()
         # Not dash-auth's public_routes: naming any makes Dash's layout and dependencies public as well,
         # and the layout is page content. The two routes below are let through in is_authorized instead.
         super().__init__(app)
         server = app.server
         server.secret_key = secrets.token_bytes(32)  # sessions end when the dashboard restarts
-        lifetime = timedelta(hours=SESSION_HOURS)
-        server.config.update(SESSION_COOKIE_NAME="pricemyride_session", SESSION_COOKIE_HTTPONLY=True,
-                             SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=lifetime)  # fmt: skip
+        server.config.update(SESSION_COOKIE_NAME=COOKIE, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                             SESSION_COOKIE_SECURE=secure_cookie,
+                             PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))  # fmt: skip
         server.add_url_rule("/login", "pricemyride_login", self.sign_in, methods=["GET", "POST"])
         server.add_url_rule("/logout", "pricemyride_logout", self.sign_out, methods=["GET", "POST"])
 
@@ -137,13 +173,21 @@ class Login(Auth):  # type: ignore[misc]
         if flask.request.path in OPEN_PATHS or flask.session.get("user") in self.logins.users:
             return True
         given = flask.request.authorization
-        if given is None or given.type != "basic":
+        if given is None or given.type != "basic" or self.throttle.blocked(client()):
             return False
-        return self.logins.check(given.username or "", given.password or "")
+        if self.logins.check(given.username or "", given.password or ""):
+            return True
+        self.throttle.failed(client())
+        return False
 
     def login_request(self) -> flask.Response:
-        if "text/html" in flask.request.headers.get("Accept", "") and flask.request.method == "GET":
-            return sign_in_page(flask.request.full_path.rstrip("?"))
+        """A browser's page: the sign-in form. A browser whose session ended (Dash's requests carry the cookie):
+        401 without a basic challenge, which would pop the browser's own login box. Anything else: basic."""
+        request = flask.request
+        if "text/html" in request.headers.get("Accept", "") and request.method == "GET":
+            return sign_in_page(request.full_path.rstrip("?"))
+        if COOKIE in request.cookies and request.authorization is None:
+            return flask.Response("PriceMyRide: your session ended; reload the page to sign in again\n", status=401)
         challenge = {"WWW-Authenticate": 'Basic realm="PriceMyRide", charset="UTF-8"'}
         return flask.Response("PriceMyRide: sign in required\n", status=401, headers=challenge, mimetype="text/plain")
 
@@ -152,8 +196,11 @@ class Login(Auth):  # type: ignore[misc]
         target = safe_target(form.get("next") or flask.request.args.get("next"))
         if flask.request.method == "GET":
             return sign_in_page(target)
+        if self.throttle.blocked(client()):
+            return sign_in_page(target, failed=True, status=429)
         user = form.get("user", "")
         if not self.logins.check(user, form.get("password", "")):
+            self.throttle.failed(client())
             return sign_in_page(target, failed=True)
         flask.session.clear()  # a new session on each sign-in (no fixation)
         flask.session["user"], flask.session.permanent = user, True
@@ -162,3 +209,8 @@ class Login(Auth):  # type: ignore[misc]
     def sign_out(self) -> WerkzeugResponse:
         flask.session.clear()
         return flask.redirect("/", code=303)
+
+
+def client() -> str:
+    """The client's address as Waitress saw it (a proxy in front makes this the proxy's address)."""
+    return str(flask.request.remote_addr or "unknown")

@@ -94,7 +94,7 @@ def serve(settings: Settings, build: Callable[[Settings], Dash]) -> None:
     app = build(settings)
     instrument(app.server)  # first, so refused requests are counted and timed too
     if logins is not None:
-        Login(app, logins)
+        Login(app, logins, secure_cookie=settings.dashboard_secure_cookie)
     serve_ops(settings, "dashboard", Health({"database": lambda: database_answers(settings)}))
     log.info("dashboard: %s on http://%s:%d/", kind, settings.dashboard_host, settings.dashboard_port)
     if kind == "werkzeug":

@@ -109,6 +109,15 @@ def dashboard_answers(settings: Settings) -> bool:
         return False
 
 
+def ready(host: str, port: int) -> bool:
+    """A service's /readyz answers 200 (a worker: it holds partitions and a champion)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def start_processes(settings: Settings, plan: DemoPlan, paths: Paths) -> dict[str, int]:
     """Spawn the services, each with its metrics port, registered with the local Prometheus; → name: port."""
     ports = {name: plan.metrics_port + i for i, name in enumerate(PROCESSES)}
@@ -131,6 +140,7 @@ def start(settings: Settings, plan: DemoPlan) -> None:
     login = demo_login(paths)
     ports = start_processes(settings, plan, paths)
     wait_until(lambda: dashboard_answers(settings), "the dashboard", 60)
+    wait_until(lambda: ready(settings.metrics_host, ports["worker"]), "the scoring worker (/readyz)", 90)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
     metrics = ", ".join(f"{name} :{port}" for name, port in ports.items())
     print(

@@ -71,8 +71,7 @@ def start(settings: Settings, paths: Paths) -> None:
     config = folder(paths) / "prometheus.yml"
     config.write_text(config_text(paths))
     args = [binary, f"--config.file={config}", f"--storage.tsdb.path={folder(paths) / 'data'}",
-            f"--web.listen-address={listen_address(settings)}", "--storage.tsdb.retention.time=2d",
-            "--web.enable-lifecycle"]  # fmt: skip
+            f"--web.listen-address={listen_address(settings)}", "--storage.tsdb.retention.time=2d"]  # fmt: skip
     for needed in (paths.logs, paths.run):
         needed.mkdir(parents=True, exist_ok=True)
     with (paths.logs / "prometheus.log").open("ab") as out:

@@ -70,8 +70,10 @@ class BatchHistogram(Collector):
         self.lock = threading.Lock()
 
     def observe_many(self, values: np.ndarray) -> None:
+        """Count a batch of durations; a negative one (clocks of two hosts apart) counts as 0."""
         if values.size == 0:
             return
+        values = np.maximum(values, 0.0)
         slots = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=self.counts.size)
         with self.lock:
             self.counts += slots
@@ -151,8 +153,9 @@ def serve_ops(settings: Settings, role: str, health: Health) -> OpsServer | None
         server = make_server(settings.metrics_host, settings.metrics_port, ops_app(health),
                              server_class=ThreadingServer, handler_class=QuietHandler)  # fmt: skip
     except OSError as exc:
-        raise ConfigError(f"{env_name('metrics_port')}: expected a free port on {settings.metrics_host}, "
-                          f"got {settings.metrics_port} ({exc.strerror})") from None  # fmt: skip
+        raise ConfigError(f"{env_name('metrics_host')}/{env_name('metrics_port')}: expected an address to serve "
+                          f"metrics on, got {settings.metrics_host}:{settings.metrics_port} that cannot be bound "
+                          f"({exc.strerror or exc})") from None  # fmt: skip
     thread = threading.Thread(target=server.serve_forever, name=f"ops-{role}", daemon=True)
     thread.start()
     ops = OpsServer(server, thread)
@@ -165,8 +168,7 @@ def exported_names(registry: CollectorRegistry = REGISTRY) -> set[str]:
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
     names: set[str] = set()
     for family in registry.collect():
-        names.add(family.name)
-        names.update(family.name + s for s in suffixes.get(family.type, ()))
+        names.update(family.name + s for s in suffixes.get(family.type, ("",)))
         names.update(sample.name for sample in family.samples)
     return names
 

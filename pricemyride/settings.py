@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     dashboard_threads: int = Field(8, ge=1, le=64, description="Waitress threads serving requests.")
     dashboard_connection_limit: int = Field(100, ge=1, description="Most open connections Waitress accepts.")
     dashboard_timeout_s: int = Field(60, ge=5, description="Waitress closes a connection idle this long.")
+    dashboard_secure_cookie: bool = Field(False, description="Mark the session cookie Secure (TLS in front).")
     dashboard_users_file: Path | None = Field(
         None, description="Logins, one 'user:hash' per line (`pricemyride hash-password`); required in production."
     )

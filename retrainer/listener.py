@@ -149,25 +149,30 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, leave)
 
 
-def listen(settings: Settings, max_requests: int | None = None) -> int:
-    """Consume retrain requests until stopped (or ``max_requests`` were handled); return how many."""
-    exit_on_sigterm()
-    subscribed: list[KafkaConsumer] = []
-    serve_ops(settings, "retrain-listener", Health({"subscribed": lambda: bool(subscribed)}))
-    consumer = KafkaConsumer(
+def retrain_consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
         settings.retrain_topic, **kafka_python_options(settings),
         group_id=f"{settings.consumer_group}-retrainer", enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_records=1, max_poll_interval_ms=3_600_000,
     )  # fmt: skip
-    subscribed.append(consumer)
-    handled = 0
+
+
+def listen(settings: Settings, max_requests: int | None = None) -> int:
+    """Consume retrain requests until stopped (or ``max_requests`` were handled); return how many.
+
+    Ready (``/readyz``) once the group has given this listener the topic's partition."""
+    exit_on_sigterm()
+    held = [0]  # partitions held after the last poll, read by the readiness check
+    serve_ops(settings, "retrain-listener", Health({"retrain-requests assigned": lambda: held[0] > 0}))
+    consumer, handled = retrain_consumer(settings), 0
     try:
-        for message in consumer:
-            handle(settings, message.value)
-            consumer.commit()
-            handled += 1
-            if max_requests is not None and handled >= max_requests:
-                break
+        while max_requests is None or handled < max_requests:
+            polled = consumer.poll(timeout_ms=1000)
+            held[0] = len(consumer.assignment())
+            for message in (m for records in polled.values() for m in records):
+                handle(settings, message.value)
+                consumer.commit()
+                handled += 1
     finally:
         consumer.close()
     return handled

@@ -45,7 +45,6 @@ from training.registry import LoadedModel, champion_version, configure, load_cha
 
 log = logging.getLogger(__name__)
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
-EXIT_NO_MODEL = 78  # EX_CONFIG: train or fix the champion first
 MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
 HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle
 STEPS = ("fetch", "score", "store", "publish", "commit")
@@ -103,6 +102,17 @@ class Scorer:
             log.info("scoring with %s version %d", self.settings.model_name, self.model.version)
             self.metrics.model(self.model.version)
         return self.model
+
+    async def wait_for_champion(self) -> LoadedModel:
+        """The champion; with none loadable the worker stays up but not ready (``model_loaded`` 0, which
+        the PriceMyRideNoChampionLoaded alert watches) and tries again every ``registry_poll_s``."""
+        while True:
+            try:
+                return await self.ready()
+            except PriceMyRideError as exc:
+                self.preloading = None
+                log.error("cannot start scoring: %s; trying again in %.0f s", exc, self.settings.registry_poll_s)
+                await asyncio.sleep(self.settings.registry_poll_s)
 
     async def model_for_batch(self) -> LoadedModel:
         """The model for the next batch: a loaded successor replaces the current one here, between batches."""
@@ -216,6 +226,7 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, consumer: AIOKafkaConsumer, metrics: WorkerMetrics) -> None:
         self.consumer, self.metrics = consumer, metrics
+        self.held = 0  # partitions held now; read by the readiness check from the ops server's thread
         self.in_hand = asyncio.Lock()
         self.committing: asyncio.Future[None] | None = None
 
@@ -233,11 +244,13 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.in_hand:
             await self.settled()
             log.info("giving up %d partition(s)", len(revoked))
+        self.held = 0
         self.metrics.assigned([])
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("scoring partitions %s", sorted(tp.partition for tp in assigned))
-        self.metrics.assigned(sorted(self.consumer.assignment()))
+        self.held = len(assigned)  # eager rebalancing: the whole new assignment
+        self.metrics.assigned(sorted(assigned))
 
 
 @dataclass
@@ -315,13 +328,10 @@ class ScoringLoop:
         self.rebalance, self.publisher = FinishBatchFirst(self.consumer, self.metrics), BatchPublisher(self.producer)
         self.times, self.lag_at, self.stored_at = StepTimes(self.metrics), 0.0, 0.0
         if health is not None:
-            health.checks["partitions assigned"] = lambda: bool(self.consumer.assignment())
+            health.checks["partitions assigned"] = lambda: self.rebalance.held > 0
 
     async def run(self) -> None:
-        try:
-            await self.scorer.ready()
-        except PriceMyRideError as exc:  # no usable champion: nothing can be scored, so stop loudly
-            exit_now(f"cannot start scoring: {exc}", EXIT_NO_MODEL)
+        await self.scorer.wait_for_champion()  # joins the group only with a model to score with
         self.consumer.subscribe([self.settings.listings_topic], listener=self.rebalance)
         await self.producer.start()
         await self.consumer.start()

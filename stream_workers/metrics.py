@@ -31,7 +31,7 @@ STORED_LATENCY = registered(
                    "Seconds from a listing's Kafka timestamp (when it was produced) to its row being stored.")
 )  # fmt: skip
 LAG = Gauge(
-    f"{PREFIX}consumer_lag_messages", "Listings on a partition not yet scored: high watermark minus position.",
+    f"{PREFIX}consumer_lag_messages", "Listings on a partition not yet fetched: high watermark minus position.",
     ["topic", "partition"],
 )  # fmt: skip
 PARTITIONS = Gauge(f"{PREFIX}partitions_assigned", "Partitions of the listings topic this worker holds.")

@@ -26,8 +26,8 @@ from selenium.webdriver.chrome.service import Service
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
 from tests.conftest import isolated_env
-from tests.integration.helpers import wait_for
-from tests.integration.test_prefect_deployment import answers, free_port
+from tests.integration.helpers import free_port, wait_for
+from tests.integration.test_prefect_deployment import answers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"

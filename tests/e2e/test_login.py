@@ -3,10 +3,6 @@ form and nothing of the dashboard; a wrong password is refused; the right one op
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,8 +11,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.security import generate_password_hash
 
-from tests.e2e.conftest import ARTIFACTS, ROOT, Seeded, free_port
-from tests.integration.helpers import scalar, wait_for
+from tests.e2e.conftest import ARTIFACTS, Seeded
+from tests.integration.helpers import scalar, served_dashboard
 
 pytestmark = pytest.mark.integration
 USER, PASSWORD = "analyst", "e2e-password-long-enough"
@@ -27,19 +23,8 @@ def login_url(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """`pricemyride dashboard` as production serves it: Waitress, every route behind the login."""
     folder = tmp_path_factory.mktemp("login")
     (folder / "users").write_text(f"{USER}:{generate_password_hash(PASSWORD)}\n")
-    port, log = free_port(), folder / "dashboard.log"
-    env = os.environ | {"PRICEMYRIDE_DASHBOARD_SERVER": "waitress", "PRICEMYRIDE_DASHBOARD_PORT": str(port),
-                        "PRICEMYRIDE_DASHBOARD_USERS_FILE": str(folder / "users")}  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pricemyride_cli", "dashboard"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        wait_for(lambda: b"Serving on" in log.read_bytes() or proc.poll() is not None, 60, "the dashboard")
-        assert proc.poll() is None, log.read_text()[-3000:]
+    with served_dashboard(folder / "users", folder / "dashboard.log") as port:
         yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 def test_chromium_signs_in_through_the_form_and_sees_the_live_page(

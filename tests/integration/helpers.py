@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -12,7 +19,18 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pricemyride.settings import Settings
 from pricemyride.topics import read_topic
 
-__all__ = ["consumer_lag", "query", "read_topic", "scalar", "wait_for"]
+__all__ = [
+    "consumer_lag",
+    "free_port",
+    "query",
+    "read_topic",
+    "scalar",
+    "served_dashboard",
+    "spawn",
+    "stop",
+    "wait_for",
+]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.5) -> None:
@@ -48,3 +66,41 @@ def consumer_lag(settings: Settings) -> int:
     finally:
         consumer.close()
         admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(args: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``python ARGS`` from the repository, in a session of its own, output to ``log_file``."""
+    with log_file.open("wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=os.environ | (env or {}), start_new_session=True)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's session, then SIGKILL after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def served_dashboard(users_file: Path, log_file: Path, **env: str) -> Iterator[int]:
+    """`pricemyride dashboard` as production serves it (Waitress, the logins file); yields its port."""
+    port = free_port()
+    proc = spawn(["-m", "pricemyride_cli", "dashboard"], log_file,
+                 {"PRICEMYRIDE_DASHBOARD_SERVER": "waitress", "PRICEMYRIDE_DASHBOARD_USERS_FILE": str(users_file),
+                  "PRICEMYRIDE_DASHBOARD_PORT": str(port)} | env)  # fmt: skip
+    try:
+        wait_for(lambda: b"Serving on" in log_file.read_bytes() or proc.poll() is not None, 90, "the dashboard")
+        assert proc.poll() is None, log_file.read_text()[-3000:]
+        yield port
+    finally:
+        stop(proc)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,18 +23,13 @@ from infra import prometheus
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
+from tests.conftest import isolated_env
 from tests.integration.conftest import ROOT, RUN_ID
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import free_port, served_dashboard, spawn, stop, wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a long test password"
 BACKLOG = 3_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str, auth: tuple[str, str] | None = None, data: bytes | None = None,
@@ -59,41 +51,18 @@ def fetch(url: str, auth: tuple[str, str] | None = None, data: bytes | None = No
         conn.close()
 
 
-def spawn(args: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log_file.open("wb") as out:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env=os.environ | env, start_new_session=True)  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture
-def served_dashboard(settings: Settings, champion: int, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+def dashboard(settings: Settings, champion: int, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """`pricemyride dashboard` on Waitress with one login; yields (its URL, its metrics URL, its log)."""
     users = tmp_path / "users"
     users.write_text(f"analyst:{generate_password_hash(PASSWORD)}\n")
-    port, metrics = free_port(), free_port()
-    env = {"PRICEMYRIDE_DASHBOARD_SERVER": "waitress", "PRICEMYRIDE_DASHBOARD_USERS_FILE": str(users),
-           "PRICEMYRIDE_DASHBOARD_PORT": str(port), "PRICEMYRIDE_METRICS_PORT": str(metrics)}  # fmt: skip
-    log_file = tmp_path / "dashboard.log"
-    proc = spawn(["-m", "pricemyride_cli", "dashboard"], log_file, env)
-    try:
-        wait_for(lambda: b"Serving on" in log_file.read_bytes() or proc.poll() is not None, 90, "the dashboard")
-        assert proc.poll() is None, log_file.read_text()[-3000:]
+    metrics, log_file = free_port(), tmp_path / "dashboard.log"
+    with served_dashboard(users, log_file, PRICEMYRIDE_METRICS_PORT=str(metrics)) as port:
         yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics}", log_file
-    finally:
-        stop(proc)
 
 
-def test_the_served_dashboard_shows_nothing_before_login(served_dashboard: tuple[str, str, Path]) -> None:
-    url, metrics_url, log_file = served_dashboard
+def test_the_served_dashboard_shows_nothing_before_login(dashboard: tuple[str, str, Path]) -> None:
+    url, metrics_url, log_file = dashboard
     layout_request = json.dumps({"output": "page.children", "outputs": {"id": "page", "property": "children"},
                                  "inputs": [{"id": "url", "property": "pathname", "value": "/"}]}).encode()  # fmt: skip
     for path, data in (("/", None), ("/models", None), ("/_dash-layout", None), ("/_dash-dependencies", None),
@@ -122,8 +91,8 @@ def sign_in(url: str, password: str, target: str = "/models") -> tuple[int, dict
     return fetch(url + "/login", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
-def test_a_browser_signs_in_with_the_form_and_out_again(served_dashboard: tuple[str, str, Path]) -> None:
-    url = served_dashboard[0]
+def test_a_browser_signs_in_with_the_form_and_out_again(dashboard: tuple[str, str, Path]) -> None:
+    url = dashboard[0]
     status, _, body = sign_in(url, "wrong password")
     assert status == 401
     assert "Wrong user or password." in body
@@ -142,6 +111,11 @@ def test_a_browser_signs_in_with_the_form_and_out_again(served_dashboard: tuple[
     assert status == 303
     ended = {"Cookie": headers["set-cookie"].split(";")[0], "Accept": "text/html"}
     assert fetch(url + "/models", headers=ended)[0] == 401
+    # Dash's own request after the session ended: refused, but with no basic challenge (which would make
+    # the browser pop its own login box and then keep sending those credentials).
+    status, headers, _ = fetch(url + "/_dash-layout", headers={"Cookie": session["Cookie"] + "x"})
+    assert status == 401
+    assert "www-authenticate" not in headers
 
 
 def prom_query(settings: Settings, query: str) -> list[dict[str, Any]]:
@@ -165,12 +139,11 @@ def firing(settings: Settings, alert: str, service: str) -> bool:
 @pytest.fixture
 def scrape_world(settings: Settings, champion: int, tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:  # fmt: skip
-    """The run's database and registry, topics and a consumer group of their own, and a Prometheus server
-    of its own (started by the project's infra, like `make up` does)."""
-    name = f"scrape{RUN_ID}"
-    env = {"PRICEMYRIDE_CONSUMER_GROUP": name, "PRICEMYRIDE_STATE_DIR": str(tmp_path / "state"),
-           "PRICEMYRIDE_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
-    env |= {f"PRICEMYRIDE_{t.upper()}_TOPIC": f"{name}.{t}" for t in ("listings", "dlq", "predictions")}
+    """A world of its own (database, topics, consumer group, state) with the run's champion, and a
+    Prometheus server of its own, started by the project's infra like `make up` does."""
+    env = isolated_env(f"scrape{RUN_ID}", tmp_path, free_port(), PRICEMYRIDE_MLFLOW_TRACKING_URI=settings.tracking_uri,
+                       PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT=str(settings.artifact_root),
+                       PRICEMYRIDE_PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}")  # fmt: skip
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     world = Settings()
@@ -212,3 +185,21 @@ def test_prometheus_reads_lag_and_throughput_and_pages_when_the_worker_stops(
     stopped = time.monotonic()
     wait_for(lambda: firing(world, "PriceMyRideWorkerDown", "scrape-worker"), 60, "PriceMyRideWorkerDown to fire", 1)
     assert time.monotonic() - stopped < 60
+
+
+def test_a_worker_without_a_champion_waits_alive_and_not_ready(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    empty = {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}",
+             "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+             "PRICEMYRIDE_METRICS_PORT": str(port), "PRICEMYRIDE_CONSUMER_GROUP": f"nochampion{RUN_ID}"}  # fmt: skip
+    worker = spawn(["-m", "stream_workers", "worker", "-l", "info"], tmp_path / "worker.log", empty)
+    try:
+        wait_for(lambda: b"cannot start scoring" in (tmp_path / "worker.log").read_bytes(), 90, "the refusal")
+        time.sleep(2)
+        assert worker.poll() is None, "the worker waits for a champion instead of exiting"
+        status, _, body = fetch(f"http://127.0.0.1:{port}/readyz")
+        assert (status, body) == (503, "not ready: champion loaded, partitions assigned\n")
+        assert "pricemyride_model_loaded 0.0" in fetch(f"http://127.0.0.1:{port}/metrics")[2]
+        assert fetch(f"http://127.0.0.1:{port}/livez")[0] == 200
+    finally:
+        stop(worker)

@@ -4,10 +4,11 @@ a real Prefect worker running the flow run, and the retrain listener handing it 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from pricemyride.events import RetrainRequest
 from pricemyride.settings import Settings
 from retrainer.listener import handle
-from tests.integration.helpers import query, scalar, wait_for
+from tests.integration.helpers import free_port, query, scalar, wait_for
 from training.deployment import deploy_flow
 from training.model import TrainParams
 from training.train import train
@@ -29,12 +30,6 @@ from training.train import train
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answers(url: str) -> bool:
@@ -55,9 +50,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def prefect_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A Prefect server of its own (own home and database); yields the environment its clients need."""
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_UI_ENABLED": "false",
+    """A Prefect server of its own (own home and database), its API behind basic auth as in compose; yields
+    the environment its clients need."""
+    port, auth = free_port(), f"pricemyride:{secrets.token_urlsafe(16)}"
+    env = {**os.environ, "PREFECT_SERVER_API_AUTH_STRING": auth, "PREFECT_API_AUTH_STRING": auth,
+           "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_UI_ENABLED": "false",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
            "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -70,7 +67,10 @@ def prefect_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
         for key in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT"):
             monkeypatch.setenv(key, env[key])
-        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        refused = urllib.request.Request(f"http://127.0.0.1:{port}/api/deployments/filter", b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(refused, timeout=10)  # no auth string, no API
+        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: auth}):
             yield env
     finally:
         stop(server)

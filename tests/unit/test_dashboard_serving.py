@@ -3,18 +3,24 @@ tests/integration/test_operations.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from dashboard import login
-from dashboard.login import Logins, load_users, safe_target
+from dashboard.login import MAX_FAILURES, Logins, Throttle, load_users, safe_target
 from dashboard.serving import logins_for, route_class, server_kind
 from pricemyride.errors import ConfigError
 from pricemyride.settings import Settings
 
 PASSWORD = "correct horse battery"
+
+
+def settings_with(**changes: object) -> Settings:
+    """Settings as the environment would give them (production checks included, no validation)."""
+    return Settings.model_construct(**(Settings().model_dump() | changes))
 
 
 def users_file(tmp_path: Path, text: str) -> Path:
@@ -73,14 +79,11 @@ def test_refused_logins_are_counted() -> None:
     [("development", "auto", "werkzeug"), ("production", "auto", "waitress"), ("development", "waitress", "waitress")],
 )
 def test_the_server_follows_the_environment(environment: str, chosen: str, expected: str, tmp_path: Path) -> None:
-    settings = Settings.model_construct(**(Settings().model_dump() | {"environment": environment,
-                                                                     "dashboard_server": chosen}))  # fmt: skip
-    assert server_kind(settings) == expected
+    assert server_kind(settings_with(environment=environment, dashboard_server=chosen)) == expected
 
 
 def test_production_refuses_the_development_server_and_a_dashboard_without_logins() -> None:
-    production = Settings.model_construct(**(Settings().model_dump() | {"environment": "production",
-                                                                       "dashboard_server": "werkzeug"}))  # fmt: skip
+    production = settings_with(environment="production", dashboard_server="werkzeug")
     with pytest.raises(ConfigError, match="expected auto or waitress in production, got werkzeug"):
         server_kind(production)
     with pytest.raises(ConfigError, match="PRICEMYRIDE_DASHBOARD_USERS_FILE: expected a file of dashboard logins"):
@@ -103,7 +106,29 @@ def test_requests_are_counted_by_route_class(path: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [("/models", "/models"), ("/value?make=ford", "/value?make=ford"), ("https://evil.example/", "/"),
-     ("//evil.example/", "/"), ("/\\evil.example", "/"), ("", "/"), (None, "/")],
+     ("//evil.example/", "/"), ("/\\evil.example", "/"), ("/\t/evil.example", "/"), ("/\n/evil.example", "/"),
+     ("/ /evil.example", "/"), ("/\x7f", "/"), ("", "/"), (None, "/")],
 )  # fmt: skip
 def test_after_signing_in_the_browser_goes_back_to_this_site_only(target: str | None, expected: str) -> None:
     assert safe_target(target) == expected
+
+
+def test_a_client_is_refused_after_ten_failures_and_others_are_not() -> None:
+    throttle = Throttle()
+    for _ in range(MAX_FAILURES - 1):
+        throttle.failed("10.0.0.1")
+    assert not throttle.blocked("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    assert throttle.blocked("10.0.0.1")
+    assert not throttle.blocked("10.0.0.2")
+
+
+def test_an_unknown_user_costs_a_password_check_too() -> None:
+    logins = Logins({"alice": generate_password_hash(PASSWORD)})
+    started = time.perf_counter()
+    assert not logins.check("mallory", PASSWORD)
+    unknown = time.perf_counter() - started
+    started = time.perf_counter()
+    assert not logins.check("alice", "wrong password")
+    known = time.perf_counter() - started
+    assert unknown > known / 3  # both hash (~0.1 s); without the decoy the unknown user returned in µs

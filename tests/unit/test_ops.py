@@ -88,9 +88,11 @@ def test_the_ops_server_answers_over_http_and_a_taken_port_is_a_clear_error() ->
         status, body = get(f"http://127.0.0.1:{ops.port}/metrics")
         assert status == 200
         assert "pricemyride_listings_consumed_total" in body
-        with pytest.raises(
-            ConfigError, match=rf"PRICEMYRIDE_METRICS_PORT: expected a free port on 127.0.0.1, got {ops.port}"
-        ):
+        expected = (
+            r"PRICEMYRIDE_METRICS_HOST/PRICEMYRIDE_METRICS_PORT: expected an address to serve metrics on, "
+            rf"got 127.0.0.1:{ops.port} that cannot be bound"
+        )
+        with pytest.raises(ConfigError, match=expected):
             serve_ops(Settings(metrics_port=ops.port), "second", Health())
     finally:
         ops.stop()
@@ -106,6 +108,7 @@ def test_exported_names_include_the_series_each_type_exposes() -> None:
     Histogram("took_seconds", "x", registry=registry)
     names = exported_names(registry)
     assert {"jobs_total", "took_seconds_bucket", "took_seconds_count", "took_seconds_sum"} <= names
+    assert not {"jobs", "took_seconds"} & names  # no series has the bare family name
 
 
 def reason_of(raw: bytes) -> str:
@@ -149,3 +152,12 @@ def test_worker_metrics_count_a_batch_and_switched_off_count_nothing() -> None:
     WorkerMetrics(enabled=True).batch(10, 9, [dead("listing: expected a JSON object")], produced, 3.0)
     assert value(worker_metrics.CONSUMED) == before[0] + 10
     assert value(worker_metrics.DEAD_LETTERED, "malformed") == before[1] + 1
+
+
+def test_a_negative_latency_counts_as_zero() -> None:
+    batch = BatchHistogram("skew_seconds", "x", buckets=(0.01, 1.0))
+    batch.observe_many(np.array([-0.5, 0.5]))
+    family = next(iter(batch.collect()))
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets == {"0.01": 1.0, "1.0": 2.0, "+Inf": 2.0}
+    assert next(s.value for s in family.samples if s.name.endswith("_sum")) == 0.5
