@@ -147,7 +147,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["stream", "pricing", "dashboard"], help="run one part (default: all)")
+    parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "metrics-latency"],
+                        help="one part (default: all but metrics-latency, which writes its own report)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     return parser.parse_args()
 
@@ -182,6 +183,29 @@ def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: st
     report["drift"] = bench_drift(champion, args.repeats)
 
 
+def run_metrics_latency(args: argparse.Namespace, base: Settings, folder: Path, stamp: str,
+                        report: dict[str, Any]) -> int:  # fmt: skip
+    """p50/p95/p99 at 1,000 listings/s with the workers' metrics on and off, same run → bench_metrics_latency.*"""
+    listings = listings_file(folder, 1_000 * args.latency_seconds, seed=12)
+    registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
+    bench = stream.Bench(base, folder, registry, stamp)
+    report["latency_ab"] = stream.latency_metrics_ab(bench, listings, 1_000, args.latency_seconds, args.repeats)
+    lines = ["# Metrics cost on latency", "", f"{report['generated_at']} · 1,000 listings/s offered for "
+             f"{args.latency_seconds} s, two workers, runs interleaved; medians (min–max) of {args.repeats}.", "",
+             "| workers | p50 ms | p95 ms | p99 ms | lost | duplicated |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for label, r in report["latency_ab"].items():
+        p99 = r["p99_ms"]
+        lines.append(f"| {label.replace('_', ' ')} | {r['p50_ms']['median']:.0f} | {r['p95_ms']['median']:.0f} | "
+                     f"{p99['median']:.0f} ({p99['min']:.0f}–{p99['max']:.0f}) | {r['lost']['max']:.0f} | "
+                     f"{r['duplicated']['max']:.0f} |")  # fmt: skip
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "bench_metrics_latency.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out_dir / "bench_metrics_latency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main() -> int:
     args = arguments()
     configure_logging()
@@ -197,6 +221,8 @@ def main() -> int:
         "model_version": model,
     }  # fmt: skip
     stamp = datetime.now(UTC).strftime("%H%M%S")
+    if args.only == "metrics-latency":
+        return run_metrics_latency(args, base, folder, stamp, report)
     if args.only in (None, "stream"):
         run_stream(args, base, folder, stamp, model, champion, report)
     if args.only in (None, "pricing"):

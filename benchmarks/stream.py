@@ -239,13 +239,14 @@ def naive_once(bench: Bench, name: str, listings: Path, model: Any, version: int
     return {"seconds": seconds, "listings_per_s": count / seconds} | conservation(settings)
 
 
-def latency_once(bench: Bench, name: str, listings: Path, rate: int, seconds: int, workers: int) -> dict[str, Any]:
+def latency_once(bench: Bench, name: str, listings: Path, rate: int, seconds: int, workers: int,
+                 metrics: bool = True) -> dict[str, Any]:  # fmt: skip
     """Offer ``rate`` listings/s for ``seconds`` to running workers; percentiles of stored − produced.
 
     The listings come from a file loaded before the first send, so generating them takes no CPU while
     the clock runs; the sent rate is read back from the stored event times."""
     settings = bench.world(name)
-    with running_workers(settings, workers):
+    with running_workers(settings, workers, metrics):
         replay(settings, None, limit=200, seed=99, progress=False)  # warm-up: workers joined and scoring
         deadline = time.monotonic() + 120
         while handled(settings) < 200 and time.monotonic() < deadline:
@@ -271,6 +272,16 @@ def drain_metrics_ab(bench: Bench, listings: Path, repeats: int) -> dict[str, An
         on.append(drain_once(bench, f"drain2w{i}", listings, 2, metrics=True))
         off.append(drain_once(bench, f"drain2wnm{i}", listings, 2, metrics=False))
     return {"2_worker": summarise(on), "2_worker_metrics_off": summarise(off)}
+
+
+def latency_metrics_ab(bench: Bench, listings: Path, rate: int, seconds: int, repeats: int) -> dict[str, Any]:
+    """Latency at ``rate``/s on two workers with metrics (scraped every 5 s) and without, interleaved."""
+    on: list[dict[str, Any]] = []
+    off: list[dict[str, Any]] = []
+    for i in progress(range(repeats), f"latency runs at {rate}/s, metrics on / off"):
+        on.append(latency_once(bench, f"labm{i}", listings, rate, seconds, 2, metrics=True))
+        off.append(latency_once(bench, f"labn{i}", listings, rate, seconds, 2, metrics=False))
+    return {"with_metrics": summarise(on), "without_metrics": summarise(off)}
 
 
 def summary_of(values: list[float]) -> dict[str, float]:

@@ -7,12 +7,15 @@ Control: a 2021 champion meets other 2021 listings → no retrain request. Both:
 
 from __future__ import annotations
 
+import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra.demo_drift import promoted_after, realized_mae, rows, start_loop, stop_loop, summary, topic_keys
 from infra.services import Paths
@@ -63,6 +66,20 @@ def handled(settings: Settings) -> int:
                               "(SELECT count(*) FROM dead_letters)")[0][0])  # fmt: skip
 
 
+def scrape(log: Path) -> dict[str, float]:
+    """The /metrics of the process that wrote ``log`` (its ops port is in its first lines): series → value."""
+    found = re.search(r"metrics on (http://\S+/metrics)", log.read_text())
+    assert found, f"no metrics address in {log}"
+    with urllib.request.urlopen(found.group(1), timeout=10) as response:
+        text = response.read().decode()
+    series = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            series[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return series
+
+
 def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir: Path, tmp_path: Path) -> None:
     first = train(world, data_dir / "craigslist_2020.csv", params=TrainParams(max_rounds=400)).version
     stream = sorted_by_posting(data_dir / "craigslist_2021.csv", tmp_path / "2021_by_date.csv")
@@ -80,6 +97,14 @@ def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir
     replay(world, stream, skip=6_000, limit=3_000, progress=False)
     produced = topic_keys(world, world.listings_topic)
     wait_for(lambda: handled(world) >= len(set(produced)), 180, "every listing stored")
+    logs = Paths(world.state_path).logs
+    worker, monitor, listener = (
+        scrape(logs / f"{n}.log") for n in ("drift-worker", "drift-monitor", "drift-retrainer")
+    )
+    assert (worker["pricemyride_model_version"], worker["pricemyride_model_swaps_total"]) == (promoted, 1)
+    assert monitor['pricemyride_drift_windows_total{fired="true"}'] >= 2
+    assert monitor["pricemyride_retrain_requests_published_total"] >= 1
+    assert listener['pricemyride_retrain_runs_total{outcome="promoted"}'] == 1
     result = summary(world, produced, first, promoted_after(world, first))
     assert (result["lost"], result["duplicated"]) == (0, 0), result
 
