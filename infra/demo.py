@@ -152,7 +152,7 @@ PriceMyRide demo is running
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
   drift       faust monitor_predictions (windows of {settings.drift.window_events:,} predictions) → retrain-listener
   metrics     http://{settings.metrics_host}:PORT/metrics  ({metrics}; health: /livez, /readyz)
-  prometheus  {settings.prometheus_url}  (alerts: {settings.prometheus_url}/alerts)
+  prometheus  {settings.prometheus_url}/classic/targets  (alerts: {settings.prometheus_url}/classic/alerts)
   logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka, prometheus)
   stop        make down
 """,
