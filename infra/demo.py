@@ -13,13 +13,11 @@ import os
 import secrets
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra import prometheus
-from infra.services import APP_PROCESSES, Paths, log, pid_alive, stop_pid, wait_until
+from infra.services import APP_PROCESSES, Paths, http_answers, log, pid_alive, stop_pid, wait_until
 from pricemyride.errors import ModelNotFound
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
@@ -100,22 +98,12 @@ def demo_login(paths: Paths) -> Path:
 
 def dashboard_answers(settings: Settings) -> bool:
     """The dashboard is serving: it answers, with the login page (401) or a page."""
-    try:
-        with urllib.request.urlopen(f"http://{settings.dashboard_host}:{settings.dashboard_port}/", timeout=2) as r:
-            return bool(r.status == 200)
-    except urllib.error.HTTPError as exc:
-        return exc.code == 401
-    except (urllib.error.URLError, OSError):
-        return False
+    return http_answers(f"http://{settings.dashboard_host}:{settings.dashboard_port}/", also=(401,))
 
 
 def ready(host: str, port: int) -> bool:
     """A service's /readyz answers 200 (a worker: it holds partitions and a champion)."""
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=2) as r:
-            return bool(r.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return http_answers(f"http://{host}:{port}/readyz")
 
 
 def start_processes(settings: Settings, plan: DemoPlan, paths: Paths) -> dict[str, int]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from infra.services import Paths, log, wait_until
+from infra.services import Paths, http_answers, log, wait_until
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,11 +49,7 @@ def config_text(paths: Paths) -> str:
 
 
 def answers(settings: Settings) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{listen_address(settings)}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return http_answers(f"http://{listen_address(settings)}/-/ready")
 
 
 def start(settings: Settings, paths: Paths) -> None:

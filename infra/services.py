@@ -20,6 +20,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +110,19 @@ def is_zombie(pid: int) -> bool:
 def kafka_host_port(settings: Settings) -> tuple[str, int]:
     host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+def http_answers(url: str, also: tuple[int, ...] = ()) -> bool:
+    """``url`` answers 200 (or one of the ``also`` statuses) within 2 s."""
+    if not url.startswith("http://"):
+        raise ValueError(f"expected an http:// URL, got {url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http only, checked above
+            return bool(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        return exc.code in also
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def port_open(host: str, port: int) -> bool:

@@ -201,9 +201,7 @@ class DriftMonitor:
 
 def create_monitor_app(settings: Settings) -> faust.App:
     """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its agent."""
-    datadir = settings.state_path / "faust" / f"{settings.consumer_group}-monitor"
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw", datadir=str(datadir),
+    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw",
                     consumer_auto_offset_reset="earliest", producer_acks=-1, topic_disable_leader=True,
                     stream_wait_empty=False)  # fmt: skip
     predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")

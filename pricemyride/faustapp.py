@@ -1,4 +1,5 @@
-"""The one way our faust apps are built: brokers and credentials from Settings, no web server, no leader topic."""
+"""The one way our faust apps are built: brokers and credentials from Settings, no web server, no leader topic,
+the data folder under the state folder (faust's default is ``<app id>-data`` in the working directory)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from pricemyride.settings import Settings
 
 def faust_app(settings: Settings, role: str, **options: Any) -> faust.App:
     """A faust app named ``<consumer group>-<role>``; ``options`` add to (or override) the shared ones."""
+    app_id = f"{settings.consumer_group}-{role}"
+    datadir = settings.state_path / "faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     shared: dict[str, Any] = {
+        "datadir": str(datadir),
         "broker": [f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         "broker_credentials": faust_credentials(settings),
         "topic_allow_declare": False,
         "web_enabled": False,
     }
-    return faust.App(f"{settings.consumer_group}-{role}", **(shared | options))
+    return faust.App(app_id, **(shared | options))
 
 
 def without_web(argv: list[str]) -> list[str]:

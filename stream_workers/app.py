@@ -404,9 +404,7 @@ class ScoringLoop:
 def create_app(settings: Settings, preload: bool = False) -> faust.App:
     """Build the faust app and wire its tasks; nothing connects until the worker starts (with ``preload``,
     the champion starts loading at once)."""
-    datadir = settings.state_path / "faust" / settings.consumer_group
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust_app(settings, "worker", datadir=str(datadir))
+    app = faust_app(settings, "worker")
     # faust's own consumer and producer stay off: the scoring loop has its own (an idle faust consumer
     # thread polling for nothing took CPU from scoring, measured as 2x the time per small batch).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False, enable_kafka_producer=False)
