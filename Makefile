@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)-bytecode
 DATA ?=
+ifdef KAFKA_BROKERS
+export PRICEMYRIDE_KAFKA_BROKERS := $(KAFKA_BROKERS)
+endif
 RATE ?= 20
 
 .DEFAULT_GOAL := help

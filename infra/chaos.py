@@ -39,7 +39,8 @@ from kafka import KafkaProducer
 
 from infra.demo import spawn
 from infra.demo_drift import rows, world_env
-from infra.services import Paths, pid_alive, start_kafka, start_postgres, stop_pid, stop_postgres
+from infra.kafka_cluster import start_kafka
+from infra.services import Paths, pid_alive, start_postgres, stop_pid, stop_postgres
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
 from pricemyride.events import MAX_EVENT_BYTES, parse_listing

@@ -31,7 +31,6 @@ from psycopg.conninfo import conninfo_to_dict
 from pricemyride.settings import Settings
 
 INFRA = Path(__file__).resolve().parent
-KAFKA_PORT_GAP = 1  # the controller listens on the broker port + 1
 APP_PROCESSES = (
     "dashboard",
     "producer",
@@ -107,11 +106,6 @@ def is_zombie(pid: int) -> bool:
 # --- Kafka -------------------------------------------------------------------------------------
 
 
-def kafka_host_port(settings: Settings) -> tuple[str, int]:
-    host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
-    return host or "127.0.0.1", int(port)
-
-
 def http_answers(url: str, also: tuple[int, ...] = ()) -> bool:
     """``url`` answers 200 (or one of the ``also`` statuses) within 2 s."""
     if not url.startswith("http://"):
@@ -131,27 +125,6 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def kafka_answers(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request (an open port alone is not enough)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    if not port_open(host or "127.0.0.1", int(port)):
-        return False
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
 
 
 def resolve_kafka_jars(paths: Paths) -> None:
@@ -182,10 +155,10 @@ def resolve_kafka_jars(paths: Paths) -> None:
 
 # The JVM options of Kafka's own kafka-server-start.sh: G1 aiming at 20 ms pauses (the JVM's default aim,
 # 200 ms, showed as 200 ms stalls of every listing in flight) and a rotated GC log beside the broker's.
-def kafka_jvm_options(paths: Paths) -> list[str]:
+def kafka_jvm_options(paths: Paths, name: str = "kafka") -> list[str]:
     return ["-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
-            f"-Xlog:gc*:file={paths.logs / 'kafka-gc.log'}:time,tags:filecount=4,filesize=20M"]  # fmt: skip
+            f"-Xlog:gc*:file={paths.logs / f'{name}-gc.log'}:time,tags:filecount=4,filesize=20M"]  # fmt: skip
 
 
 def java_cmd(paths: Paths, *args: str) -> list[str]:
@@ -198,58 +171,6 @@ def java_cmd(paths: Paths, *args: str) -> list[str]:
         f"{paths.kafka_jars}/*",
         *args,
     ]
-
-
-def write_kafka_config(paths: Paths, host_port: tuple[str, int]) -> Path:
-    _, port = host_port
-    template = (INFRA / "kafka" / "server.properties.template").read_text()
-    config = paths.kafka / "server.properties"
-    config.write_text(template.format(port=port, controller_port=port + KAFKA_PORT_GAP, log_dir=paths.kafka / "data"))
-    return config
-
-
-def format_kafka_storage(paths: Paths, config: Path) -> None:
-    cluster_file = paths.kafka / "cluster.id"
-    if not cluster_file.exists():
-        out = subprocess.run(
-            java_cmd(paths, "kafka.tools.StorageTool", "random-uuid"), check=True, capture_output=True, text=True
-        )
-        cluster_file.write_text(out.stdout.strip().splitlines()[-1])
-    subprocess.run(
-        java_cmd(
-            paths,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_file.read_text().strip(),
-            "-c",
-            str(config),
-            "--ignore-formatted",
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def start_kafka(settings: Settings, paths: Paths) -> None:
-    if kafka_answers(settings.kafka_bootstrap):
-        log(f"kafka already answering on {settings.kafka_bootstrap}")
-        return
-    resolve_kafka_jars(paths)
-    paths.kafka.mkdir(parents=True, exist_ok=True)
-    config = write_kafka_config(paths, kafka_host_port(settings))
-    format_kafka_storage(paths, config)
-    log_file = (paths.logs / "kafka.log").open("ab")
-    proc = subprocess.Popen(
-        java_cmd(paths, *kafka_jvm_options(paths), "kafka.Kafka", str(config)),
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    paths.pid_file("kafka").write_text(str(proc.pid))
-    log(f"kafka starting (pid {proc.pid}), waiting for metadata on {settings.kafka_bootstrap}…")
-    wait_until(lambda: proc.poll() is None and kafka_answers(settings.kafka_bootstrap), "kafka", 90)
-    log("kafka is up")
 
 
 def stop_pid(name: str, paths: Paths, timeout_s: float = 30) -> None:
@@ -421,9 +342,11 @@ def stop_postgres(paths: Paths) -> None:
 def up(settings: Settings, paths: Paths) -> None:
     for folder in (paths.run, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
+    from infra import prometheus
+    from infra.kafka_cluster import start_kafka
+
     start_kafka(settings, paths)
     start_postgres(settings, paths)
-    from infra import prometheus
     from pricemyride.bootstrap import prepare
 
     prometheus.start(settings, paths)
@@ -437,20 +360,23 @@ def up(settings: Settings, paths: Paths) -> None:
 
 
 def down(paths: Paths) -> None:
+    from infra.kafka_cluster import stop_kafka
+
     for name in APP_PROCESSES:
         stop_pid(name, paths, timeout_s=20)
     for target in (paths.state / "prometheus" / "targets").glob("*/*.json"):
         target.unlink()  # the stopped processes: a stale target would keep its down-alert firing
     stop_pid("prometheus", paths, timeout_s=30)
-    stop_pid("kafka", paths, timeout_s=60)
+    stop_kafka(paths)
     stop_postgres(paths)
 
 
 def status(settings: Settings, paths: Paths) -> int:
     from infra import prometheus
+    from infra.kafka_cluster import brokers_answering
 
     rows = {
-        "kafka": kafka_answers(settings.kafka_bootstrap),
+        "kafka": brokers_answering(settings.kafka_bootstrap) == settings.kafka_brokers,
         "postgres": pg_answers(settings),
         "prometheus": prometheus.answers(settings),
     }

@@ -38,7 +38,21 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path(".state"), description="Local state: logs, PID files, data dirs.")
 
     # Kafka
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Comma-separated; one local address with kafka_brokers > 1 means that many "
+        "side by side (9092 → 9092,9093,9094).",
+    )
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Brokers in the cluster (`make up` starts this many); from 3 on, topics are "
+        "replicated 3 times with min.insync.replicas 2.",
+    )
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once", description="exactly_once: each batch's outputs and offsets in one Kafka transaction."
+    )
     listings_topic: str = "listings"
     dlq_topic: str = "listings.dlq"
     predictions_topic: str = "price-predictions"
@@ -112,6 +126,16 @@ class Settings(BaseSettings):
     prometheus_url: str = Field("http://127.0.0.1:9090", description="The Prometheus server `make up` starts.")
 
     @model_validator(mode="after")
+    def _brokers_side_by_side(self) -> Settings:
+        """One address and several brokers: the local cluster's, on consecutive ports."""
+        if self.kafka_brokers > 1 and "," not in self.kafka_bootstrap:
+            host, _, port = self.kafka_bootstrap.rpartition(":")
+            if not port.isdigit():
+                raise ValueError(f"{env_name('kafka_bootstrap')}: expected host:port, got {self.kafka_bootstrap!r}")
+            self.kafka_bootstrap = ",".join(f"{host}:{int(port) + i}" for i in range(self.kafka_brokers))
+        return self
+
+    @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL") and not (
             self.kafka_sasl_username and self.kafka_sasl_password
@@ -140,6 +164,16 @@ class Settings(BaseSettings):
     @cached_property
     def state_path(self) -> Path:
         return self.state_dir.resolve()
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of every topic: 3 on a cluster of 3 or more (Kafka's advice for durability), else all brokers."""
+        return min(self.kafka_brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas that must have a write before acks=all answers: 2 of 3, so one broker may be down."""
+        return 2 if self.replication_factor >= 3 else 1
 
     @property
     def tracking_uri(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def topic_configs(settings: Settings) -> dict[str, str]:
+    """Durability of every topic: a write acknowledged by ``min.insync.replicas`` replicas, and a replica that
+    missed writes never becomes leader (unclean election off), so an acknowledged listing is never lost."""
+    return {"min.insync.replicas": str(settings.min_insync_replicas), "unclean.leader.election.enable": "false"}
+
+
+def new_topic(settings: Settings, spec: TopicSpec) -> NewTopic:
+    return NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=topic_configs(settings))
+
+
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created."""
     admin = KafkaAdminClient(**kafka_python_options(settings), client_id="pricemyride-admin")
@@ -43,7 +54,7 @@ def ensure_topics(settings: Settings) -> list[str]:
         missing = [s for s in topic_specs(settings) if s.name not in existing]
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1)])
+                admin.create_topics([new_topic(settings, spec)])
             except TopicAlreadyExistsError:
                 log.info("topic %s was created concurrently", spec.name)
         return [s.name for s in missing]
@@ -51,24 +62,26 @@ def ensure_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def read_topic(settings: Settings, topic: str, timeout_s: float = 10) -> list[Any]:
-    """Every message currently in ``topic``, from the beginning (for audits, tests and demos)."""
+def read_topic(settings: Settings, topic: str, timeout_s: float = 10, committed_only: bool = True) -> list[Any]:
+    """Every message currently in ``topic``, from the beginning (for audits, tests and demos); by default only
+    what committed transactions wrote (``read_committed``), as every reader of the outputs sees them."""
     consumer = KafkaConsumer(
         **kafka_python_options(settings),
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        consumer_timeout_ms=int(timeout_s * 1000),
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         ends = consumer.end_offsets(partitions)
         consumer.seek_to_beginning(*partitions)
-        messages = []
-        for message in consumer:
-            messages.append(message)
-            if all(consumer.position(tp) >= ends[tp] for tp in partitions):
-                break
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        # A position passes commit markers and aborted records too, so it reaches the end without a message.
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                messages.extend(records)
         return messages
     finally:
         consumer.close()

@@ -5,8 +5,9 @@ logging, the model-update task, the registry poll timer). The listings themselve
 fetch at a time: faust's per-event stream machinery topped out at ~14,000 events/s per process on this
 machine before any scoring happened, so the scoring loop reads ``getmany`` batches from aiokafka (faust's
 own Kafka client) in the same consumer group protocol. Each batch goes: validate → score → one Postgres
-transaction → publish and wait for Kafka's acks → commit the offsets. A crash anywhere before the
-commit redelivers the batch; the keyed upserts make that harmless in Postgres.
+transaction → its outputs and offsets to Kafka (``stream_workers.outputs``: one Kafka transaction per input
+partition, or publish-then-commit). A crash anywhere before that commit redelivers the batch; the keyed
+upserts make that harmless in Postgres, and the transactions on the output topics.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any, NoReturn
 import faust
 import numpy as np
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 from faust.app.base import BootStrategy
 from pydantic import ValidationError
 
@@ -37,15 +38,14 @@ from pricemyride.ops import Health, serve_or_exit
 from pricemyride.process import exit_now
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
-from pricemyride.storage import DeadLetterRow, write_batch
+from pricemyride.storage import write_batch
 from stream_workers.metrics import WorkerMetrics
-from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
-from stream_workers.scoring import RawMessage, ScoredBatch, dlq_headers, score_batch
+from stream_workers.outputs import Outputs, outputs_for
+from stream_workers.scoring import RawMessage, ScoredBatch, score_batch
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version
 
 log = logging.getLogger(__name__)
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
-MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
 HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle
 STEPS = ("fetch", "score", "store", "publish", "commit")
 
@@ -202,36 +202,57 @@ def exit_unstored(exc: BaseException, pending: int) -> NoReturn:
     exit_now(f"stopping with {pending} listings not stored ({exc!r}); they will be redelivered", EXIT_UNSTORED_BATCH)
 
 
-def raw_messages(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> list[RawMessage]:
+Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+def raw_messages(fetched: Fetched) -> list[RawMessage]:
     return [RawMessage(m.topic, m.partition, m.offset, m.key, m.value) for records in fetched.values() for m in records]
 
 
-def produced_times(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> np.ndarray:
+def produced_times(fetched: Fetched) -> np.ndarray:
     """Each record's Kafka timestamp (ms since the epoch: when its producer created it)."""
     return np.fromiter((m.timestamp for records in fetched.values() for m in records), dtype=np.float64)
 
 
-def next_offsets(fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> dict[TopicPartition, int]:
+def next_offsets(fetched: Fetched) -> dict[TopicPartition, int]:
     """What to commit once a fetch is stored and published: one past the last offset, per partition."""
     return {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+
+
+def current(fetched: Fetched, held: set[TopicPartition], floors: dict[TopicPartition, int]) -> Fetched:
+    """The fetched records this worker may score now: of partitions it still holds, and not below a partition's
+    committed offset as read after fencing (a fetch that raced an assignment may have started from an
+    offset read before the previous owner's last transaction committed)."""
+    kept = {}
+    for tp, records in fetched.items():
+        if tp not in held or not records:
+            continue
+        floor = floors.get(tp, 0)
+        if records[0].offset < floor:
+            records = [m for m in records if m.offset >= floor]
+        if records:
+            kept[tp] = records
+    return kept
 
 
 class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     """A rebalance waits until the batch in hand is stored, published and its offsets committed, so a
     partition changes hands at a committed offset and the new owner does not score that batch again.
 
-    A batch's commit runs while the next batch is scored (it only has to land before the next commit);
-    ``settled`` waits for it.
+    A batch's outputs and offsets are finished while the next batch is scored (they only have to land
+    before the next batch's); ``settled`` waits for them. An assignment hands the partitions to the
+    outputs (``Outputs.hold``), which may fence the previous owner and read the final committed offsets.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, metrics: WorkerMetrics) -> None:
-        self.consumer, self.metrics = consumer, metrics
+    def __init__(self, outputs: Outputs, metrics: WorkerMetrics) -> None:
+        self.outputs, self.metrics = outputs, metrics
         self.held = 0  # partitions held now; read by the readiness check from the ops server's thread
         self.in_hand = asyncio.Lock()
         self.committing: asyncio.Future[None] | None = None
 
     async def settled(self) -> None:
-        """Wait for the previous batch's commit; if the group moved on, that batch is redelivered (harmless)."""
+        """Wait for the previous batch's outputs; at-least-once: if the group moved on, that batch is
+        redelivered (harmless). Any other failure ends the worker with that batch uncommitted."""
         if self.committing is None:
             return
         committing, self.committing = self.committing, None
@@ -239,6 +260,10 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
             await committing
         except CommitFailedError as exc:
             log.warning("offsets of the previous batch not committed (%s); it will be redelivered", exc)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - see exit_unstored
+            exit_unstored(exc, 0)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.in_hand:
@@ -248,6 +273,13 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
         self.metrics.assigned([])
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.in_hand:
+            try:
+                await self.outputs.hold(assigned)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - no outputs for these partitions: leave the group
+                exit_unstored(exc, 0)
         log.info("scoring partitions %s", sorted(tp.partition for tp in assigned))
         self.held = len(assigned)  # eager rebalancing: the whole new assignment
         self.metrics.assigned(sorted(assigned))
@@ -296,26 +328,6 @@ def listings_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
-def results_producer(settings: Settings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**aiokafka_options(settings), acks="all", max_batch_size=MAX_BATCH_BYTES)
-
-
-def output_records(batch: ScoredBatch) -> tuple[list[OutRecord], list[OutRecord]]:
-    """(predictions, dead letters) as records, each going to the partition its listing came from."""
-    predictions = [OutRecord(p.partition, p.key, p.value) for p in batch.published]
-    return predictions, [dead_letter_record(d) for d in batch.dead_letters]
-
-
-def dead_letter_record(row: DeadLetterRow) -> OutRecord:
-    """The rejected bytes with the why in headers; a huge payload is cut to ``MAX_DLQ_VALUE`` on Kafka
-    (header ``dlq.truncated_from``) so it always fits a record batch — Postgres keeps it whole."""
-    headers, value = dlq_headers(row), row.payload or b""
-    if len(value) > MAX_DLQ_VALUE:
-        headers.append(("dlq.truncated_from", str(len(value)).encode()))
-        value = value[:MAX_DLQ_VALUE]
-    return OutRecord(row.partition, row.key, value, headers)
-
-
 class ScoringLoop:
     """The worker's main loop: fetch a batch → score → store → publish → commit, one batch at a time.
 
@@ -324,8 +336,9 @@ class ScoringLoop:
 
     def __init__(self, settings: Settings, scorer: Scorer, health: Health | None = None) -> None:
         self.settings, self.scorer, self.metrics = settings, scorer, scorer.metrics
-        self.consumer, self.producer = listings_consumer(settings), results_producer(settings)
-        self.rebalance, self.publisher = FinishBatchFirst(self.consumer, self.metrics), BatchPublisher(self.producer)
+        self.consumer = listings_consumer(settings)
+        self.outputs = outputs_for(settings, self.consumer)
+        self.rebalance = FinishBatchFirst(self.outputs, self.metrics)
         self.times, self.lag_at, self.stored_at = StepTimes(self.metrics), 0.0, 0.0
         if health is not None:
             health.checks["partitions assigned"] = lambda: self.rebalance.held > 0
@@ -333,7 +346,7 @@ class ScoringLoop:
     async def run(self) -> None:
         await self.scorer.wait_for_champion()  # joins the group only with a model to score with
         self.consumer.subscribe([self.settings.listings_topic], listener=self.rebalance)
-        await self.producer.start()
+        await self.outputs.start()
         await self.consumer.start()
         freeze_heap(collect=True)
         try:
@@ -341,29 +354,36 @@ class ScoringLoop:
                 await self.next_batch()
         finally:
             with contextlib.suppress(Exception):
-                await self.rebalance.settled()  # the last stored batch's offsets
+                await self.rebalance.settled()  # the last stored batch's outputs and offsets
             await self.consumer.stop()
-            await self.producer.stop()
+            await self.outputs.stop()
 
     async def next_batch(self) -> None:
         with self.times.step("fetch"):
             fetched = await self.consumer.getmany(timeout_ms=1000, max_records=self.settings.batch_size)
         await self.update_lag()
-        if not fetched:
-            return
-        messages = raw_messages(fetched)
         async with self.rebalance.in_hand:
+            fetched = current(fetched, self.consumer.assignment(), self.outputs.floors)
+            if not fetched:
+                return
+            messages = raw_messages(fetched)
             try:
                 batch, produced_ms = await self.handle(messages), produced_times(fetched)
                 self.metrics.batch(len(messages), len(batch.rows), batch.dead_letters, produced_ms, self.stored_at)
                 with self.times.step("commit"):
                     await self.rebalance.settled()
-                self.rebalance.committing = asyncio.ensure_future(self.consumer.commit(next_offsets(fetched)))
+                self.rebalance.committing = asyncio.ensure_future(self.finish(batch, next_offsets(fetched)))
                 self.times.batch_done(len(messages))
             except asyncio.CancelledError:
                 raise  # shutting down: this batch is not committed, so it is redelivered
             except BaseException as exc:  # noqa: BLE001 - see exit_unstored
                 exit_unstored(exc, len(messages))
+
+    async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
+        """Publish the batch's outputs and commit its offsets (in one transaction per partition when
+        exactly once); runs while the next batch is scored."""
+        with self.times.step("publish"):
+            await self.outputs.finish(batch, offsets)
 
     async def update_lag(self) -> None:
         """Consumer lag per partition, at most once a second: the high watermark Kafka sent with the last
@@ -377,28 +397,16 @@ class ScoringLoop:
         self.metrics.lag(positions, {tp: self.consumer.highwater(tp) for tp in assigned})
 
     async def handle(self, messages: Sequence[RawMessage]) -> ScoredBatch:
+        """Score and store the batch (its outputs go to Kafka afterwards, in ``finish``)."""
         model = await self.scorer.model_for_batch()
         with self.times.step("score"):
             batch = score_batch(model.model, model.version, messages)
         with self.times.step("store"):
             await self.scorer.store(batch)
         self.stored_at = time.time()
-        with self.times.step("publish"):
-            await self.publish(batch)
         for row in batch.dead_letters:
             log.info("dead-lettered %s[%d]@%d: %s", row.topic, row.partition, row.offset, row.reason[:200])
         return batch
-
-    async def publish(self, batch: ScoredBatch) -> None:
-        """Publish every prediction and dead letter and wait for Kafka; retried until Kafka has them."""
-        predictions, dead = output_records(batch)
-
-        async def send() -> None:
-            pending = await self.publisher.send(self.settings.predictions_topic, predictions)
-            pending += await self.publisher.send(self.settings.dlq_topic, dead)
-            await asyncio.gather(*pending)
-
-        await retried(send, KafkaError, "publishing")
 
 
 def create_app(settings: Settings, preload: bool = False) -> faust.App:

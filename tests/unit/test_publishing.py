@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pricemyride.storage import DeadLetterRow
-from stream_workers.app import MAX_DLQ_VALUE, dead_letter_record
+from stream_workers.outputs import MAX_DLQ_VALUE, dead_letter_record
 from stream_workers.publishing import BatchPublisher, OutRecord
 
 

@@ -1,0 +1,240 @@
+"""How a scored batch leaves the worker: its predictions and dead letters on Kafka, then its offsets.
+
+Two guarantees, chosen by ``PRICEMYRIDE_PROCESSING_GUARANTEE``:
+
+- ``exactly_once`` (the default): each input partition's share of the batch — predictions, dead letters
+  and the partition's next offset — is one Kafka transaction. Readers with ``isolation_level=read_committed``
+  see every output once: a batch whose transaction did not commit is invisible, and is scored again from
+  the last committed offset.
+- ``at_least_once``: publish, wait for the acks, then commit the offsets; after a crash a batch that was
+  published but not committed appears twice on the topics (Postgres, keyed, stays exact either way).
+
+Fencing zombies: aiokafka's ``send_offsets_to_transaction`` takes a group id only (no group generation, so
+not KIP-447's fencing). So, as Kafka Streams did before KIP-447, each input partition has a transactional
+producer of its own, ``<consumer group>-<topic>-<partition>``. The worker that is given a partition starts
+that producer before it reads the partition's committed offset: starting it fences the previous owner (its
+next transaction fails with ``ProducerFenced``) and ends that owner's open transaction — aborted, or
+completed if it had already asked to commit — so the committed offset read next is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from pricemyride.kafka import aiokafka_options
+from pricemyride.retry import retried
+from pricemyride.settings import Settings
+from pricemyride.storage import DeadLetterRow
+from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
+from stream_workers.scoring import ScoredBatch, dlq_headers
+
+log = logging.getLogger(__name__)
+MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
+
+
+class OutputsLost(RuntimeError):
+    """This worker may no longer write a partition's outputs (fenced, or its producer broke for good)."""
+
+
+@dataclass(frozen=True)
+class PartitionOutputs:
+    """One input partition's share of a batch: the records that answer its listings."""
+
+    predictions: list[OutRecord] = field(default_factory=list)
+    dead_letters: list[OutRecord] = field(default_factory=list)
+
+
+def output_records(batch: ScoredBatch) -> tuple[list[OutRecord], list[OutRecord]]:
+    """(predictions, dead letters) as records, each going to the partition its listing came from."""
+    predictions = [OutRecord(p.partition, p.key, p.value) for p in batch.published]
+    return predictions, [dead_letter_record(d) for d in batch.dead_letters]
+
+
+def dead_letter_record(row: DeadLetterRow) -> OutRecord:
+    """The rejected bytes with the why in headers; a huge payload is cut to ``MAX_DLQ_VALUE`` on Kafka
+    (header ``dlq.truncated_from``) so it always fits a record batch — Postgres keeps it whole."""
+    headers, value = dlq_headers(row), row.payload or b""
+    if len(value) > MAX_DLQ_VALUE:
+        headers.append(("dlq.truncated_from", str(len(value)).encode()))
+        value = value[:MAX_DLQ_VALUE]
+    return OutRecord(row.partition, row.key, value, headers)
+
+
+def by_partition(batch: ScoredBatch, topic: str) -> dict[TopicPartition, PartitionOutputs]:
+    """The batch's records grouped by the input partition they answer."""
+    grouped: dict[TopicPartition, PartitionOutputs] = defaultdict(PartitionOutputs)
+    predictions, dead = output_records(batch)
+    for record in predictions:
+        grouped[TopicPartition(topic, record.source_partition)].predictions.append(record)
+    for record in dead:
+        grouped[TopicPartition(topic, record.source_partition)].dead_letters.append(record)
+    return grouped
+
+
+def transactional_id(settings: Settings, tp: TopicPartition) -> str:
+    return f"{settings.consumer_group}-{tp.topic}-{tp.partition}"
+
+
+class AtLeastOnce:
+    """Publish the batch and wait for Kafka, then commit the consumer's offsets."""
+
+    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer) -> None:
+        self.settings, self.consumer = settings, consumer
+        self.producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True,
+                                         max_batch_size=MAX_BATCH_BYTES)  # fmt: skip
+        self.publisher = BatchPublisher(self.producer)
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def hold(self, assigned: set[TopicPartition]) -> None:
+        """Nothing to do on an assignment: the consumer reads the committed offsets itself."""
+
+    @property
+    def floors(self) -> dict[TopicPartition, int]:
+        return {}
+
+    async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
+        predictions, dead = output_records(batch)
+
+        async def send() -> None:
+            pending = await self.publisher.send(self.settings.predictions_topic, predictions)
+            pending += await self.publisher.send(self.settings.dlq_topic, dead)
+            await asyncio.gather(*pending)
+
+        await retried(send, KafkaError, "publishing")
+        await self.consumer.commit(offsets)
+
+
+class ExactlyOnce:
+    """One transactional producer per input partition held; each batch commits one transaction per partition."""
+
+    def __init__(self, settings: Settings, consumer: AIOKafkaConsumer) -> None:
+        self.settings, self.consumer = settings, consumer
+        self.producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self.partition_counts: dict[str, int] = {}
+        self.floors: dict[TopicPartition, int] = {}  # each new partition's committed offset, read after fencing
+
+    async def start(self) -> None:
+        """Producers start with the partitions they write for (``hold``)."""
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.producers.values()), return_exceptions=True)
+        self.producers.clear()
+
+    async def hold(self, assigned: set[TopicPartition]) -> None:
+        """Stop the producers of partitions given up; start (and so fence with) those of new ones; then read
+        the new partitions' committed offsets, final now that their previous owner is fenced."""
+        gone = [tp for tp in self.producers if tp not in assigned]
+        await asyncio.gather(*(self.producers.pop(tp).stop() for tp in gone), return_exceptions=True)
+        new = sorted(assigned - self.producers.keys())
+        started = await asyncio.gather(*(self.started_producer(tp) for tp in new))
+        self.producers.update(zip(new, started, strict=True))
+        for tp in gone:
+            self.floors.pop(tp, None)
+        if new:
+            committed = await self.consumer.seek_to_committed(*new)
+            self.floors.update({tp: offset for tp, offset in committed.items() if offset is not None})
+
+    async def started_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """``fenced_producer``, waiting out a broker that does not answer yet."""
+        what = f"starting {transactional_id(self.settings, tp)}"
+        return await retried(functools.partial(self.fenced_producer, tp), KafkaError, what)
+
+    async def fenced_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(**aiokafka_options(self.settings), transactional_id=transactional_id(
+            self.settings, tp), enable_idempotence=True, acks="all", max_batch_size=MAX_BATCH_BYTES)  # fmt: skip
+        try:
+            await producer.start()
+        except KafkaError:
+            await producer.stop()
+            raise
+        # An empty transaction waits for the producer id: by then the previous owner is fenced and its open
+        # transaction ended (the coordinator answers CONCURRENT_TRANSACTIONS until it has; aiokafka retries).
+        await producer.begin_transaction()
+        await producer.abort_transaction()
+        return producer
+
+    async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
+        grouped = by_partition(batch, self.settings.listings_topic)
+        await asyncio.gather(*(self.commit(tp, grouped.get(tp, PartitionOutputs()), offset)
+                               for tp, offset in offsets.items()))  # fmt: skip
+
+    async def commit(self, tp: TopicPartition, outputs: PartitionOutputs, offset: int) -> None:
+        """One transaction: the partition's outputs and its next offset, retried until Kafka takes it. A failed
+        attempt is aborted; a producer that cannot abort (aiokafka's turns fatal when a broker vanishes
+        mid-request) is replaced by a new one with the same id. Only a fence ends it: another worker owns
+        the partition now."""
+
+        async def attempt() -> None:
+            producer = self.producers.get(tp)
+            if producer is None:
+                raise OutputsLost(f"{tp.topic}[{tp.partition}]: expected a producer for a held partition, found none")
+            try:
+                await self.transact(producer, tp, outputs, offset)
+            except (KafkaError, AssertionError) as exc:  # AssertionError: aiokafka's state machine, once fatal
+                if fenced(exc):
+                    raise OutputsLost(
+                        f"{transactional_id(self.settings, tp)} was fenced: another worker owns it"
+                    ) from exc
+                if isinstance(exc, AssertionError) or not await aborted(producer):
+                    await self.renew(tp)
+                raise KafkaError(f"transaction failed ({exc!r})") from exc
+
+        await retried(attempt, KafkaError, f"transaction for {tp.topic}[{tp.partition}]")
+
+    async def transact(self, producer: AIOKafkaProducer, tp: TopicPartition, outputs: PartitionOutputs,
+                       offset: int) -> None:  # fmt: skip
+        publisher = BatchPublisher(producer, self.partition_counts)
+        await producer.begin_transaction()
+        pending = await publisher.send(self.settings.predictions_topic, outputs.predictions)
+        pending += await publisher.send(self.settings.dlq_topic, outputs.dead_letters)
+        await producer.send_offsets_to_transaction({tp: offset}, self.settings.consumer_group)
+        await producer.commit_transaction()
+        await asyncio.gather(*pending)
+
+    async def renew(self, tp: TopicPartition) -> None:
+        """A new producer for ``tp`` (same transactional id: it aborts the broken one's open transaction)."""
+        log.warning("%s[%d]: replacing a transactional producer that cannot go on", tp.topic, tp.partition)
+        fresh = await self.fenced_producer(tp)
+        broken, self.producers[tp] = self.producers[tp], fresh
+        await asyncio.gather(broken.stop(), return_exceptions=True)
+
+
+def fenced(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says another producer with our transactional id took over."""
+    while exc is not None:
+        if isinstance(exc, ProducerFenced):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+async def aborted(producer: AIOKafkaProducer) -> bool:
+    """Abort after a failed attempt so the next one can begin; False when the producer cannot (it is fatal)."""
+    try:
+        await producer.abort_transaction()
+    except (KafkaError, AssertionError) as exc:  # aiokafka asserts on a transition out of a fatal state
+        if fenced(exc):
+            raise
+        return False
+    return True
+
+
+Outputs = AtLeastOnce | ExactlyOnce
+
+
+def outputs_for(settings: Settings, consumer: AIOKafkaConsumer) -> Outputs:
+    if settings.processing_guarantee == "exactly_once":
+        return ExactlyOnce(settings, consumer)
+    return AtLeastOnce(settings, consumer)
