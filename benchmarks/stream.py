@@ -72,8 +72,13 @@ class Bench:
     registry: dict[str, str]
     stamp: str
 
-    def world(self, name: str) -> Settings:
-        os.environ.update(world_env(self.base, f"bench-{self.stamp}-{name}", self.folder / name) | self.registry)
+    def world(self, name: str, **overrides: str) -> Settings:
+        """A fresh world on the shared broker (or the Kafka and guarantee ``overrides`` name)."""
+        kafka = {"PRICEMYRIDE_KAFKA_BOOTSTRAP": self.base.kafka_bootstrap,
+                 "PRICEMYRIDE_KAFKA_BROKERS": str(self.base.kafka_brokers),
+                 "PRICEMYRIDE_PROCESSING_GUARANTEE": self.base.processing_guarantee}  # fmt: skip
+        os.environ.update(world_env(self.base, f"bench-{self.stamp}-{name}", self.folder / name) | self.registry
+                          | kafka | overrides)  # fmt: skip
         settings = Settings()
         prepare(settings)
         return settings
@@ -170,8 +175,9 @@ def quiet_disk() -> None:
     time.sleep(1)
 
 
-def drain_once(bench: Bench, name: str, listings: Path, workers: int, metrics: bool = True) -> dict[str, Any]:
-    settings = bench.world(name)
+def drain_once(bench: Bench, name: str, listings: Path, workers: int, metrics: bool = True,
+               **overrides: str) -> dict[str, Any]:  # fmt: skip
+    settings = bench.world(name, **overrides)
     replay(settings, listings, progress=False)
     total = len(topic_keys(settings, settings.listings_topic))
     quiet_disk()
@@ -282,6 +288,21 @@ def latency_metrics_ab(bench: Bench, listings: Path, rate: int, seconds: int, re
         on.append(latency_once(bench, f"labm{i}", listings, rate, seconds, 2, metrics=True))
         off.append(latency_once(bench, f"labn{i}", listings, rate, seconds, 2, metrics=False))
     return {"with_metrics": summarise(on), "without_metrics": summarise(off)}
+
+
+GUARANTEES = {"1_broker_at_least_once": "at_least_once", "1_broker_exactly_once": "exactly_once",
+              "3_brokers_exactly_once": "exactly_once", "3_brokers_at_least_once": "at_least_once"}  # fmt: skip
+
+
+def drain_guarantees(bench: Bench, listings: Path, repeats: int, cluster_env: dict[str, str]) -> dict[str, Any]:
+    """Two workers draining the backlog on the single broker and on the 3-broker cluster (``cluster_env``),
+    with transactional outputs and without; the four configurations interleaved in each repeat."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in GUARANTEES}
+    for i in progress(range(repeats), "drain runs, 2 workers: 1 or 3 brokers × exactly / at-least once"):
+        for k, (label, guarantee) in enumerate(GUARANTEES.items()):
+            env = {"PRICEMYRIDE_PROCESSING_GUARANTEE": guarantee} | (cluster_env if label.startswith("3") else {})
+            runs[label].append(drain_once(bench, f"g{i}c{k}", listings, 2, True, **env))
+    return {label: summarise(r) for label, r in runs.items()}
 
 
 def summary_of(values: list[float]) -> dict[str, float]:

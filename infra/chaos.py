@@ -29,13 +29,14 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from infra.demo import spawn
 from infra.demo_drift import rows, world_env
@@ -67,6 +68,8 @@ class Outcome:
     dead_lettered: int = 0
     lost: int = 0
     duplicated: int = 0
+    output_lost: int = 0  # on the read_committed output topics: a listing with no prediction / dead letter there
+    output_duplicated: int = 0  # … or with more than one
     crashes: int = 0
     recovery_s: float | None = None
     seconds: float = 0.0
@@ -75,7 +78,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and all(self.checks.values())
+        counts = (self.lost, self.duplicated, self.output_lost, self.output_duplicated)
+        return counts == (0, 0, 0, 0) and all(self.checks.values())
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -126,8 +130,11 @@ def expected_valid(value: bytes | None) -> str | None:
 class World:
     """One scenario's isolated database, topics and consumer group, sharing the champion registry."""
 
-    def __init__(self, base: Settings, name: str, folder: Path, registry: dict[str, str]) -> None:
-        os.environ.update(world_env(base, name, folder / name) | registry)
+    def __init__(self, base: Settings, name: str, folder: Path, registry: dict[str, str], **overrides: str) -> None:
+        kafka = {"PRICEMYRIDE_KAFKA_BOOTSTRAP": base.kafka_bootstrap,
+                 "PRICEMYRIDE_KAFKA_BROKERS": str(base.kafka_brokers),
+                 "PRICEMYRIDE_LISTINGS_PARTITIONS": str(base.listings_partitions)}  # fmt: skip
+        os.environ.update(world_env(base, name, folder / name) | registry | kafka | overrides)
         self.settings = Settings()
         prepare(self.settings)
         self.paths = Paths(self.settings.state_path)
@@ -167,7 +174,8 @@ class World:
 
     def produce(self, events: list[tuple[bytes | None, bytes]], rate: float | None = None) -> None:
         """Send with acks=all and retries (as the project's producer does); count what never made it."""
-        producer = KafkaProducer(**kafka_python_options(self.settings), acks="all", linger_ms=5, retries=2**31 - 1,
+        producer = KafkaProducer(**kafka_python_options(self.settings), acks="all", enable_idempotence=True,
+                                 linger_ms=5, retries=2**31 - 1,
                                  retry_backoff_ms=500, delivery_timeout_ms=180_000, max_request_size=2**21)  # fmt: skip
         failed: list[BaseException] = []
         started = time.monotonic()
@@ -195,13 +203,30 @@ class World:
         return int(rows(self.settings, "SELECT count(*) FROM predictions")[0][0])
 
     def wait_handled(self, expected: int, timeout_s: float, worker: str | None = "chaos-worker") -> bool:
+        """Wait until ``expected`` listings are stored and the group has committed every offset (with
+        transactional outputs, the commit is what makes a batch's outputs visible to read_committed)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # the database may be down on purpose
-                if self.handled() >= expected:
+                if self.handled() >= expected and self.uncommitted() == 0:
                     return True
             time.sleep(0.5)
         return False
+
+    def uncommitted(self) -> int:
+        """Messages in ``listings`` whose offsets the scoring group has not committed."""
+        options = kafka_python_options(self.settings)
+        admin, consumer = KafkaAdminClient(**options), KafkaConsumer(**options)
+        try:
+            group = self.settings.consumer_group
+            parts = [TopicPartition(self.settings.listings_topic, p)
+                     for p in consumer.partitions_for_topic(self.settings.listings_topic) or ()]  # fmt: skip
+            ends = consumer.end_offsets(parts)
+            committed = admin.list_group_offsets(group).get(group, {})
+            return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
+        finally:
+            admin.close()
+            consumer.close()
 
     def wait_progress(self, before: int, expected: int, timeout_s: float) -> float:
         """Wait until one more prediction than ``before`` is stored, or all ``expected`` are handled;
@@ -225,25 +250,49 @@ class World:
         raise TimeoutError(f"expected {count} stored predictions within {timeout_s:.0f} s")
 
     def audit(self, outcome: Outcome) -> Outcome:
-        """Count against the topic itself: every message offered must be stored exactly once."""
+        """Count against the topic itself: every message offered must be stored exactly once, and be on the
+        output topics exactly once as a read_committed consumer sees them."""
         messages = read_topic(self.settings, self.settings.listings_topic, timeout_s=10)
         scored_ids = {r[0] for r in rows(self.settings, "SELECT listing_id FROM predictions")}
         dead = {(int(r[0]), int(r[1])) for r in rows(self.settings, 'SELECT partition, "offset" FROM dead_letters')}
         extra_rows = rows(self.settings, "SELECT count(*) - count(DISTINCT listing_id) FROM predictions")[0][0]
-        lost, valid_ids = 0, set()
-        for message in messages:
-            listing_id = expected_valid(message.value)
-            if listing_id is None:
-                lost += (message.partition, message.offset) not in dead
-            else:
-                valid_ids.add(listing_id)
-        lost += len(valid_ids - scored_ids)
+        valid_ids, invalid = expected_outputs(messages)
         outcome.produced, outcome.scored, outcome.dead_lettered = len(messages), len(scored_ids), len(dead)
-        outcome.lost = lost
+        outcome.lost = len(invalid - dead) + len(valid_ids - scored_ids)
         outcome.duplicated = int(extra_rows) + len(scored_ids - valid_ids)
+        self.audit_outputs(outcome, valid_ids, invalid)
         if self.producer_errors:
             outcome.notes.append(f"{self.producer_errors} sends failed at the producer (never offered)")
         return outcome
+
+    def audit_outputs(self, outcome: Outcome, valid_ids: set[str], invalid: set[tuple[int, int]]) -> None:
+        """The read_committed view of ``price-predictions`` (by listing id) and ``listings.dlq`` (by the
+        rejected message's coordinate): each expected output once."""
+        published = Counter(output_id(m.value) for m in read_topic(self.settings, self.settings.predictions_topic))
+        dlq = Counter(dlq_coordinate(m.headers) for m in read_topic(self.settings, self.settings.dlq_topic))
+        outcome.output_lost = len(valid_ids - published.keys()) + len(invalid - dlq.keys())
+        outcome.output_duplicated = sum(n - 1 for n in published.values()) + sum(n - 1 for n in dlq.values())
+
+
+def expected_outputs(messages: list[Any]) -> tuple[set[str], set[tuple[int, int]]]:
+    """(ids of the valid listings, coordinates of the invalid messages) among ``messages``."""
+    valid_ids, invalid = set(), set()
+    for message in messages:
+        listing_id = expected_valid(message.value)
+        if listing_id is None:
+            invalid.add((message.partition, message.offset))
+        else:
+            valid_ids.add(listing_id)
+    return valid_ids, invalid
+
+
+def output_id(value: bytes) -> str:
+    return str(json.loads(value)["listing_id"])
+
+
+def dlq_coordinate(headers: list[tuple[str, bytes]] | None) -> tuple[int, int]:
+    found = dict(headers or [])
+    return int(found["dlq.partition"]), int(found["dlq.offset"])
 
 
 def timed(scenario: Callable[..., Outcome]) -> Callable[..., Outcome]:
@@ -282,10 +331,10 @@ def bad_input(world: World, valid: int, bad: int) -> Outcome:
 
 
 @timed
-def worker_crash(world: World, n: int, kills: int = 3) -> Outcome:
+def worker_crash(world: World, n: int, kills: int = 3, scenario: str = "worker crash") -> Outcome:
     world.produce(valid_events(n, 4, "crash"))
     world.start_worker()
-    outcome = Outcome("worker crash")
+    outcome = Outcome(scenario)
     recoveries = []
     for k in range(1, kills + 1):
         world.wait_rows(n * k // (kills + 1), 300)
@@ -489,6 +538,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.chaos", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every count (e.g. 0.1 for a quick run)")
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--single-broker-only", action="store_true", help="skip the 3-broker cluster scenarios")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     base = Settings()
@@ -497,8 +547,8 @@ def main() -> int:
     folder = base.state_path / "chaos" / stamp
     registry = shared_champion(base, folder)
 
-    def world(name: str) -> World:
-        return World(base, f"chaos-{stamp}-{name}", folder, registry)
+    def world(name: str, **overrides: str) -> World:
+        return World(base, f"chaos-{stamp}-{name}", folder, registry, **overrides)
 
     def count(n: int) -> int:
         return max(int(n * args.scale), 200)
@@ -511,6 +561,10 @@ def main() -> int:
         registry_trouble(world("registry"), folder, n=count(20_000), rate=1_000),
         scale_out(world("scale"), n=count(40_000), rate=2_000),
     ]
+    if not args.single_broker_only:
+        from infra import chaos_cluster
+
+        outcomes += chaos_cluster.run_all(base, folder, world, count)
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     report = {"generated_at": generated_at, "scenarios": [asdict(o) | {"ok": o.ok} for o in outcomes],

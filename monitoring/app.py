@@ -1,8 +1,12 @@
-"""The drift worker: ``monitor_predictions`` reads ``price-predictions`` in tumbling windows.
+"""The drift worker: its ``monitor_predictions`` task reads ``price-predictions`` in tumbling windows.
 
 Run it with ``python -m monitoring worker -l info``. Each window is computed off the event loop (a
 thread runs Evidently), written to Postgres (``drift_windows`` + ``drift_features``), and when the
 policy fires for a new drift episode one ``RetrainRequest`` goes to ``retrain-requests``.
+
+Predictions are read with ``isolation_level=read_committed`` (only what the workers' transactions
+committed), by an aiokafka consumer in the monitor's group: faust's own consumer reads committed records
+only when the app itself runs exactly-once transactions. A window's offsets are committed once it is recorded.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeAlias
 
 import faust
 import mlflow
 import pandas as pd
 import psycopg
-from faust.types import EventT
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faust.app.base import BootStrategy
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
@@ -27,6 +32,7 @@ from monitoring import metrics
 from monitoring.drift import Episode, WindowResult, compute_window
 from pricemyride.events import Prediction, RetrainRequest
 from pricemyride.faustapp import faust_app
+from pricemyride.kafka import aiokafka_options
 from pricemyride.ops import Health, serve_or_exit
 from pricemyride.policy import DriftPolicy
 from pricemyride.process import exit_now
@@ -104,11 +110,13 @@ def last_request_time(settings: Settings) -> datetime | None:
     return row[0] if row else None
 
 
-def parse_predictions(events: Sequence[EventT]) -> list[Prediction]:
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+def parse_predictions(messages: Sequence[Record]) -> list[Prediction]:
     """The window's predictions; one that does not parse (an older event format) is skipped and logged."""
     parsed = []
-    for event in events:
-        message = event.message
+    for message in messages:
         try:
             parsed.append(Prediction.model_validate_json(message.value or b""))
         except ValidationError as exc:
@@ -117,8 +125,42 @@ def parse_predictions(events: Sequence[EventT]) -> list[Prediction]:
     return parsed
 
 
+async def next_window(consumer: AIOKafkaConsumer, events: int, seconds: float) -> list[Record]:
+    """Up to ``events`` records: as many as arrive within ``seconds`` of the first (empty after 1 s idle)."""
+    loop = asyncio.get_running_loop()
+    window: list[Record] = []
+    deadline = loop.time() + 1.0
+    while len(window) < events and loop.time() < deadline:
+        wait_ms = max(1, int((deadline - loop.time()) * 1000))
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=events - len(window))
+        if fetched and not window:
+            deadline = loop.time() + seconds
+        window.extend(m for records in fetched.values() for m in records)
+    return window
+
+
+def window_offsets(window: Sequence[Record]) -> dict[TopicPartition, int]:
+    """One past the last offset per partition: what to commit once the window is recorded."""
+    offsets: dict[TopicPartition, int] = {}
+    for m in window:
+        tp = TopicPartition(m.topic, m.partition)
+        offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+    return offsets
+
+
+def predictions_consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        settings.predictions_topic,
+        **aiokafka_options(settings),
+        group_id=f"{settings.consumer_group}-monitor",  # the group faust's agent used: same committed offsets
+        isolation_level="read_committed",  # only predictions whose worker transaction committed
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
 def exit_without_ack(exc: BaseException) -> NoReturn:
-    """As in the scoring worker: never let faust ack a window that was not recorded."""
+    """As in the scoring worker: never commit a window that was not recorded."""
     exit_now(f"drift window not recorded ({exc!r}); exiting so it is redelivered", EXIT_UNRECORDED_WINDOW)
 
 
@@ -137,19 +179,22 @@ class DriftMonitor:
     def __post_init__(self) -> None:
         self.episode = Episode(self.policy)
 
-    async def watch(self, stream: faust.StreamT[bytes]) -> None:
-        """Close a window every ``window_events`` predictions or ``window_seconds``, whichever comes first."""
+    async def watch(self, consumer: AIOKafkaConsumer) -> None:
+        """Close a window every ``window_events`` predictions or ``window_seconds`` after its first one,
+        whichever comes first; commit its offsets once it is recorded."""
         self.episode.last_request = await asyncio.get_running_loop().run_in_executor(
             None, last_request_time, self.settings
         )
         self.watching = True
-        async for events in cast(faust.Stream[bytes], stream).take_events(
-            self.policy.window_events, within=self.policy.window_seconds
-        ):
+        while True:
+            window = await next_window(consumer, self.policy.window_events, self.policy.window_seconds)
+            if not window:
+                continue
             try:
-                batch = parse_predictions(events)
+                batch = parse_predictions(window)
                 if batch:
                     await self.close_window(batch)
+                await consumer.commit(window_offsets(window))
             except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
                 exit_without_ack(exc)
 
@@ -200,11 +245,10 @@ class DriftMonitor:
 
 
 def create_monitor_app(settings: Settings) -> faust.App:
-    """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its agent."""
-    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw",
-                    consumer_auto_offset_reset="earliest", producer_acks=-1, topic_disable_leader=True,
-                    stream_wait_empty=False)  # fmt: skip
-    predictions = app.topic(settings.predictions_topic, value_serializer="raw", key_serializer="raw")
+    """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its tasks."""
+    app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw", producer_acks=-1,
+                    topic_disable_leader=True)  # fmt: skip
+    app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)  # predictions: predictions_consumer
     requests = app.topic(settings.retrain_topic, value_serializer="raw", key_serializer="raw")
     monitor = DriftMonitor(settings, settings.drift, requests)
     health = Health({"watching predictions": lambda: monitor.watching})
@@ -213,8 +257,13 @@ def create_monitor_app(settings: Settings) -> faust.App:
     async def serve_metrics() -> None:
         serve_or_exit(settings, "monitor", health)
 
-    @app.agent(predictions, name="monitor_predictions", concurrency=1)
-    async def monitor_predictions(stream: faust.StreamT[bytes]) -> None:
-        await monitor.watch(stream)
+    @app.task
+    async def monitor_predictions() -> None:
+        consumer = predictions_consumer(settings)
+        await consumer.start()
+        try:
+            await monitor.watch(consumer)
+        finally:
+            await consumer.stop()
 
     return app

@@ -92,9 +92,11 @@ def pace(started: float, sent: int, rate: float | None) -> None:
 def make_producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
         **kafka_python_options(settings),
-        acks="all",
+        acks="all",  # every in-sync replica (min.insync.replicas of them) has the listing
+        enable_idempotence=True,  # a retried send is written once
         linger_ms=5,
-        retries=10,
+        retries=2**31 - 1,  # a broker outage is waited out for delivery_timeout_ms, then reported as failed
+        delivery_timeout_ms=120_000,
         client_id="pricemyride-producer",
     )
 

@@ -14,7 +14,8 @@ not KIP-447's fencing). So, as Kafka Streams did before KIP-447, each input part
 producer of its own, ``<consumer group>-<topic>-<partition>``. The worker that is given a partition starts
 that producer before it reads the partition's committed offset: starting it fences the previous owner (its
 next transaction fails with ``ProducerFenced``) and ends that owner's open transaction — aborted, or
-completed if it had already asked to commit — so the committed offset read next is final.
+completed if it had already asked to commit — so the committed offset read next is final, and the worker
+scores nothing below it.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ class ExactlyOnce:
 
     async def hold(self, assigned: set[TopicPartition]) -> None:
         """Stop the producers of partitions given up; start (and so fence with) those of new ones; then read
-        the new partitions' committed offsets, final now that their previous owner is fenced."""
+        the new partitions' committed offsets, final now that their previous owner is fenced, as floors: the
+        consumer may have read an older one before the fence, and records below a floor are not scored
+        again (``current`` in the scoring loop). No seek: aiokafka's own committed-offset refresh, still
+        running from the assignment, could move the position back after one."""
         gone = [tp for tp in self.producers if tp not in assigned]
         await asyncio.gather(*(self.producers.pop(tp).stop() for tp in gone), return_exceptions=True)
         new = sorted(assigned - self.producers.keys())
@@ -142,9 +146,8 @@ class ExactlyOnce:
         self.producers.update(zip(new, started, strict=True))
         for tp in gone:
             self.floors.pop(tp, None)
-        if new:
-            committed = await self.consumer.seek_to_committed(*new)
-            self.floors.update({tp: offset for tp, offset in committed.items() if offset is not None})
+        committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in new))
+        self.floors.update({tp: offset for tp, offset in zip(new, committed, strict=True) if offset is not None})
 
     async def started_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
         """``fenced_producer``, waiting out a broker that does not answer yet."""

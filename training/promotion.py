@@ -74,7 +74,10 @@ def publish_update(settings: Settings, update: ModelUpdate) -> bool:
     """Send the update to ``model-updates``; False (and a warning) when Kafka did not take it in time."""
     try:
         producer = KafkaProducer(
-            **kafka_python_options(settings), acks="all", max_block_ms=int(PUBLISH_TIMEOUT_S * 1000)
+            **kafka_python_options(settings),
+            acks="all",
+            enable_idempotence=True,
+            max_block_ms=int(PUBLISH_TIMEOUT_S * 1000),
         )
         try:
             producer.send(settings.model_updates_topic, key=str(update.version).encode(),

@@ -57,6 +57,7 @@ def world(
 def assert_exactly_once(outcome: chaos.Outcome) -> None:
     assert outcome.produced > 0
     assert (outcome.lost, outcome.duplicated) == (0, 0), outcome
+    assert (outcome.output_lost, outcome.output_duplicated) == (0, 0), outcome
     assert outcome.scored + outcome.dead_lettered == outcome.produced or outcome.scenario == "bad input", outcome
     failed = [name for name, ok in outcome.checks.items() if not ok]
     assert failed == [], outcome

@@ -153,3 +153,76 @@ def test_grafana_and_prometheus_mount_files_that_exist() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repository"
+
+
+# --- the Kafka cluster: compose, the local launcher, topic creation and the clients agree ---------------
+
+KAFKA_NODES = {name: s for name, s in SERVICES.items() if name.startswith("kafka-")}
+DURABILITY_KEYS = (
+    "default.replication.factor", "min.insync.replicas", "unclean.leader.election.enable",
+    "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr", "transaction.partition.verification.enable",
+)  # fmt: skip
+
+
+def compose_broker_config(env: dict[str, Any]) -> dict[str, str]:
+    """The apache/kafka image's KAFKA_A_B variables as the broker keys a.b they set."""
+    return {
+        k.removeprefix("KAFKA_").lower().replace("_", "."): str(v) for k, v in env.items() if k.startswith("KAFKA_")
+    }
+
+
+def local_broker_config(size: int) -> dict[str, str]:
+    """What infra/kafka_cluster.py writes for node 1 of a local cluster of ``size``."""
+    import tempfile
+
+    from infra.kafka_cluster import KafkaCluster
+    from infra.services import Paths
+
+    with tempfile.TemporaryDirectory() as folder:
+        cluster = KafkaCluster(Paths(Path(folder)), "127.0.0.1", 19092, size)
+        lines = cluster.write_config(cluster.nodes[0]).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_compose_runs_a_three_node_quorum_every_client_knows() -> None:
+    env = SERVICES["worker"]["environment"]
+    assert len(KAFKA_NODES) == int(env["PRICEMYRIDE_KAFKA_BROKERS"]) == 3
+    assert env["PRICEMYRIDE_KAFKA_BOOTSTRAP"].split(",") == [f"{name}:9092" for name in sorted(KAFKA_NODES)]
+    voters = {s["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for s in KAFKA_NODES.values()}
+    assert voters == {",".join(f"{s['environment']['KAFKA_NODE_ID']}@{n}:9093" for n, s in sorted(KAFKA_NODES.items()))}
+    assert len({s["environment"]["CLUSTER_ID"] for s in KAFKA_NODES.values()}) == 1
+    for name, service in KAFKA_NODES.items():
+        assert service["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert service["volumes"][0].startswith(f"{name}-data:")
+        assert "healthcheck" in service
+    for app in ("worker", "prepare"):
+        assert set(KAFKA_NODES) <= set(SERVICES[app]["depends_on"])
+
+
+def test_compose_brokers_have_the_durability_of_the_local_cluster() -> None:
+    local = local_broker_config(3)
+    for name, service in KAFKA_NODES.items():
+        compose = compose_broker_config(service["environment"])
+        assert {k: compose.get(k) for k in DURABILITY_KEYS} == {k: local[k] for k in DURABILITY_KEYS}, name
+
+
+def test_topics_and_clients_ask_what_the_brokers_are_configured_for() -> None:
+    from pricemyride.topics import topic_configs
+
+    settings = Settings(kafka_brokers=3, kafka_bootstrap="kafka-1:9092,kafka-2:9092,kafka-3:9092")
+    compose = compose_broker_config(KAFKA_NODES["kafka-1"]["environment"])
+    assert settings.replication_factor == int(compose["default.replication.factor"]) == 3
+    assert topic_configs(settings) == {"min.insync.replicas": compose["min.insync.replicas"],
+                                       "unclean.leader.election.enable": "false"}  # fmt: skip
+    assert SERVICES["worker"]["environment"]["PRICEMYRIDE_PROCESSING_GUARANTEE"] == "exactly_once"
+
+
+def test_one_local_address_and_three_brokers_means_three_ports_side_by_side() -> None:
+    settings = Settings(kafka_brokers=3, kafka_bootstrap="127.0.0.1:9092")
+    assert settings.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+    assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    single = Settings(kafka_brokers=1)
+    assert (single.replication_factor, single.min_insync_replicas) == (1, 1)
+    assert local_broker_config(1)["min.insync.replicas"] == "1"
