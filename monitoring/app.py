@@ -24,6 +24,7 @@ import mlflow
 import pandas as pd
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 from faust.app.base import BootStrategy
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
@@ -195,6 +196,8 @@ class DriftMonitor:
                 if batch:
                     await self.close_window(batch)
                 await consumer.commit(window_offsets(window))
+            except CommitFailedError as exc:  # a rebalance moved the partitions on: the window is recorded
+                log.warning("window recorded, its offsets not committed (%s); it may be judged again", exc)
             except BaseException as exc:  # noqa: BLE001 - see exit_without_ack
                 exit_without_ack(exc)
 

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     # Kafka
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092",
-        description="Comma-separated; one local address with kafka_brokers > 1 means that many "
-        "side by side (9092 → 9092,9093,9094).",
+        description="Comma-separated; one loopback address with kafka_brokers > 1 means that "
+        "many side by side (9092 → 9092,9093,9094).",
     )
     kafka_brokers: int = Field(
         1,
@@ -127,9 +127,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _brokers_side_by_side(self) -> Settings:
-        """One address and several brokers: the local cluster's, on consecutive ports."""
-        if self.kafka_brokers > 1 and "," not in self.kafka_bootstrap:
-            host, _, port = self.kafka_bootstrap.rpartition(":")
+        """One loopback address and several brokers: the local cluster's, on consecutive ports."""
+        host, _, port = self.kafka_bootstrap.rpartition(":")
+        if self.kafka_brokers > 1 and "," not in self.kafka_bootstrap and host in LOOPBACK:
             if not port.isdigit():
                 raise ValueError(f"{env_name('kafka_bootstrap')}: expected host:port, got {self.kafka_bootstrap!r}")
             self.kafka_bootstrap = ",".join(f"{host}:{int(port) + i}" for i in range(self.kafka_brokers))
@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return (self.mlflow_artifact_root or self.state_path / "mlflow" / "artifacts").resolve()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def _password_of(url: str) -> str:

@@ -64,7 +64,8 @@ def ensure_topics(settings: Settings) -> list[str]:
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 10, committed_only: bool = True) -> list[Any]:
     """Every message currently in ``topic``, from the beginning (for audits, tests and demos); by default only
-    what committed transactions wrote (``read_committed``), as every reader of the outputs sees them."""
+    what committed transactions wrote (``read_committed``), as every reader of the outputs sees them. Gives
+    up after ``timeout_s`` without a record (an open transaction holds read_committed readers back)."""
     consumer = KafkaConsumer(
         **kafka_python_options(settings),
         isolation_level="read_committed" if committed_only else "read_uncommitted",
@@ -77,11 +78,12 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 10, committed_
         ends = consumer.end_offsets(partitions)
         consumer.seek_to_beginning(*partitions)
         messages: list[Any] = []
-        deadline = time.monotonic() + timeout_s
+        idle_until = time.monotonic() + timeout_s  # give up after timeout_s without a record
         # A position passes commit markers and aborted records too, so it reaches the end without a message.
-        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < idle_until:
             for records in consumer.poll(timeout_ms=500).values():
                 messages.extend(records)
+                idle_until = time.monotonic() + timeout_s
         return messages
     finally:
         consumer.close()

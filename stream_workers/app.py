@@ -47,7 +47,9 @@ from training.registry import LoadedModel, champion_version, configure, load_cha
 log = logging.getLogger(__name__)
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
 HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle
-STEPS = ("fetch", "score", "store", "publish", "commit")
+STEPS = ("fetch", "score", "store", "publish", "commit")  # publish: the batch's outputs and offsets to Kafka
+# (in the background); commit: waiting for the previous batch's
+SHUTDOWN_WAIT_S = 30.0
 
 
 def single_threaded(loaded: LoadedModel) -> LoadedModel:
@@ -253,21 +255,25 @@ class FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     async def settled(self) -> None:
         """Wait for the previous batch's outputs; at-least-once: if the group moved on, that batch is
         redelivered (harmless). Any other failure ends the worker with that batch uncommitted."""
-        if self.committing is None:
+        committing = self.committing
+        if committing is None:
             return
-        committing, self.committing = self.committing, None
         try:
-            await committing
+            await asyncio.shield(committing)  # a cancelled wait (shutdown) leaves the transaction to finish
         except CommitFailedError as exc:
             log.warning("offsets of the previous batch not committed (%s); it will be redelivered", exc)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - see exit_unstored
             exit_unstored(exc, 0)
+        finally:
+            if committing.done():
+                self.committing = None
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.in_hand:
             await self.settled()
+            await self.outputs.release()
             log.info("giving up %d partition(s)", len(revoked))
         self.held = 0
         self.metrics.assigned([])
@@ -353,8 +359,8 @@ class ScoringLoop:
             while True:
                 await self.next_batch()
         finally:
-            with contextlib.suppress(Exception):
-                await self.rebalance.settled()  # the last stored batch's outputs and offsets
+            with contextlib.suppress(Exception):  # the last stored batch's outputs and offsets, within reason
+                await asyncio.wait_for(self.rebalance.settled(), SHUTDOWN_WAIT_S)
             await self.consumer.stop()
             await self.outputs.stop()
 

@@ -38,6 +38,10 @@ from stream_workers.scoring import ScoredBatch, dlq_headers
 
 log = logging.getLogger(__name__)
 MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
+# Kafka aborts a transaction open longer than this (a worker retrying through a long outage is then fenced
+# and exits 75); it is also how long read_committed readers wait behind a dead worker's open transaction
+# if no other worker takes its partitions over.
+TRANSACTION_TIMEOUT_MS = 120_000
 
 
 class OutputsLost(RuntimeError):
@@ -101,6 +105,9 @@ class AtLeastOnce:
     async def hold(self, assigned: set[TopicPartition]) -> None:
         """Nothing to do on an assignment: the consumer reads the committed offsets itself."""
 
+    async def release(self) -> None:
+        """Nothing to do on a revocation."""
+
     @property
     def floors(self) -> dict[TopicPartition, int]:
         return {}
@@ -133,6 +140,12 @@ class ExactlyOnce:
         await asyncio.gather(*(p.stop() for p in self.producers.values()), return_exceptions=True)
         self.producers.clear()
 
+    async def release(self) -> None:
+        """On a revocation (eager: every partition), stop every producer: whatever this worker is given next
+        starts — and fences — afresh, so a producer fenced while it held nothing is never used again."""
+        await self.stop()
+        self.floors.clear()
+
     async def hold(self, assigned: set[TopicPartition]) -> None:
         """Stop the producers of partitions given up; start (and so fence with) those of new ones; then read
         the new partitions' committed offsets, final now that their previous owner is fenced, as floors: the
@@ -156,16 +169,17 @@ class ExactlyOnce:
 
     async def fenced_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(**aiokafka_options(self.settings), transactional_id=transactional_id(
-            self.settings, tp), enable_idempotence=True, acks="all", max_batch_size=MAX_BATCH_BYTES)  # fmt: skip
+            self.settings, tp), enable_idempotence=True, acks="all", max_batch_size=MAX_BATCH_BYTES,
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS)  # fmt: skip
         try:
             await producer.start()
-        except KafkaError:
+            # An empty transaction waits for the producer id: by then the previous owner is fenced and its open
+            # transaction ended (the coordinator answers CONCURRENT_TRANSACTIONS until it has; aiokafka retries).
+            await producer.begin_transaction()
+            await producer.abort_transaction()
+        except BaseException:
             await producer.stop()
             raise
-        # An empty transaction waits for the producer id: by then the previous owner is fenced and its open
-        # transaction ended (the coordinator answers CONCURRENT_TRANSACTIONS until it has; aiokafka retries).
-        await producer.begin_transaction()
-        await producer.abort_transaction()
         return producer
 
     async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
@@ -176,13 +190,20 @@ class ExactlyOnce:
     async def commit(self, tp: TopicPartition, outputs: PartitionOutputs, offset: int) -> None:
         """One transaction: the partition's outputs and its next offset, retried until Kafka takes it. A failed
         attempt is aborted; a producer that cannot abort (aiokafka's turns fatal when a broker vanishes
-        mid-request) is replaced by a new one with the same id. Only a fence ends it: another worker owns
-        the partition now."""
+        mid-request) is replaced by a new one with the same id; a retry first checks the offset did not get
+        committed after all. A fence ends it (another worker owns the partition now, or the transaction
+        outlived ``TRANSACTION_TIMEOUT_MS`` and Kafka aborted it)."""
+
+        attempts = 0
 
         async def attempt() -> None:
+            nonlocal attempts
             producer = self.producers.get(tp)
             if producer is None:
                 raise OutputsLost(f"{tp.topic}[{tp.partition}]: expected a producer for a held partition, found none")
+            attempts += 1
+            if attempts > 1 and (await self.consumer.committed(tp) or 0) >= offset:
+                return  # the failed attempt's commit went through after all (its answer was lost)
             try:
                 await self.transact(producer, tp, outputs, offset)
             except (KafkaError, AssertionError) as exc:  # AssertionError: aiokafka's state machine, once fatal

@@ -195,7 +195,7 @@ def test_compose_runs_a_three_node_quorum_every_client_knows() -> None:
     assert len({s["environment"]["CLUSTER_ID"] for s in KAFKA_NODES.values()}) == 1
     for name, service in KAFKA_NODES.items():
         assert service["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
-        assert service["volumes"][0].startswith(f"{name}-data:")
+        assert service["volumes"][0] == f"{name}-data:{service['environment']['KAFKA_LOG_DIRS']}"
         assert "healthcheck" in service
     for app in ("worker", "prepare"):
         assert set(KAFKA_NODES) <= set(SERVICES[app]["depends_on"])
