@@ -518,17 +518,23 @@ def shared_champion(base: Settings, folder: Path) -> dict[str, str]:
 def markdown(outcomes: list[Outcome], generated_at: str) -> str:
     lines = [
         "# Reliability", "", f"{generated_at} · `make chaos` on the real broker, database and registry.", "",
-        "| scenario | produced | scored | dead-lettered | lost | duplicated | crashes | recovery s | checks |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | produced | scored | dead-lettered | lost | duplicated | lost / duplicated on the output "
+        "topics (read_committed) | crashes | recovery s | checks |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]  # fmt: skip
     for o in outcomes:
         checks = "; ".join(f"{'✓' if ok else '✗'} {name}" for name, ok in o.checks.items())
         recovery = "—" if o.recovery_s is None else f"{o.recovery_s:.1f}"
         lines.append(f"| {o.scenario} | {o.produced:,} | {o.scored:,} | {o.dead_lettered:,} | {o.lost} | "
-                     f"{o.duplicated} | {o.crashes} | {recovery} | {checks} |")  # fmt: skip
+                     f"{o.duplicated} | {o.output_lost} / {o.output_duplicated} | {o.crashes} | {recovery} | "
+                     f"{checks} |")  # fmt: skip
     notes = [f"- {o.scenario}: {n}" for o in outcomes for n in o.notes]
     footnote = ("Counts are audited against the `listings` topic itself: a valid listing must be one row in "
-                "`predictions`, an invalid one a row in `dead_letters` (by its Kafka coordinate). The listings "
+                "`predictions`, an invalid one a row in `dead_letters` (by its Kafka coordinate), and each once on "
+                "`price-predictions` (by listing id) or `listings.dlq` (by coordinate) as a read_committed consumer "
+                "reads them. Scenarios named *cluster* run on a 3-broker KRaft cluster (replication 3, "
+                "min.insync.replicas 2); the others on the single broker. Recovery: from the fault's end (or the "
+                "kill) to the next stored prediction. The listings "
                 "come from the generator, whose realistic dirt (e.g. a 10-million-mile odometer) is "
                 "dead-lettered too, so dead-lettered slightly exceeds the hostile events sent.")  # fmt: skip
     return "\n".join([*lines, "", footnote, "", *(["Notes:", *notes, ""] if notes else [])])
