@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +38,10 @@ class Splits:
 def load_training_frame(data: Path | None, limit: int | None) -> tuple[pd.DataFrame, str]:
     """The listings to learn from and a fingerprint of their source."""
     if data is None:
-        frame = generate_listings(GENERATED_ROWS, seed=7)
+        # Posted up to the start of today (UTC), not up to now: the same sample all day long, so a seeded
+        # run repeats (with "now", the rows around a midnight shifted from one day to the next between runs).
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        frame = generate_listings(GENERATED_ROWS, seed=7, start=today)
         return (frame.head(limit) if limit else frame), "generator:" + file_sha256(PARAMS_FILE)
     frame = read_listings_file(data)
     return (frame.head(limit) if limit else frame), file_sha256(data)
