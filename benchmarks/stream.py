@@ -74,11 +74,8 @@ class Bench:
 
     def world(self, name: str, **overrides: str) -> Settings:
         """A fresh world on the shared broker (or the Kafka and guarantee ``overrides`` name)."""
-        kafka = {"PRICEMYRIDE_KAFKA_BOOTSTRAP": self.base.kafka_bootstrap,
-                 "PRICEMYRIDE_KAFKA_BROKERS": str(self.base.kafka_brokers),
-                 "PRICEMYRIDE_PROCESSING_GUARANTEE": self.base.processing_guarantee}  # fmt: skip
         os.environ.update(world_env(self.base, f"bench-{self.stamp}-{name}", self.folder / name) | self.registry
-                          | kafka | overrides)  # fmt: skip
+                          | overrides)  # fmt: skip
         settings = Settings()
         prepare(settings)
         return settings

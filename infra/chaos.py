@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from infra.demo import spawn
 from infra.demo_drift import rows, world_env
@@ -48,7 +48,7 @@ from pricemyride.events import MAX_EVENT_BYTES, parse_listing
 from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
-from pricemyride.topics import read_topic
+from pricemyride.topics import read_topic, uncommitted
 from producers.replay import row_event
 from training.promotion import model_update, publish_update
 
@@ -131,10 +131,7 @@ class World:
     """One scenario's isolated database, topics and consumer group, sharing the champion registry."""
 
     def __init__(self, base: Settings, name: str, folder: Path, registry: dict[str, str], **overrides: str) -> None:
-        kafka = {"PRICEMYRIDE_KAFKA_BOOTSTRAP": base.kafka_bootstrap,
-                 "PRICEMYRIDE_KAFKA_BROKERS": str(base.kafka_brokers),
-                 "PRICEMYRIDE_LISTINGS_PARTITIONS": str(base.listings_partitions)}  # fmt: skip
-        os.environ.update(world_env(base, name, folder / name) | registry | kafka | overrides)
+        os.environ.update(world_env(base, name, folder / name) | registry | overrides)
         self.settings = Settings()
         prepare(self.settings)
         self.paths = Paths(self.settings.state_path)
@@ -208,25 +205,10 @@ class World:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # the database may be down on purpose
-                if self.handled() >= expected and self.uncommitted() == 0:
+                if self.handled() >= expected and uncommitted(self.settings) == 0:
                     return True
             time.sleep(0.5)
         return False
-
-    def uncommitted(self) -> int:
-        """Messages in ``listings`` whose offsets the scoring group has not committed."""
-        options = kafka_python_options(self.settings)
-        admin, consumer = KafkaAdminClient(**options), KafkaConsumer(**options)
-        try:
-            group = self.settings.consumer_group
-            parts = [TopicPartition(self.settings.listings_topic, p)
-                     for p in consumer.partitions_for_topic(self.settings.listings_topic) or ()]  # fmt: skip
-            ends = consumer.end_offsets(parts)
-            committed = admin.list_group_offsets(group).get(group, {})
-            return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
-        finally:
-            admin.close()
-            consumer.close()
 
     def wait_progress(self, before: int, expected: int, timeout_s: float) -> float:
         """Wait until one more prediction than ``before`` is stored, or all ``expected`` are handled;

@@ -70,6 +70,12 @@ def world_env(base: Settings, name: str, folder: Path, **overrides: str) -> dict
         "PREFECT_HOME": str(folder / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    env |= {  # the base's Kafka, so a world before this one that ran on another cluster leaves no trace
+        "PRICEMYRIDE_KAFKA_BOOTSTRAP": base.kafka_bootstrap,
+        "PRICEMYRIDE_KAFKA_BROKERS": str(base.kafka_brokers),
+        "PRICEMYRIDE_LISTINGS_PARTITIONS": str(base.listings_partitions),
+        "PRICEMYRIDE_PROCESSING_GUARANTEE": base.processing_guarantee,
+    }
     topics = ("listings", "dlq", "predictions", "retrain", "model_updates")
     env |= {f"PRICEMYRIDE_{t.upper()}_TOPIC": f"{name}.{t.replace('_', '-')}" for t in topics}
     return env | overrides

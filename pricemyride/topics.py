@@ -87,3 +87,18 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 10, committed_
         return messages
     finally:
         consumer.close()
+
+
+def uncommitted(settings: Settings) -> int:
+    """Messages in ``listings`` whose offsets the scoring group has not committed (its lag)."""
+    options = kafka_python_options(settings)
+    admin, consumer = KafkaAdminClient(**options), KafkaConsumer(**options)
+    try:
+        group, topic = settings.consumer_group, settings.listings_topic
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        committed = admin.list_group_offsets(group).get(group, {})
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions)
+    finally:
+        admin.close()
+        consumer.close()

@@ -147,18 +147,14 @@ class ExactlyOnce:
         self.floors.clear()
 
     async def hold(self, assigned: set[TopicPartition]) -> None:
-        """Stop the producers of partitions given up; start (and so fence with) those of new ones; then read
+        """Start (and so fence with) the producers of the assigned partitions; then read
         the new partitions' committed offsets, final now that their previous owner is fenced, as floors: the
         consumer may have read an older one before the fence, and records below a floor are not scored
         again (``current`` in the scoring loop). No seek: aiokafka's own committed-offset refresh, still
         running from the assignment, could move the position back after one."""
-        gone = [tp for tp in self.producers if tp not in assigned]
-        await asyncio.gather(*(self.producers.pop(tp).stop() for tp in gone), return_exceptions=True)
-        new = sorted(assigned - self.producers.keys())
+        new = sorted(assigned - self.producers.keys())  # all of them: ``release`` ran on the revocation before
         started = await asyncio.gather(*(self.started_producer(tp) for tp in new))
         self.producers.update(zip(new, started, strict=True))
-        for tp in gone:
-            self.floors.pop(tp, None)
         committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in new))
         self.floors.update({tp: offset for tp, offset in zip(new, committed, strict=True) if offset is not None})
 

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from pricemyride.settings import Settings
-from pricemyride.topics import read_topic
+from pricemyride.topics import read_topic, uncommitted
 
 __all__ = [
     "consumer_lag",
@@ -53,19 +52,7 @@ def scalar(settings: Settings, statement: str, params: Any = None) -> Any:
 
 def consumer_lag(settings: Settings) -> int:
     """Messages in the listings topic that the scoring group has not committed yet."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        partitions = [
-            TopicPartition(settings.listings_topic, p)
-            for p in consumer.partitions_for_topic(settings.listings_topic) or ()
-        ]
-        ends = consumer.end_offsets(partitions)
-        committed = admin.list_group_offsets(settings.consumer_group).get(settings.consumer_group, {})
-        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions)
-    finally:
-        consumer.close()
-        admin.close()
+    return uncommitted(settings)
 
 
 def free_port() -> int:
