@@ -35,7 +35,8 @@ PAGES: Final = (("/", "Live"), ("/drift", "Drift"), ("/models", "Models"), ("/va
                 ("/dead-letters", "Dead letters"))  # fmt: skip
 CELL: Final = {"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left", "whiteSpace": "normal",
                "height": "auto", "maxWidth": "420px"}  # fmt: skip
-PREDICTION_COLUMNS: Final = (("scored_at", "Scored at"), ("car", "Car"), ("odometer", "Miles"), ("state", "State"),
+PREDICTION_COLUMNS: Final = (("scored_at", "Scored at"), ("source", "Source"), ("car", "Car"), ("odometer", "Miles"),
+                             ("state", "State"),
                              ("asking_price", "Asking price"), ("predicted_price", "Fair price"),
                              ("range", "80% range"), ("deal_rating", "Deal"), ("model_version", "Model"))  # fmt: skip
 EVENT_COLUMNS: Final = (("at", "When"), ("kind", "Decision"), ("version", "Version"), ("champion", "Against"),

@@ -38,6 +38,7 @@ def prediction_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "scored_at": stamp(r["scored_at"]),
+            "source": r.get("source") or "—",
             "car": " ".join(str(r[k]) for k in ("year", "manufacturer", "model") if r.get(k)) or "(not given)",
             "odometer": "—" if r["odometer"] is None else f"{float(r['odometer']):,.0f}",
             "state": (r["state"] or "—").upper(),

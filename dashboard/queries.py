@@ -14,7 +14,7 @@ LATEST_LIMIT: Final = 50
 RECENT_DEAD_LETTERS: Final = 100_000  # counts by reason look at this many of the newest dead letters
 
 LATEST_PREDICTIONS: Final = """
-SELECT listing_id, model_version, predicted_price, price_low, price_high, deal_rating, asking_price,
+SELECT source, listing_id, model_version, predicted_price, price_low, price_high, deal_rating, asking_price,
        event_time, scored_at, stored_at,
        listing->>'year' AS year, listing->>'manufacturer' AS manufacturer, listing->>'model' AS model,
        listing->>'odometer' AS odometer, listing->>'state' AS state

@@ -115,14 +115,17 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def parse_predictions(messages: Sequence[Record]) -> list[Prediction]:
-    """The window's predictions; one that does not parse (an older event format) is skipped and logged."""
+    """The window's predictions; a record that is not one (an older format, or hostile bytes on the topic) is
+    skipped, logged and counted — whatever it holds, it never stops the monitor."""
     parsed = []
     for message in messages:
         try:
             parsed.append(Prediction.model_validate_json(message.value or b""))
-        except ValidationError as exc:
+        except Exception as exc:  # noqa: BLE001 - one record's bytes must never stop the monitor
+            why = str(exc).splitlines()[0][:200] if isinstance(exc, ValidationError) else type(exc).__name__
             log.warning("skipping %s[%d]@%d: not a Prediction (%s)", message.topic, message.partition,
-                        message.offset, str(exc).splitlines()[0])  # fmt: skip
+                        message.offset, why)  # fmt: skip
+            metrics.skipped()
     return parsed
 
 
@@ -215,6 +218,8 @@ class DriftMonitor:
     async def close_window(self, received: list[Prediction]) -> None:
         ref = await self.current_reference()
         batch, result = await self.judge(ref, received)
+        if result is None:
+            return
         request = self.request_for(ref, batch, result)
         loop = asyncio.get_running_loop()
         window_id = await loop.run_in_executor(None, store_window, self.settings, batch, ref.version, result, request)
@@ -226,12 +231,12 @@ class DriftMonitor:
             await (await self.requests.send(key=str(ref.version).encode(), value=request.model_dump_json().encode()))
             log.warning("retrain requested (%s) for champion version %d", request.reason, ref.version)
 
-    async def judge(self, ref: Reference, received: list[Prediction]) -> tuple[list[Prediction], WindowResult]:
+    async def judge(self, ref: Reference, received: list[Prediction]) -> tuple[list[Prediction], WindowResult | None]:
         """The champion judged on its own predictions only (a window around a swap holds older ones too)."""
         batch = [p for p in received if p.model_version == ref.version] or received
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, compute_window, self.policy, ref.frame, window_frame(batch), ref.mae)
-        if batch is received and any(p.model_version != ref.version for p in received):
+        result = await loop.run_in_executor(None, judged, self.policy, ref, batch)
+        if result is not None and batch is received and any(p.model_version != ref.version for p in received):
             result = replace(result, fired=[])  # no prediction by the champion in this window: record only
         return batch, result
 
@@ -245,6 +250,17 @@ class DriftMonitor:
             window_start=min(p.event_time for p in batch), window_end=max(p.event_time for p in batch),
             metrics={k: v for k, v in result.as_dict().items() if k != "feature_scores"},
         )  # fmt: skip
+
+
+def judged(policy: DriftPolicy, ref: Reference, batch: list[Prediction]) -> WindowResult | None:
+    """The window's drift, or None for a window whose rows cannot be computed (whatever the predictions hold):
+    it is logged, counted and skipped, never a stopped monitor."""
+    try:
+        return compute_window(policy, ref.frame, window_frame(batch), ref.mae)
+    except Exception:  # the window's contents must never stop the monitor
+        log.exception("drift window of %d predictions could not be computed; skipped", len(batch))
+        metrics.skipped(len(batch))
+        return None
 
 
 def create_monitor_app(settings: Settings) -> faust.App:

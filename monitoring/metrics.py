@@ -16,6 +16,10 @@ MAE = Gauge(f"{PREFIX}window_mae_dollars", "Realized mean absolute error of the 
 COVERAGE = Gauge(f"{PREFIX}window_range_coverage_ratio", "Share of the last window's asking prices inside the range.")
 EPISODE = Gauge(f"{PREFIX}drift_episode_active", "1 while windows keep drifting (a drift episode is open), else 0.")
 REQUESTS = Counter(f"{PREFIX}retrain_requests_published_total", "Retrain requests the drift worker published.")
+SKIPPED = Counter(
+    f"{PREFIX}drift_skipped_predictions_total",
+    "Records on the predictions topic the monitor skipped: not a Prediction, or in a window it could not compute.",
+)
 REFERENCE = Gauge(f"{PREFIX}drift_reference_version", "The champion version windows are compared against (0: none).")
 
 for each in ("true", "false"):
@@ -35,3 +39,7 @@ def window(result: WindowResult, version: int, requested: bool) -> None:
         COVERAGE.set(result.coverage)
     if requested:
         REQUESTS.inc()
+
+
+def skipped(count: int = 1) -> None:
+    SKIPPED.inc(count)

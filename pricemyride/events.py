@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 import time
 import uuid
 from collections import Counter
@@ -57,6 +58,8 @@ DATE_TIME_SHAPE: Final = (
 DATE_TIME_PATTERN: Final = DATE_TIME_SHAPE.replace("^[0-9]{4}-", "^(199[0-9]|[2-9][0-9]{3})-", 1)
 UUID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_EVENT_BYTES: Final = 64 * 1024
+MAX_NESTING: Final = 8  # a listing is one flat object; deeper JSON is refused before it is decoded
+MAX_KEYS: Final = 64  # a listing has 25 fields; an object of thousands of keys is refused by its count
 MAX_REASON_BYTES: Final = 1024
 MEMO_SIZE: Final = 16_384
 MIN_YEAR: Final = 1900
@@ -65,6 +68,11 @@ FUTURE_SLACK: Final = timedelta(days=1)
 MAX_ODOMETER: Final = 2_000_000
 MAX_PRICE: Final = 5_000_000
 DUPLICATE_KEYS_HINT: Final = re.compile(r'"\s*:')
+KINDS: Final = {list: "items", dict: "keys"}
+SHORT_REPR: Final = reprlib.Repr()  # Python 3.11's takes no arguments
+SHORT_REPR.maxlevel, SHORT_REPR.maxlist, SHORT_REPR.maxdict, SHORT_REPR.maxstring = 3, 4, 4, 40
+# A JSON string (skipped whole) or one bracket: what the nesting check walks when brackets are many.
+BRACKET_OR_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 class Clock:
@@ -188,8 +196,17 @@ def _remembered(check: Callable[[Any], T]) -> Callable[[Any], T]:
 
 
 def _shown(value: Any) -> str:
+    """What arrived, in at most ~60 characters whatever it is: an array or object is named by its size, never
+    printed (a ``repr`` of 1,000 nested arrays raises RecursionError), a long text cut with its length."""
+    if isinstance(value, list | dict):
+        text = SHORT_REPR.repr(value)  # reprlib stops at a few levels: no recursion
+        if len(text) <= 40:
+            return text
+        return f"an {'array' if isinstance(value, list) else 'object'} of {len(value):,} {KINDS[type(value)]}"
+    if isinstance(value, str) and len(value) > 40:
+        return f"{repr(value[:40])[:37]}...' ({len(value):,} characters)"
     text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}...' ({len(str(value))} characters)"
+    return text if len(text) <= 40 else f"{text[:37]}... ({len(text):,} characters)"
 
 
 def _text(value: Any, max_len: int = MAX_TEXT) -> str | None:
@@ -417,7 +434,7 @@ FEATURE_FIELDS: Final = tuple(
 class Prediction(BaseModel):
     """A scored listing as published to ``price-predictions``: the price, who made it, and the listing."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     listing_id: str
     model_version: int
@@ -480,6 +497,28 @@ def _duplicate_keys(text: str, data: dict[str, Any]) -> list[str]:
     return sorted(key for key, n in counts.items() if n > 1)
 
 
+def nested_deeper(text: str, limit: int = MAX_NESTING) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels deep in JSON ``text`` (strings skipped).
+    Cheap: with at most ``limit`` brackets in all (every listing that keeps the contract) nothing is walked."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for match in BRACKET_OR_STRING.finditer(text):
+        found = match.group()
+        if found == "[" or found == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif found == "]" or found == "}":
+            depth -= 1
+    return False
+
+
+def _check_nesting(text: str) -> None:
+    if nested_deeper(text):
+        raise InvalidListing(f"listing: expected a flat JSON object, got nesting deeper than {MAX_NESTING} levels")
+
+
 def _decoded(raw: bytes | str) -> dict[str, Any]:
     if raw is None:
         raise InvalidListing("listing: expected a JSON object, got an empty message")
@@ -489,12 +528,15 @@ def _decoded(raw: bytes | str) -> dict[str, Any]:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise InvalidListing(f"listing: expected UTF-8 text, got invalid bytes ({exc.reason})") from exc
+    _check_nesting(text)
     try:
         data = orjson.loads(text)  # strict JSON (no NaN), 3-4x faster than the json module
     except ValueError as exc:
         raise InvalidListing(f"listing: expected a JSON object, got text that is not JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise InvalidListing(f"listing: expected a JSON object, got {type(data).__name__}")
+    if len(data) > MAX_KEYS:
+        raise InvalidListing(f"listing: expected at most {MAX_KEYS} keys, got {len(data):,}")
     duplicates = _duplicate_keys(text, data)
     if duplicates:
         raise InvalidListing(_reason([(key, "expected each key once, got it twice or more") for key in duplicates]))

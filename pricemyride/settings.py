@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(
         10.0, ge=6, description="A worker silent this long leaves the group; its partitions move to the others."
     )
+    dead_letter_retention_days: float = Field(
+        30.0, gt=0, description="Dead letters older than this are deleted from Postgres (workers check hourly)."
+    )
 
     # Drift monitoring: what is compared, how windows are cut, when a retrain is requested (PRICEMYRIDE_DRIFT_*).
     drift: DriftPolicy = Field(default_factory=DriftPolicy)

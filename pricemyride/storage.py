@@ -1,7 +1,10 @@
 """Postgres access: the schema (idempotent DDL) and the few statements the system writes.
 
-Predictions are keyed by (listing id, model version): replaying an event adds no row. Dead letters are
-keyed by the Kafka coordinate of the rejected message, so a redelivered message is stored once.
+Predictions are keyed by (source, listing id, model version): a listing belongs to the site that sent it
+(two sites' ids never collide), and replaying an event adds no row. Dead letters are keyed by the Kafka
+coordinate of the rejected message, so a redelivered message is stored once; each keeps at most
+``MAX_STORED_PAYLOAD`` bytes of what arrived (the whole message stays on ``listings.dlq``) and rows older than
+the retention setting are deleted (``delete_old_dead_letters``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ _KINDS: Final = ", ".join(f"'{kind.value}'" for kind in ModelEventKind)
 
 SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS predictions (
+    source          text             NOT NULL DEFAULT 'unknown',
     listing_id      text             NOT NULL,
     model_version   integer          NOT NULL,
     event_id        uuid             NOT NULL,
@@ -40,12 +44,23 @@ CREATE TABLE IF NOT EXISTS predictions (
     scored_at       timestamptz      NOT NULL,
     stored_at       timestamptz      NOT NULL DEFAULT clock_timestamp(),
     listing         jsonb            NOT NULL,
-    PRIMARY KEY (listing_id, model_version)
+    PRIMARY KEY (source, listing_id, model_version)
 );
 CREATE INDEX IF NOT EXISTS predictions_scored_at ON predictions (scored_at DESC);
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_low double precision;
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS price_high double precision;
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS deal_rating text;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS source text;
+
+DO $$
+BEGIN  -- tables keyed by (listing_id, model_version) before sites were kept apart: the source joins the key
+    IF (SELECT array_length(conkey, 1) FROM pg_constraint WHERE conname = 'predictions_pkey') = 2 THEN
+        UPDATE predictions SET source = coalesce(listing->>'source', 'unknown') WHERE source IS NULL;
+        ALTER TABLE predictions ALTER COLUMN source SET DEFAULT 'unknown', ALTER COLUMN source SET NOT NULL;
+        ALTER TABLE predictions DROP CONSTRAINT predictions_pkey,
+            ADD CONSTRAINT predictions_pkey PRIMARY KEY (source, listing_id, model_version);
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS drift_windows (
     id               bigserial   PRIMARY KEY,
@@ -109,8 +124,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at   timestamptz NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
 );
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS payload_bytes integer;  -- the size that arrived
 CREATE INDEX IF NOT EXISTS dead_letters_failed_at ON dead_letters (failed_at DESC);
-"""
+"""  # noqa: S608 - built from the ModelEventKind names only
 
 GRANT_READER: Final = f"""
 DO $$
@@ -129,6 +145,7 @@ class PredictionRow:
     """One row of ``predictions``; each field's metadata names its binary COPY type (the staging column).
     The column lists and the staging SQL below are derived from these fields: they are written once."""
 
+    source: str = field(metadata={"copy": "text"})
     listing_id: str = field(metadata={"copy": "text"})
     model_version: int = field(metadata={"copy": "int4"})
     event_id: Any = field(metadata={"copy": "uuid"})
@@ -145,7 +162,8 @@ class PredictionRow:
 PREDICTION_COLUMNS: Final = tuple(f.name for f in fields(PredictionRow))
 STAGING_TYPES: Final = tuple(f.metadata["copy"] for f in fields(PredictionRow))  # binary COPY types, same order
 _LIST: Final = ", ".join(PREDICTION_COLUMNS)
-_UPDATED: Final = [c for c in PREDICTION_COLUMNS if c not in {"listing_id", "model_version"}]
+KEY: Final = ("source", "listing_id", "model_version")
+_UPDATED: Final = [c for c in PREDICTION_COLUMNS if c not in KEY]
 
 # Predictions are written as: COPY into a per-session staging table, then one merge into ``predictions``.
 STAGING_TABLE: Final = (
@@ -161,17 +179,24 @@ MERGE_STAGED: Final = f"""
 INSERT INTO predictions ({_LIST})
 SELECT {_SELECTED}
 FROM predictions_staging
-ON CONFLICT (listing_id, model_version) DO UPDATE
+ON CONFLICT (source, listing_id, model_version) DO UPDATE
 SET {_SET}, stored_at = clock_timestamp()
 WHERE EXCLUDED.event_time > predictions.event_time
 """  # noqa: S608
 _row_values: Final = attrgetter(*PREDICTION_COLUMNS)
 
 INSERT_DEAD_LETTERS: Final = """
-INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at)
+INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at, payload_bytes)
 SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bytea[], %s::bytea[],
-                     %s::text[], %s::timestamptz[])
+                     %s::text[], %s::timestamptz[], %s::integer[])
 ON CONFLICT DO NOTHING
+"""
+MAX_STORED_PAYLOAD: Final = 4096  # bytes of a rejected message kept in Postgres (enough to see what it was)
+MAX_STORED_KEY: Final = 256  # bytes of its Kafka key (listing ids are at most 64 characters)
+# Oldest first, in slices, so that a large backlog never holds one long transaction or lock.
+DELETE_OLD_DEAD_LETTERS: Final = """
+DELETE FROM dead_letters WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM dead_letters WHERE failed_at < %s ORDER BY failed_at LIMIT %s))
 """
 
 
@@ -199,10 +224,10 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
 
 
 def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
-    """Keep the newest event per (listing, version): one upsert may not touch a row twice."""
-    newest: dict[tuple[str, int], PredictionRow] = {}
+    """Keep the newest event per (source, listing, version): one upsert may not touch a row twice."""
+    newest: dict[tuple[str, str, int], PredictionRow] = {}
     for row in rows:
-        key = (row.listing_id, row.model_version)
+        key = (row.source, row.listing_id, row.model_version)
         if key not in newest or row.event_time >= newest[key].event_time:
             newest[key] = row
     return list(newest.values())
@@ -224,7 +249,25 @@ def astuple_row(row: PredictionRow) -> tuple[Any, ...]:
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
-    return _columns(rows)
+    """The ``unnest`` parameters, each payload cut to ``MAX_STORED_PAYLOAD`` and key to ``MAX_STORED_KEY``
+    bytes (``payload_bytes`` keeps the size that arrived)."""
+    if not rows:
+        return [[] for _ in range(8)]
+    columns = _columns(rows)
+    columns[3] = [None if key is None else key[:MAX_STORED_KEY] for key in columns[3]]
+    columns[4] = [None if payload is None else payload[:MAX_STORED_PAYLOAD] for payload in columns[4]]
+    return [*columns, [None if row.payload is None else len(row.payload) for row in rows]]
+
+
+def delete_old_dead_letters(conn: psycopg.Connection[Any], before: datetime, slice_rows: int = 10_000) -> int:
+    """Delete the dead letters that failed before ``before``, a slice per transaction; the number deleted."""
+    deleted = 0
+    while True:
+        with conn.transaction():
+            count = conn.execute(DELETE_OLD_DEAD_LETTERS, [before, slice_rows]).rowcount
+        deleted += count
+        if count < slice_rows:
+            return deleted
 
 
 async def write_batch(

@@ -65,6 +65,6 @@ def price_listings(model: Model, version: int, listings: Sequence[Listing], now:
         if i in failures or not usable[i]:
             out.append(failures.get(i, f"model: expected a positive finite price, got {prices[i, 0]!r}"))
             continue
-        out.append(PredictionRow(listing.id, version, listing.event_id, fair, low, high, ratings[i], listing.price,
-                                 listing.event_time, now, listing_json(listing)))  # fmt: skip
+        out.append(PredictionRow(listing.source, listing.id, version, listing.event_id, fair, low, high, ratings[i],
+                                 listing.price, listing.event_time, now, listing_json(listing)))  # fmt: skip
     return out

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import faust
@@ -38,7 +39,7 @@ from pricemyride.ops import Health, serve_or_exit
 from pricemyride.process import exit_now
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
-from pricemyride.storage import write_batch
+from pricemyride.storage import delete_old_dead_letters, write_batch
 from stream_workers.metrics import WorkerMetrics
 from stream_workers.outputs import Outputs, outputs_for
 from stream_workers.scoring import RawMessage, ScoredBatch, score_batch
@@ -50,6 +51,7 @@ HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins
 STEPS = ("fetch", "score", "store", "publish", "commit")  # publish: the batch's outputs and offsets to Kafka
 # (in the background); commit: waiting for the previous batch's
 SHUTDOWN_WAIT_S = 30.0
+PRUNE_EVERY_S = 3600.0  # how often a worker deletes the dead letters past their retention
 
 
 def single_threaded(loaded: LoadedModel) -> LoadedModel:
@@ -186,6 +188,20 @@ async def follow_model_updates(settings: Settings, scorer: Scorer) -> None:
             await scorer.offer(update.version, f"model-updates: {update.reason}")
     finally:
         await consumer.stop()
+
+
+def prune_dead_letters(settings: Settings) -> None:
+    """Delete the dead letters older than the retention setting; a database that does not answer is logged,
+    and the next run tries again (every worker runs it; deleting twice deletes nothing more)."""
+    before = datetime.now(UTC) - timedelta(days=settings.dead_letter_retention_days)
+    try:
+        with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
+            deleted = delete_old_dead_letters(conn, before)
+    except psycopg.Error as exc:
+        log.warning("dead letters not pruned (%s); trying again in an hour", type(exc).__name__)
+        return
+    if deleted:
+        log.info("deleted %d dead letters stored before %s", deleted, before.isoformat(timespec="seconds"))
 
 
 async def poll_registry(settings: Settings, scorer: Scorer) -> None:
@@ -440,5 +456,9 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     @app.timer(interval=settings.registry_poll_s)
     async def registry_poll() -> None:
         await poll_registry(settings, scorer)
+
+    @app.timer(interval=PRUNE_EVERY_S, on_leader=False)
+    async def dead_letter_retention() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, prune_dead_letters, settings)
 
     return app

@@ -38,6 +38,7 @@ from stream_workers.scoring import ScoredBatch, dlq_headers
 
 log = logging.getLogger(__name__)
 MAX_DLQ_VALUE = MAX_BATCH_BYTES // 2
+MAX_DLQ_KEY = 1024  # a listing's key is its id (≤ 64 characters); a 900 KB key must not overflow the record
 # Kafka aborts a transaction open longer than this (a worker retrying through a long outage is then fenced
 # and exits 75); it is also how long read_committed readers wait behind a dead worker's open transaction
 # if no other worker takes its partitions over.
@@ -63,13 +64,17 @@ def output_records(batch: ScoredBatch) -> tuple[list[OutRecord], list[OutRecord]
 
 
 def dead_letter_record(row: DeadLetterRow) -> OutRecord:
-    """The rejected bytes with the why in headers; a huge payload is cut to ``MAX_DLQ_VALUE`` on Kafka
-    (header ``dlq.truncated_from``) so it always fits a record batch — Postgres keeps it whole."""
-    headers, value = dlq_headers(row), row.payload or b""
+    """The rejected bytes with the why in headers; a huge payload is cut to ``MAX_DLQ_VALUE`` and a huge key to
+    ``MAX_DLQ_KEY`` on Kafka (headers ``dlq.truncated_from`` and ``dlq.key_truncated_from``), so that the record
+    always fits a record batch and the broker's limit."""
+    headers, value, key = dlq_headers(row), row.payload or b"", row.key
     if len(value) > MAX_DLQ_VALUE:
         headers.append(("dlq.truncated_from", str(len(value)).encode()))
         value = value[:MAX_DLQ_VALUE]
-    return OutRecord(row.partition, row.key, value, headers)
+    if key is not None and len(key) > MAX_DLQ_KEY:
+        headers.append(("dlq.key_truncated_from", str(len(key)).encode()))
+        key = key[:MAX_DLQ_KEY]
+    return OutRecord(row.partition, key, value, headers)
 
 
 def by_partition(batch: ScoredBatch, topic: str) -> dict[TopicPartition, PartitionOutputs]:

@@ -59,6 +59,22 @@ def dead_letter(message: RawMessage, reason: str, now: datetime) -> DeadLetterRo
     return row
 
 
+def internal_error(exc: BaseException) -> str:
+    """The reason for a failure nothing more specific names: the kind only (its text may echo the input)."""
+    return f"internal error: {type(exc).__name__}"
+
+
+def validate_one(message: RawMessage, now: datetime) -> Listing | DeadLetterRow:
+    """The message as a listing, or its dead letter; never raises for anything the message's bytes hold."""
+    try:
+        return parse_listing(message.value)  # type: ignore[arg-type]
+    except InvalidListing as exc:
+        return dead_letter(message, str(exc), now)
+    except Exception as exc:
+        log.exception("%s[%d]@%d: validation failed unexpectedly", message.topic, message.partition, message.offset)
+        return dead_letter(message, internal_error(exc), now)
+
+
 def validate(
     messages: Sequence[RawMessage], now: datetime
 ) -> tuple[list[tuple[RawMessage, Listing]], list[DeadLetterRow]]:
@@ -66,28 +82,54 @@ def validate(
     valid: list[tuple[RawMessage, Listing]] = []
     invalid: list[DeadLetterRow] = []
     for message in messages:
-        try:
-            valid.append((message, parse_listing(message.value)))  # type: ignore[arg-type]
-        except InvalidListing as exc:
-            invalid.append(dead_letter(message, str(exc), now))
+        outcome = validate_one(message, now)
+        if isinstance(outcome, DeadLetterRow):
+            invalid.append(outcome)
+        else:
+            valid.append((message, outcome))
     return valid, invalid
 
 
+def price_isolated(model: Model, version: int, listings: Sequence[Listing], now: datetime) -> list[PredictionRow | str]:
+    """``price_listings`` for the batch; if anything in it raises, listing by listing, so that only the
+    listings that cause the failure are dead-lettered (``internal error: <kind>``) and the rest are priced."""
+    try:
+        return price_listings(model, version, listings, now)
+    except Exception:
+        log.exception("pricing a batch of %d failed; pricing its listings one by one", len(listings))
+    priced: list[PredictionRow | str] = []
+    for listing in listings:
+        try:
+            priced.extend(price_listings(model, version, [listing], now))
+        except Exception as exc:  # noqa: BLE001 - see validate_one
+            priced.append(internal_error(exc))
+    return priced
+
+
+def scored(message: RawMessage, outcome: PredictionRow, scored_at: str) -> Published:
+    return Published(message.partition, outcome.listing_id.encode(), prediction_json(outcome, scored_at))
+
+
 def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
-    """Validate and score one batch; a listing the model cannot price is dead-lettered with the reason."""
+    """Validate and score one batch. Whatever a message holds, it ends as a stored prediction or a dead letter
+    with its reason; nothing a message causes escapes (only the model object itself could)."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, now)
     if not valid:
         return ScoredBatch([], [], dead)
-    priced = price_listings(model, version, [listing for _, listing in valid], now)
+    priced = price_isolated(model, version, [listing for _, listing in valid], now)
     rows, published = [], []
     scored_at = now.isoformat().replace("+00:00", "Z")
     for (message, _), outcome in zip(valid, priced, strict=True):
         if isinstance(outcome, str):
             dead.append(dead_letter(message, outcome, now))
             continue
+        try:
+            published.append(scored(message, outcome, scored_at))
+        except Exception as exc:  # noqa: BLE001 - see validate_one
+            dead.append(dead_letter(message, internal_error(exc), now))
+            continue
         rows.append(outcome)
-        published.append(Published(message.partition, outcome.listing_id.encode(), prediction_json(outcome, scored_at)))
     return ScoredBatch(rows, published, dead)
 
 

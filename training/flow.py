@@ -31,9 +31,9 @@ RECENT = "recent"  # marks listings stored since the champion was trained: the g
 MIN_RECENT_ROWS = 200  # fewer recent held-out rows: the gate judges on the whole held-out part
 
 STORED_LABELS = """
-SELECT DISTINCT ON (listing_id) listing
+SELECT DISTINCT ON (source, listing_id) listing
 FROM predictions WHERE stored_at >= %s AND asking_price IS NOT NULL
-ORDER BY listing_id, event_time DESC
+ORDER BY source, listing_id, event_time DESC
 """
 
 

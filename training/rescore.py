@@ -1,7 +1,7 @@
 """`pricemyride rescore --since TIME [--version N]`: score stored listings again with another model.
 
-Reads the listings stored since ``TIME`` (one per listing id, its latest event), scores them in batches
-with the champion (or ``--version``), and upserts rows keyed by (listing id, model version): running it
+Reads the listings stored since ``TIME`` (one per source and listing id, its latest event), scores them in batches
+with the champion (or ``--version``), and upserts rows keyed by (source, listing id, model version): running it
 twice adds nothing. The rows are marked with the model version that produced them, as live rows are.
 """
 
@@ -24,8 +24,8 @@ from training.registry import champion_version, configure, load_version
 log = logging.getLogger(__name__)
 
 STORED_LISTINGS = """
-SELECT DISTINCT ON (listing_id) listing FROM predictions
-WHERE stored_at >= %s ORDER BY listing_id, event_time DESC
+SELECT DISTINCT ON (source, listing_id) listing FROM predictions
+WHERE stored_at >= %s ORDER BY source, listing_id, event_time DESC
 """
 
 

@@ -27,6 +27,8 @@ from pricemyride.events import (
     DRIVES,
     FORBIDDEN_CHARS,
     FUELS,
+    MAX_KEYS,
+    MAX_NESTING,
     MAX_REASON_BYTES,
     PAINT_COLORS,
     SIZES,
@@ -207,16 +209,24 @@ def test_a_key_like_text_inside_a_value_is_not_a_duplicate() -> None:
     assert parse_listing(b'{"id": "a", "model": "says \\"price\\": 5"}').model == 'says "price": 5'
 
 
-def test_a_59_kb_event_with_6000_unknown_keys_gets_a_reason_under_1_kb() -> None:
+def test_a_59_kb_event_with_6000_unknown_keys_is_refused_by_its_key_count() -> None:
     event = {"id": "a"} | {f"k{i}": 1 for i in range(6_000)}
     raw = json.dumps(event, separators=(",", ":")).encode()
     assert 40_000 < len(raw) < 64 * 1024
     with pytest.raises(InvalidListing) as caught:
         parse_listing(raw)
+    assert str(caught.value) == f"listing: expected at most {MAX_KEYS} keys, got 6,001"
+
+
+def test_a_few_unknown_keys_are_each_named_within_1_kb() -> None:
+    event = {"id": "a"} | {f"unknown_key_number_{i}": 1 for i in range(MAX_KEYS - 1)}
+    with pytest.raises(InvalidListing) as caught:
+        parse_listing(json.dumps(event))
     reason = str(caught.value)
     assert len(reason.encode()) <= MAX_REASON_BYTES
     shown = reason.count("unknown field")
-    assert reason.endswith(f"; and {6_000 - shown} more problems")
+    assert shown > 5
+    assert reason.endswith(f"; and {MAX_KEYS - 1 - shown} more problems")
 
 
 def test_a_hostile_unknown_key_is_shown_escaped_in_the_reason() -> None:
@@ -226,3 +236,33 @@ def test_a_hostile_unknown_key_is_shown_escaped_in_the_reason() -> None:
     assert "\u202e" not in reason
     assert "\n" not in reason
     assert reason == "'evil\\u202ekey\\n': unknown field, got 1"
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 1_000, 60_000])
+def test_deep_nesting_is_refused_before_decoding_with_a_bounded_reason(depth: int) -> None:
+    raw = '{"id":"p","model":' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(InvalidListing) as caught:
+        parse_listing(raw.encode()[: 64 * 1024])
+    assert str(caught.value) == f"listing: expected a flat JSON object, got nesting deeper than {MAX_NESTING} levels"
+
+
+def test_brackets_inside_text_are_not_nesting() -> None:
+    listing = parse_listing(json.dumps({"id": "p", "model": "[[[[[[[[[[{{{{{{{{{ f-150 ]]]]", "region": '"[[["'}))
+    assert listing.model == "[[[[[[[[[[{{{{{{{{{ f-150 ]]]]"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("manufacturer", [[1]] * 3, "got [[1], [1], [1]]"),
+        ("manufacturer", [["x" * 30]] * 20, "got an array of 20 items"),
+        ("model", [[[[[[1]]]]]], "got [[[[...]]]]"),
+        ("model", {f"key{i}": {"b": 1} for i in range(9)}, "got an object of 9 keys"),
+        ("condition", "x" * 100, "'" + "x" * 36 + "...' (100 characters)"),
+    ],
+)
+def test_a_nested_or_long_value_is_described_not_printed(field: str, value: object, shown: str) -> None:
+    with pytest.raises(InvalidListing) as caught:
+        parse_listing(json.dumps({"id": "p", field: value}))
+    assert str(caught.value).startswith(f"{field}: expected ")
+    assert str(caught.value).endswith(shown)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pricemyride.storage import DeadLetterRow
-from stream_workers.outputs import MAX_DLQ_VALUE, dead_letter_record
+from stream_workers.outputs import MAX_DLQ_KEY, MAX_DLQ_VALUE, dead_letter_record
 from stream_workers.publishing import BatchPublisher, OutRecord
 
 
@@ -88,3 +88,10 @@ def test_a_huge_dead_letter_is_cut_on_kafka_and_says_so() -> None:
     assert (record.source_partition, record.key, len(record.value)) == (3, b"k", MAX_DLQ_VALUE)
     assert dict(record.headers)["dlq.truncated_from"] == str(MAX_DLQ_VALUE + 10).encode()
     assert dict(record.headers)["dlq.reason"] == b"listing: too big"
+
+
+def test_a_huge_key_is_cut_on_kafka_and_says_so() -> None:
+    row = DeadLetterRow("listings", 1, 4, b"k" * 900_000, b"{}", "id: required field is missing", datetime.now(UTC))
+    record = dead_letter_record(row)
+    assert (len(record.key or b""), record.value) == (MAX_DLQ_KEY, b"{}")
+    assert dict(record.headers)["dlq.key_truncated_from"] == b"900000"

@@ -15,6 +15,7 @@ import pytest
 from pricemyride.errors import InvalidListing
 from pricemyride.events import Listing, Prediction, parse_listing
 from pricing.path import listing_json
+from stream_workers import scoring
 from stream_workers.scoring import RawMessage, dlq_headers, score_batch, validate
 from training.features import records_of
 
@@ -124,3 +125,51 @@ def test_remembered_text_checks_answer_as_the_first_time_and_still_reject() -> N
 def test_the_stored_listing_json_is_pydantics_json(fields: dict[str, object]) -> None:
     parsed = parse_listing(listing("a", **fields))
     assert listing_json(parsed) == parsed.model_dump_json()
+
+
+def test_the_2_kb_poison_listing_is_a_dead_letter_and_the_batch_is_stored() -> None:
+    poison = b'{"id":"poison-1","year":2015,"manufacturer":"ford","model":' + b"[" * 1_000 + b"]" * 1_000 + b"}"
+    batch = [message(0, listing("a")), message(1, poison), message(2, listing("b"))]
+    scored = score_batch(MilesModel(), 1, batch)
+    assert [p.listing_id for p in scored.predictions] == ["a", "b"]
+    assert [(d.offset, d.reason) for d in scored.dead_letters] == [
+        (1, "listing: expected a flat JSON object, got nesting deeper than 8 levels")
+    ]
+
+
+def test_an_unexpected_error_in_validation_is_a_dead_letter_naming_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = scoring.parse_listing
+
+    def fragile(raw: bytes | None) -> Listing:
+        if raw is not None and b"fragile" in raw:
+            raise RecursionError("maximum recursion depth exceeded " + "x" * 5_000)
+        return real(raw)
+
+    monkeypatch.setattr(scoring, "parse_listing", fragile)
+    scored = score_batch(MilesModel(), 1, [message(0, listing("a")), message(1, listing("fragile")), message(2, None)])
+    assert [p.listing_id for p in scored.predictions] == ["a"]
+    assert [(d.offset, d.reason) for d in scored.dead_letters] == [
+        (1, "internal error: RecursionError"),
+        (2, "listing: expected a JSON object, got an empty message"),
+    ]
+
+
+def test_a_failure_outside_the_model_call_costs_only_its_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = scoring.price_listings
+
+    def fragile(model: Any, version: int, listings: Sequence[Listing], now: datetime) -> list[Any]:
+        if any(x.model == "zap" for x in listings):
+            raise KeyError("deal ratings")
+        return real(model, version, listings, now)
+
+    monkeypatch.setattr(scoring, "price_listings", fragile)
+    batch = [message(0, listing("a")), message(1, listing("z", model="zap")), message(2, listing("b"))]
+    scored = score_batch(MilesModel(), 1, batch)
+    assert [p.listing_id for p in scored.predictions] == ["a", "b"]
+    assert [(d.offset, d.reason) for d in scored.dead_letters] == [(1, "internal error: KeyError")]
+
+
+def test_two_sites_with_the_same_listing_id_get_two_rows() -> None:
+    batch = [message(0, listing("42", source="site-a")), message(1, listing("42", source="site-b"))]
+    rows = score_batch(MilesModel(), 1, batch).rows
+    assert [(r.source, r.listing_id) for r in rows] == [("site-a", "42"), ("site-b", "42")]

@@ -8,23 +8,32 @@ import pytest
 from pydantic import ValidationError
 
 from pricemyride.settings import Settings
-from pricemyride.storage import PREDICTION_COLUMNS, STAGING_TYPES, PredictionRow, latest_per_listing, staged_rows
+from pricemyride.storage import (
+    MAX_STORED_KEY,
+    MAX_STORED_PAYLOAD,
+    PREDICTION_COLUMNS,
+    STAGING_TYPES,
+    DeadLetterRow,
+    PredictionRow,
+    dead_letter_params,
+    latest_per_listing,
+    staged_rows,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def row(listing_id: str, version: int, minutes: int, price: float = 1.0) -> PredictionRow:
-    return PredictionRow(
-        listing_id, version, None, price, price, price, None, None, T0 + timedelta(minutes=minutes), T0, "{}"
-    )
+def row(listing_id: str, version: int, minutes: int, price: float = 1.0, source: str = "site") -> PredictionRow:
+    when = T0 + timedelta(minutes=minutes)
+    return PredictionRow(source, listing_id, version, None, price, price, price, None, None, when, T0, "{}")
 
 
-def test_one_upsert_touches_each_listing_and_version_once_keeping_the_newest() -> None:
-    rows = [row("a", 1, 0, 10), row("a", 1, 5, 20), row("a", 2, 1, 30), row("b", 1, 0, 40)]
-    kept = {(r.listing_id, r.model_version): r.predicted_price for r in latest_per_listing(rows)}
-    assert kept == {("a", 1): 20, ("a", 2): 30, ("b", 1): 40}
+def test_one_upsert_touches_each_listing_of_a_site_and_version_once_keeping_the_newest() -> None:
+    rows = [row("a", 1, 0, 10), row("a", 1, 5, 20), row("a", 2, 1, 30), row("b", 1, 0, 40), row("a", 1, 9, 50, "other")]
+    kept = {(r.source, r.listing_id, r.model_version): r.predicted_price for r in latest_per_listing(rows)}
+    assert kept == {("site", "a", 1): 20, ("site", "a", 2): 30, ("site", "b", 1): 40, ("other", "a", 1): 50}
     staged = staged_rows(rows)
-    assert len(staged) == 3
+    assert len(staged) == 4
     assert all(len(r) == len(PREDICTION_COLUMNS) == len(STAGING_TYPES) for r in staged)
 
 
@@ -52,3 +61,13 @@ def test_placeholder_passwords_are_refused_in_production(monkeypatch: pytest.Mon
     monkeypatch.setenv("PRICEMYRIDE_DATABASE_URL", "postgresql://w:S3cure-long@db/prm")
     monkeypatch.setenv("PRICEMYRIDE_READER_DATABASE_URL", "postgresql://r:An0ther-long@db/prm")
     assert Settings().environment == "production"
+
+
+def test_a_dead_letter_keeps_a_few_kib_of_what_arrived_and_its_size() -> None:
+    huge = DeadLetterRow("listings", 0, 1, b"k" * 10_000, b"x" * 900_000, "listing: too big", T0)
+    small = DeadLetterRow("listings", 0, 2, None, None, "listing: expected a JSON object, got an empty message", T0)
+    params = dead_letter_params([huge, small])
+    assert [len(k) if k else k for k in params[3]] == [MAX_STORED_KEY, None]
+    assert [len(p) if p else p for p in params[4]] == [MAX_STORED_PAYLOAD, None]
+    assert params[7] == [900_000, None]
+    assert all(len(column) == 2 for column in params)
