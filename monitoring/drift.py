@@ -40,12 +40,22 @@ class WindowResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def _given(columns: list[str], reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    return [c for c in columns if current[c].notna().any() and reference[c].notna().any()]
+
+
 def _evidently_scores(
     policy: DriftPolicy, reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> dict[str, float]:
-    """Evidently ValueDrift per column (distance: higher means more drift)."""
+    """Evidently ValueDrift per column (distance: higher means more drift). A column with no value in the window
+    or the reference is not judged (Evidently refuses an empty column): a window of sites that never send
+    ``lat`` scores it 0 instead of failing the window."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
+
+    numeric, categorical = _given(numeric, reference, current), _given(categorical, reference, current)
+    if not numeric and not categorical:
+        return {}
 
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     metrics = [ValueDrift(column=c, method=policy.numeric_method) for c in numeric]

@@ -102,3 +102,13 @@ def uncommitted(settings: Settings) -> int:
     finally:
         admin.close()
         consumer.close()
+
+
+def group_offsets(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic``, by partition."""
+    admin = KafkaAdminClient(**kafka_python_options(settings))
+    try:
+        committed = admin.list_group_offsets(group).get(group, {})
+        return {tp.partition: meta.offset for tp, meta in committed.items() if tp.topic == topic}
+    finally:
+        admin.close()
