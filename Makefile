@@ -9,12 +9,13 @@ ifdef KAFKA_BROKERS
 export PRICEMYRIDE_KAFKA_BROKERS := $(KAFKA_BROKERS)
 endif
 RATE ?= 20
+CASES ?= 100000
 
 .DEFAULT_GOAL := help
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench chaos test test-unit test-e2e test-integration lint format schema train evaluate tune clean
+.PHONY: help install system up down status demo demo-drift bench chaos fuzz test test-unit test-e2e test-integration lint format schema train evaluate tune clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +55,10 @@ bench: up ## benchmarks on the real broker and database → reports/bench.{json,
 
 chaos: up ## failure scenarios (bad input, crashes, outages, registry, scale-out) → reports/reliability.{json,md}
 	@$(PY) -m infra.chaos
+
+fuzz: install ## fuzz the worker's scoring step with a real model, CASES (100,000) → reports/fuzz.log
+	@mkdir -p reports
+	@set -o pipefail; $(PY) -m tests.fuzzing --cases $(CASES) | tee reports/fuzz.log
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest
