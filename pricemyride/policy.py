@@ -66,3 +66,24 @@ class DriftPolicy(BaseModel):
                 "set PRICEMYRIDE_DRIFT_MIN_LABELLED_ROWS too"
             )
         return self
+
+
+class SourcePolicy(BaseModel):
+    """What one listing site may contribute to retraining, and how the gate judges a challenger per site
+    (``settings.sources``, read from ``PRICEMYRIDE_SOURCES_<FIELD>``; applied by ``training.sources`` and
+    ``training.gate``)."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
+
+    max_share: float = Field(0.5, gt=0, le=1)
+    """No source keeps more than this share of the training rows (a larger one is sampled down)."""
+    max_shift: float = Field(1.5, gt=1)
+    """A source whose median asking ÷ fair price lies beyond this factor of the sites' and champion's is set aside."""
+    outlier_z: float = Field(4.0, gt=0)
+    """Listings more than this many robust z-scores from their source's median asking ÷ fair are dropped."""
+    min_rows: int = Field(30, ge=1)
+    """A source's median is judged from this many listings on."""
+    gate_min_rows: int = Field(50, ge=1)
+    """The gate judges a source from this many held-out listings on."""
+    gate_margin: float = Field(0.10, ge=0, lt=1)
+    """The challenger is refused if its MAE on any judged source is worse than the champion's by more than this."""

@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pricemyride.errors import ConfigError
-from pricemyride.policy import DriftPolicy
+from pricemyride.policy import DriftPolicy, SourcePolicy
 
 ENV_PREFIX = "PRICEMYRIDE_"
 
@@ -96,6 +96,7 @@ class Settings(BaseSettings):
 
     # Drift monitoring: what is compared, how windows are cut, when a retrain is requested (PRICEMYRIDE_DRIFT_*).
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    sources: SourcePolicy = Field(default_factory=SourcePolicy)
     promotion_margin: float = Field(
         0.02, ge=0, lt=1, description="MAE improvement a challenger needs to be promoted (0.02 = 2%)."
     )

@@ -5,7 +5,7 @@ Each case is a batch of 1-6 messages: raw bytes, or real Craigslist listings mut
 JSON value, nested arrays, huge or odd numbers, keys added, dropped or repeated, bytes flipped or cut). The
 property: scoring returns; every message ends as exactly one stored prediction or one dead letter; a reason
 is non-empty text of at most 1 KiB; every published prediction reads back through the ``Prediction`` contract
-with a finite positive price inside its range.
+with a finite positive price and a positive range.
 
 ``tests/model/test_fuzz.py`` runs a few hundred cases in ``make test``; ``make fuzz`` runs
 ``python -m tests.fuzzing --cases 100000`` and prints the count of cases and messages.
@@ -133,7 +133,8 @@ def check_batch(values: list[bytes | None]) -> None:
         prediction = Prediction.model_validate_json(published.value)
         assert math.isfinite(prediction.predicted_price)
         assert prediction.predicted_price > 0
-        assert prediction.price_low <= prediction.predicted_price <= prediction.price_high
+        assert 0 < prediction.price_low <= prediction.price_high  # (the fair price itself may lie outside: see
+        # the README; a conformal range is calibrated on residuals, and a biased bin can put it to one side)
     COUNTS["cases"] += 1
     COUNTS["messages"] += len(values)
     COUNTS["scored"] += len(batch.rows)

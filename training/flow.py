@@ -21,9 +21,10 @@ from pricemyride.datafile import CRAIGSLIST_COLUMNS, read_listings_file
 from pricemyride.settings import Settings, load_settings
 from training.cleaning import CleaningReport, clean
 from training.data import Splits, frame_sha256, make_splits, prices
-from training.gate import Comparison, GateDecision, apply, check_margin, compare, decide
+from training.gate import Comparison, GateDecision, apply, check_margin, compare, decide_on
 from training.model import TrainParams
-from training.registry import configure, load_version
+from training.registry import configure, load_version, log_sources
+from training.sources import FAIR, SOURCE, SourceReport, guard_sources
 from training.train import fit_model, holdout_metrics, log_and_register, require_parts, require_rows
 
 log = logging.getLogger(__name__)
@@ -31,27 +32,39 @@ RECENT = "recent"  # marks listings stored since the champion was trained: the g
 MIN_RECENT_ROWS = 200  # fewer recent held-out rows: the gate judges on the whole held-out part
 
 STORED_LABELS = """
-SELECT DISTINCT ON (source, listing_id) listing
+SELECT DISTINCT ON (source, listing_id) listing, predicted_price
 FROM predictions WHERE stored_at >= %s AND asking_price IS NOT NULL
 ORDER BY source, listing_id, event_time DESC
 """
 
 
 def stored_labels(settings: Settings, since: datetime) -> pd.DataFrame:
-    """Listings stored since ``since`` with their asking price, as Craigslist-format rows."""
+    """Listings stored since ``since`` with their asking price, as Craigslist-format rows with the ``source``
+    that sent each and the champion's ``fair_price`` for it (``training.sources`` reads both)."""
+    columns = [*CRAIGSLIST_COLUMNS, SOURCE, FAIR]
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:
-        rows = [r[0] for r in conn.execute(STORED_LABELS, [since]).fetchall()]
-    return pd.DataFrame(rows, columns=list(CRAIGSLIST_COLUMNS)) if rows else pd.DataFrame(columns=CRAIGSLIST_COLUMNS)
+        rows = [{**listing, FAIR: fair} for listing, fair in conn.execute(STORED_LABELS, [since]).fetchall()]
+    return pd.DataFrame(rows).reindex(columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
 @task(cache_policy=NO_CACHE)
 def load(settings: Settings, files: list[Path], since: datetime | None) -> pd.DataFrame:
-    parts = [read_listings_file(path).assign(**{RECENT: False}) for path in files]
+    parts = [
+        read_listings_file(path).assign(**{RECENT: False}).assign(**{SOURCE: f"file:{path.name}"}) for path in files
+    ]
     if since is not None:
         parts.append(stored_labels(settings, since).assign(**{RECENT: True}))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CRAIGSLIST_COLUMNS)
     log.info("loaded %d listings (%d files, stored since %s)", len(frame), len(files), since)
     return frame
+
+
+@task(cache_policy=NO_CACHE)
+def guard(settings: Settings, frame: pd.DataFrame) -> tuple[pd.DataFrame, SourceReport]:
+    """What no one source may contribute, removed before cleaning (``training.sources``)."""
+    kept, report = guard_sources(frame, settings.sources)
+    log.info("per source, rows in %s, kept %s, set aside %s", report.rows, report.kept, report.set_aside or "none")
+    return kept, report
 
 
 @task(cache_policy=NO_CACHE)
@@ -94,15 +107,16 @@ def evaluate_both(settings: Settings, challenger: int, splits: Splits) -> Compar
 
 
 @task(cache_policy=NO_CACHE)
-def gate(comparison: Comparison, challenger: int, margin: float) -> GateDecision:
-    return decide(challenger, comparison.challenger_mae, comparison.champion, comparison.champion_mae, margin,
-                  comparison.naive_mae, comparison.challenger_coverage)  # fmt: skip
+def gate(settings: Settings, comparison: Comparison, challenger: int, margin: float) -> GateDecision:
+    return decide_on(comparison, challenger, margin, settings.sources)
 
 
 @task(cache_policy=NO_CACHE)
-def record(settings: Settings, decision: GateDecision, request_id: str | None) -> GateDecision:
-    """Apply the decision (promote, or record the rejection) in MLflow, Postgres and on Kafka."""
-    return apply(settings, decision, {"request_id": request_id})
+def record(settings: Settings, decision: GateDecision, request_id: str | None, sources: SourceReport) -> GateDecision:
+    """Apply the decision (promote, or record the rejection) in MLflow, Postgres and on Kafka; the per-source
+    counts go with it (``model_events.metrics`` and the version's run, ``sources.json``)."""
+    log_sources(settings, decision.challenger, sources.as_dict() | {"gate": decision.by_source or {}})
+    return apply(settings, decision, {"request_id": request_id, "sources": sources.as_dict()})
 
 
 @flow(name="retrain")
@@ -120,9 +134,10 @@ def retrain(
     settings = load_settings()
     margin = check_margin(settings.promotion_margin if margin is None else margin)
     files = [Path(p) for p in data or []]
-    frame = load(settings, files, since)
+    frame, sources = guard(settings, load(settings, files, since))
     usable, report = clean_rows(frame)
     source = ", ".join([*(str(f) for f in files), *([f"stored since {since.isoformat()}"] if since else [])])
     params = TrainParams(max_rounds=max_rounds)
     challenger, splits = train_challenger(settings, frame, usable, report, params, source, files)
-    return record(settings, gate(evaluate_both(settings, challenger, splits), challenger, margin), request_id)
+    decision = gate(settings, evaluate_both(settings, challenger, splits), challenger, margin)
+    return record(settings, decision, request_id, sources)

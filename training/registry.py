@@ -75,3 +75,10 @@ def load_champion(settings: Settings) -> LoadedModel:
     """Resolve the champion alias once, then load exactly that version."""
     client = configure(settings)
     return load_version(client, settings, champion_version(client, settings))
+
+
+def log_sources(settings: Settings, version: int, figures: dict[str, Any]) -> None:
+    """Per-source counts and errors of a retrain, as ``sources.json`` on the run that made ``version``."""
+    client = configure(settings)
+    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    client.log_dict(str(run_id), figures, "sources.json")
