@@ -65,7 +65,7 @@ SELECT model_version, count(*) AS listings FROM predictions GROUP BY model_versi
 
 DEAD_LETTERS: Final = """
 SELECT failed_at, topic, partition, "offset", substring(key FROM 1 FOR 80) AS key,
-       substring(payload FROM 1 FOR %s) AS payload, octet_length(payload) AS size, reason
+       substring(payload FROM 1 FOR %s) AS payload, coalesce(payload_bytes, octet_length(payload)) AS size, reason
 FROM dead_letters ORDER BY failed_at DESC LIMIT %s
 """
 

@@ -54,7 +54,8 @@ ALTER TABLE predictions ADD COLUMN IF NOT EXISTS source text;
 
 DO $$
 BEGIN  -- tables keyed by (listing_id, model_version) before sites were kept apart: the source joins the key
-    IF (SELECT array_length(conkey, 1) FROM pg_constraint WHERE conname = 'predictions_pkey') = 2 THEN
+    IF (SELECT array_length(conkey, 1) FROM pg_constraint
+        WHERE conrelid = 'predictions'::regclass AND contype = 'p') = 2 THEN
         UPDATE predictions SET source = coalesce(listing->>'source', 'unknown') WHERE source IS NULL;
         ALTER TABLE predictions ALTER COLUMN source SET DEFAULT 'unknown', ALTER COLUMN source SET NOT NULL;
         ALTER TABLE predictions DROP CONSTRAINT predictions_pkey,
@@ -109,7 +110,8 @@ CREATE TABLE IF NOT EXISTS model_events (
 
 DO $$
 BEGIN  -- tables made before the kinds were checked get the check too
-    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = 'model_events_kind') THEN
+    IF NOT EXISTS (SELECT FROM pg_constraint
+                   WHERE conrelid = 'model_events'::regclass AND conname = 'model_events_kind') THEN
         ALTER TABLE model_events ADD CONSTRAINT model_events_kind CHECK (kind IN ({_KINDS}));
     END IF;
 END $$;

@@ -18,7 +18,7 @@ CONSUMED = Counter(f"{PREFIX}listings_consumed_total", "Listings fetched from Ka
 SCORED = Counter(f"{PREFIX}listings_scored_total", "Listings priced, stored and published.")
 DEAD_LETTERED = Counter(
     f"{PREFIX}listings_dead_lettered_total",
-    "Listings sent to the dead-letter topic, by reason class (malformed, invalid_field, unpriceable).",
+    "Listings sent to the dead-letter topic, by reason class (malformed, invalid_field, unpriceable, internal).",
     ["reason_class"],
 )
 BATCHES = Counter(f"{PREFIX}batches_total", "Batches stored, published and committed.")
@@ -40,7 +40,7 @@ MODEL_LOADED = Gauge(f"{PREFIX}model_loaded", "1 when a champion is loaded and s
 SWAPS = Counter(f"{PREFIX}model_swaps_total", "Hot swaps to a newly promoted version.")
 LOAD_FAILURES = Counter(f"{PREFIX}model_load_failures_total", "Versions that could not be loaded (kept the old one).")
 
-REASON_CLASSES = ("malformed", "invalid_field", "unpriceable")
+REASON_CLASSES = ("malformed", "invalid_field", "unpriceable", "internal")
 for each_class in REASON_CLASSES:  # every class and step is exported from the start, at 0
     DEAD_LETTERED.labels(each_class)
 for each_step in ("fetch", "score", "store", "publish", "commit"):
@@ -48,7 +48,10 @@ for each_step in ("fetch", "score", "store", "publish", "commit"):
 
 
 def reason_class(reason: str) -> str:
-    """The class of a dead-letter reason: the envelope ('listing: …'), a field, or the model ('model: …')."""
+    """The class of a dead-letter reason: the envelope ('listing: …'), a field, the model ('model: …'), or a
+    failure nothing more specific names ('internal error: …', a bug: the worker logged its traceback)."""
+    if reason.startswith("internal error:"):
+        return "internal"
     if reason.startswith("listing:"):
         return "malformed"
     if reason.startswith("model:"):

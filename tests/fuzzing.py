@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -48,7 +49,7 @@ def real_rows() -> list[dict[str, Any]]:
     """600 real listings as events (the fields they have), the seeds the mutations start from."""
     frame = read_listings_file(DATA).sample(600, random_state=7)
     now = datetime.now(UTC)
-    return [row_event(row, "fuzz", f"row-{i}", now) for i, row in enumerate(frame.to_dict("records"))]
+    return [row_event(dict(row), "fuzz", f"row-{i}", now) for i, row in enumerate(frame.to_dict("records"))]
 
 
 @cache
@@ -141,9 +142,18 @@ def check_batch(values: list[bytes | None]) -> None:
     COUNTS["dead"] += len(batch.dead_letters)
 
 
-@given(st.lists(MESSAGE, min_size=1, max_size=6))
-def fuzz_scoring(values: list[bytes | None]) -> None:
-    check_batch(values)
+BATCH = st.lists(MESSAGE, min_size=1, max_size=6)
+
+
+def fuzz_scoring(cases: int) -> Callable[[], None]:
+    """A hypothesis test of ``cases`` batches (a new one per chunk: settings apply once per test)."""
+
+    @settings(max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(BATCH)
+    def fuzz(values: list[bytes | None]) -> None:
+        check_batch(values)
+
+    return fuzz  # type: ignore[no-any-return]
 
 
 def run(cases: int) -> dict[str, int]:
@@ -153,9 +163,7 @@ def run(cases: int) -> dict[str, int]:
     COUNTS.update(dict.fromkeys(COUNTS, 0))
     chunk = min(cases, 10_000)
     while COUNTS["cases"] < cases:
-        target = settings(max_examples=min(chunk, cases - COUNTS["cases"]), deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))  # fmt: skip
-        target(fuzz_scoring)()
+        fuzz_scoring(min(chunk, cases - COUNTS["cases"]))()
         rate = COUNTS["cases"] / (time.monotonic() - started)
         print(f"[fuzz] {COUNTS['cases']:,} cases, {COUNTS['messages']:,} messages ({COUNTS['scored']:,} scored, "
               f"{COUNTS['dead']:,} dead-lettered), {rate:,.0f} cases/s", flush=True)  # fmt: skip

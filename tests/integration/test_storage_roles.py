@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from pricemyride.settings import Settings
 from pricemyride.storage import ModelEventKind, create_schema
@@ -43,3 +47,53 @@ def test_model_events_take_only_the_kinds_the_code_writes(settings: Settings, ki
         for good in ModelEventKind:
             with conn.transaction(force_rollback=True):
                 conn.execute("INSERT INTO model_events (kind, version, reason) VALUES (%s, 1, 'x')", [good.value])
+
+
+OLD_PREDICTIONS = """
+CREATE TABLE predictions (
+    listing_id text NOT NULL, model_version integer NOT NULL, event_id uuid NOT NULL,
+    predicted_price double precision NOT NULL, asking_price double precision, event_time timestamptz NOT NULL,
+    scored_at timestamptz NOT NULL, stored_at timestamptz NOT NULL DEFAULT clock_timestamp(), listing jsonb NOT NULL,
+    PRIMARY KEY (listing_id, model_version))
+"""
+
+
+@pytest.fixture
+def scratch_schema(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose search path is a schema of its own, dropped afterwards."""
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS migration_test CASCADE")
+        conn.execute("CREATE SCHEMA migration_test")
+        conn.execute("SET search_path TO migration_test")
+        conn.autocommit = False
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            conn.autocommit = True
+            conn.execute("DROP SCHEMA migration_test CASCADE")
+
+
+def test_a_table_keyed_by_listing_id_is_migrated_to_source_listing_id_version(
+    scratch_schema: psycopg.Connection[Any],
+) -> None:
+    conn = scratch_schema
+    conn.execute(OLD_PREDICTIONS)
+    for source in ("site-a", None):
+        listing = Jsonb({"id": f"x-{source}", **({"source": source} if source else {})})
+        conn.execute("INSERT INTO predictions (listing_id, model_version, event_id, predicted_price, event_time, "
+                     "scored_at, listing) VALUES (%s, 1, gen_random_uuid(), 1, now(), now(), %s)",
+                     [f"x-{source}", listing])  # fmt: skip
+    conn.commit()
+    conn.execute("SELECT set_config('search_path', 'migration_test', false)")
+    create_schema(conn)
+    create_schema(conn)  # idempotent after the migration too
+    key = conn.execute(
+        "SELECT array_agg(a.attname ORDER BY array_position(c.conkey, a.attnum)) FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+        "WHERE c.conname = 'predictions_pkey' AND c.connamespace = 'migration_test'::regnamespace"
+    ).fetchone()
+    assert key == (["source", "listing_id", "model_version"],)
+    assert sorted(conn.execute("SELECT source, listing_id FROM predictions").fetchall()) == [
+        ("site-a", "x-site-a"), ("unknown", "x-None")
+    ]  # fmt: skip

@@ -131,8 +131,9 @@ def test_dead_letter_reasons_fall_in_their_class(raw: bytes, expected: str) -> N
     assert reason_class(reason_of(raw)) == expected
 
 
-def test_a_model_failure_is_unpriceable() -> None:
+def test_a_model_failure_is_unpriceable_and_an_unnamed_one_internal() -> None:
     assert reason_class("model: could not price this listing (ValueError: boom)") == "unpriceable"
+    assert reason_class("internal error: RecursionError") == "internal"
 
 
 def dead(reason: str) -> DeadLetterRow:
