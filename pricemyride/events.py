@@ -436,6 +436,7 @@ class Prediction(BaseModel):
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
+    source: str = Field("unknown", description="The listing site that sent the listing: (source, listing_id) is it.")
     listing_id: str
     model_version: int
     predicted_price: float

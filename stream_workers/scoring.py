@@ -138,6 +138,7 @@ def prediction_json(row: PredictionRow, scored_at: str) -> bytes:
     Same document as ``Prediction.model_dump_json()``; a unit test holds the two together."""
     return orjson.dumps(
         {
+            "source": row.source,
             "listing_id": row.listing_id,
             "model_version": row.model_version,
             "predicted_price": row.predicted_price,
