@@ -11,13 +11,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from dashboard.app import PREDICTION_COLUMNS
 from dashboard.figures import money
 from dashboard.valuation import listing_from_form, value
 from pricemyride.errors import InvalidListing
 from pricemyride.events import parse_listing
 from pricing.deal import MAX_RELATIVE_WIDTH, NOT_ENOUGH_INFORMATION
 from tests.e2e.conftest import ARTIFACTS, DEALS, Seeded
-from tests.integration.helpers import scalar
+from tests.integration.helpers import query, scalar
 from training.registry import load_champion
 
 pytestmark = pytest.mark.integration
@@ -53,12 +54,15 @@ def test_live_page_shows_counts_and_latest_valuations_from_the_database(
     open_page(browser, dashboard_url + "/", lambda b: text_of(b, "scored") not in ("", "…"), "live")
     assert text_of(browser, "scored") == f"{scored:,}"
     assert text_of(browser, "dead-lettered") == f"{dead:,}"
-    latest = scalar(seeded.settings, "SELECT predicted_price FROM predictions ORDER BY scored_at DESC LIMIT 1")
+    latest, source = query(seeded.settings, "SELECT predicted_price, source FROM predictions "
+                            "ORDER BY scored_at DESC LIMIT 1")[0]  # fmt: skip
     rows = table_cells(browser, "latest")
+    column = {name: i for i, (_, name) in enumerate(PREDICTION_COLUMNS)}
     assert len(rows) == 25  # one page of the 50 newest
-    assert rows[0][5] == money(latest)
-    assert rows[0][8] == "v2"
-    assert {r[7] for r in rows} <= set(DEALS)
+    assert rows[0][column["Fair price"]] == money(latest)
+    assert rows[0][column["Source"]] == source
+    assert rows[0][column["Model"]] == "v2"
+    assert {r[column["Deal"]] for r in rows} <= set(DEALS)
     assert "Listings per second" in text_of(browser, "throughput-chart")
     buckets = scalar(seeded.settings, "SELECT count(DISTINCT date_bin('10 s', scored_at, TIMESTAMPTZ '2000-01-01')) "
                      "FROM predictions")  # fmt: skip
