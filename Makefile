@@ -15,7 +15,7 @@ CASES ?= 100000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench chaos fuzz test test-unit test-e2e test-integration lint format schema train evaluate tune clean
+.PHONY: help install system up down status demo demo-drift bench chaos fuzz test test-unit test-e2e test-integration lint format schema train evaluate tune share-choice clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ evaluate: install ## per-slice quality report, 3 seeds → reports/model_quality
 
 tune: install ## hyperparameter search on validation data, full budget → reports/tuning.json (DATA=…, POOL=other-year file)
 	@$(PY) -m pricemyride_cli tune --trials 30 $(if $(DATA),--data $(DATA)) $(if $(POOL),--pool $(POOL))
+
+share-choice: install ## choose the source guard's max_share on validation (2021 file, honest + copying flood) → reports/source_share.json
+	@$(PY) -m training.share_choice $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 clean: down ## stop everything and delete local state (.state)
 	rm -rf .state

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ class WindowResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+ALL_MISSING: Final = 1.0  # the score of a column the reference has and the window lacks entirely
+
+
 def _given(columns: list[str], reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     return [c for c in columns if current[c].notna().any() and reference[c].notna().any()]
 
@@ -47,15 +50,17 @@ def _given(columns: list[str], reference: pd.DataFrame, current: pd.DataFrame) -
 def _evidently_scores(
     policy: DriftPolicy, reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> dict[str, float]:
-    """Evidently ValueDrift per column (distance: higher means more drift). A column with no value in the window
-    or the reference is not judged (Evidently refuses an empty column): a window of sites that never send
-    ``lat`` scores it 0 instead of failing the window."""
+    """Evidently ValueDrift per column (distance: higher means more drift). Evidently refuses an empty column,
+    so a column with no value in the window but values in the reference scores ``ALL_MISSING`` (every value
+    gone is as far as a column can move: a window of sites that never send ``lat`` drifts on it, and is not
+    a failed window), and one with no value in the reference is not judged."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
+    gone = {c: ALL_MISSING for c in [*numeric, *categorical] if reference[c].notna().any() and current[c].isna().all()}
     numeric, categorical = _given(numeric, reference, current), _given(categorical, reference, current)
     if not numeric and not categorical:
-        return {}
+        return gone
 
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     metrics = [ValueDrift(column=c, method=policy.numeric_method) for c in numeric]
@@ -70,7 +75,7 @@ def _evidently_scores(
         column = item["config"]["column"]
         value = item["value"]
         scores[column] = float(value) if value is not None and math.isfinite(float(value)) else 0.0
-    return scores
+    return scores | gone
 
 
 def _typed(frame: pd.DataFrame, policy: DriftPolicy) -> pd.DataFrame:

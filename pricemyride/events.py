@@ -67,6 +67,7 @@ MIN_DATE_YEAR: Final = 1990
 FUTURE_SLACK: Final = timedelta(days=1)
 MAX_ODOMETER: Final = 2_000_000
 MAX_PRICE: Final = 5_000_000
+MAX_FAIR_PRICE: Final = 10 * MAX_PRICE  # a model's price beyond this is no price (a record the monitor skips)
 DUPLICATE_KEYS_HINT: Final = re.compile(r'"\s*:')
 KINDS: Final = {list: "items", dict: "keys"}
 SHORT_REPR: Final = reprlib.Repr()  # Python 3.11's takes no arguments
@@ -439,14 +440,14 @@ class Prediction(BaseModel):
     source: str = Field("unknown", description="The listing site that sent the listing: (source, listing_id) is it.")
     listing_id: str
     model_version: int
-    predicted_price: float
-    price_low: float = Field(description="Low end of the 80% fair-price range.")
-    price_high: float = Field(description="High end of the 80% fair-price range.")
+    predicted_price: float = Field(ge=0, le=MAX_FAIR_PRICE)
+    price_low: float = Field(ge=0, le=MAX_FAIR_PRICE, description="Low end of the 80% fair-price range.")
+    price_high: float = Field(ge=0, le=MAX_FAIR_PRICE, description="High end of the 80% fair-price range.")
     deal_rating: Literal["great", "good", "fair", "high", "overpriced", "not enough information"] | None = Field(
         description="Where the asking price falls against the range; 'not enough information' where the range "
         "is too wide to judge; None without an asking price."
     )
-    asking_price: float | None
+    asking_price: float | None = Field(ge=0, le=MAX_PRICE)
     event_time: AwareDatetime
     scored_at: AwareDatetime
     listing: Listing

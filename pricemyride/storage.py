@@ -53,13 +53,15 @@ ALTER TABLE predictions ADD COLUMN IF NOT EXISTS deal_rating text;
 ALTER TABLE predictions ADD COLUMN IF NOT EXISTS source text;
 
 DO $$
+DECLARE old_key name;
 BEGIN  -- tables keyed by (listing_id, model_version) before sites were kept apart: the source joins the key
-    IF (SELECT array_length(conkey, 1) FROM pg_constraint
-        WHERE conrelid = 'predictions'::regclass AND contype = 'p') = 2 THEN
+    SELECT conname INTO old_key FROM pg_constraint
+    WHERE conrelid = 'predictions'::regclass AND contype = 'p' AND array_length(conkey, 1) = 2;
+    IF old_key IS NOT NULL THEN
         UPDATE predictions SET source = coalesce(listing->>'source', 'unknown') WHERE source IS NULL;
         ALTER TABLE predictions ALTER COLUMN source SET DEFAULT 'unknown', ALTER COLUMN source SET NOT NULL;
-        ALTER TABLE predictions DROP CONSTRAINT predictions_pkey,
-            ADD CONSTRAINT predictions_pkey PRIMARY KEY (source, listing_id, model_version);
+        EXECUTE format('ALTER TABLE predictions DROP CONSTRAINT %I, '
+                       'ADD CONSTRAINT predictions_pkey PRIMARY KEY (source, listing_id, model_version)', old_key);
     END IF;
 END $$;
 
@@ -196,6 +198,7 @@ ON CONFLICT DO NOTHING
 MAX_STORED_PAYLOAD: Final = 4096  # bytes of a rejected message kept in Postgres (enough to see what it was)
 MAX_STORED_KEY: Final = 256  # bytes of its Kafka key (listing ids are at most 64 characters)
 # Oldest first, in slices, so that a large backlog never holds one long transaction or lock.
+PRUNE_LOCK: Final = 0x70_6D_72_64  # the advisory lock key of dead-letter pruning ("pmrd")
 DELETE_OLD_DEAD_LETTERS: Final = """
 DELETE FROM dead_letters WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM dead_letters WHERE failed_at < %s ORDER BY failed_at LIMIT %s))
@@ -242,7 +245,7 @@ def _columns(rows: Sequence[Any]) -> list[list[Any]]:
 
 
 def staged_rows(rows: Sequence[PredictionRow]) -> list[tuple[Any, ...]]:
-    """The rows to COPY: the newest per (listing, version), as tuples in ``PREDICTION_COLUMNS`` order."""
+    """The rows to COPY: the newest per (source, listing, version), as tuples in ``PREDICTION_COLUMNS`` order."""
     return [astuple_row(row) for row in latest_per_listing(rows)]
 
 
@@ -262,14 +265,23 @@ def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
 
 
 def delete_old_dead_letters(conn: psycopg.Connection[Any], before: datetime, slice_rows: int = 10_000) -> int:
-    """Delete the dead letters that failed before ``before``, a slice per transaction; the number deleted."""
+    """Delete the dead letters that failed before ``before``, a slice per transaction; the number deleted.
+    One worker at a time (a session advisory lock): another that finds it taken deletes nothing and returns 0."""
+    with conn.transaction():
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", [PRUNE_LOCK]).fetchone()
+    if not locked or not locked[0]:
+        return 0
     deleted = 0
-    while True:
+    try:
+        while True:
+            with conn.transaction():
+                count = conn.execute(DELETE_OLD_DEAD_LETTERS, [before, slice_rows]).rowcount
+            deleted += count
+            if count < slice_rows:
+                return deleted
+    finally:
         with conn.transaction():
-            count = conn.execute(DELETE_OLD_DEAD_LETTERS, [before, slice_rows]).rowcount
-        deleted += count
-        if count < slice_rows:
-            return deleted
+            conn.execute("SELECT pg_advisory_unlock(%s)", [PRUNE_LOCK])
 
 
 async def write_batch(
@@ -278,7 +290,7 @@ async def write_batch(
     dead_letters: Sequence[DeadLetterRow],
 ) -> None:
     """Store one micro-batch in one transaction: predictions by binary COPY into the staging table and one
-    merge (upsert keyed by listing and version), dead letters by one insert keyed by their Kafka coordinate."""
+    merge (upsert keyed by source, listing and version), dead letters by one insert keyed by their Kafka coordinate."""
     staged = conn in _STAGED  # the temporary table lives as long as the session, once its creation committed
     async with conn.transaction():
         if predictions:

@@ -190,9 +190,19 @@ async def follow_model_updates(settings: Settings, scorer: Scorer) -> None:
         await consumer.stop()
 
 
+async def prune_every(settings: Settings, every_s: float) -> None:
+    """Prune the dead letters when the worker starts, then every ``every_s`` (off the event loop)."""
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, prune_dead_letters, settings)
+        except Exception:  # housekeeping never stops a worker; the next hour tries again
+            log.exception("dead letters not pruned")
+        await asyncio.sleep(every_s)
+
+
 def prune_dead_letters(settings: Settings) -> None:
     """Delete the dead letters older than the retention setting; a database that does not answer is logged,
-    and the next run tries again (every worker runs it; deleting twice deletes nothing more)."""
+    and the next run tries again (every worker runs it; one at a time holds the lock, the others skip)."""
     before = datetime.now(UTC) - timedelta(days=settings.dead_letter_retention_days)
     try:
         with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
@@ -457,8 +467,8 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     async def registry_poll() -> None:
         await poll_registry(settings, scorer)
 
-    @app.timer(interval=PRUNE_EVERY_S, on_leader=False)
+    @app.task
     async def dead_letter_retention() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, prune_dead_letters, settings)
+        await prune_every(settings, PRUNE_EVERY_S)
 
     return app

@@ -112,7 +112,8 @@ def scored(message: RawMessage, outcome: PredictionRow, scored_at: str) -> Publi
 
 def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
     """Validate and score one batch. Whatever a message holds, it ends as a stored prediction or a dead letter
-    with its reason; nothing a message causes escapes (only the model object itself could)."""
+    with its reason; nothing a message causes escapes (an exception no check names becomes the message's
+    ``internal error: <kind>`` dead letter, and a model that raises on a batch is retried listing by listing)."""
     now = datetime.now(UTC)
     valid, dead = validate(messages, now)
     if not valid:

@@ -34,7 +34,7 @@ MIN_RECENT_ROWS = 200  # fewer recent held-out rows: the gate judges on the whol
 STORED_LABELS = """
 SELECT DISTINCT ON (source, listing_id) listing, predicted_price
 FROM predictions WHERE stored_at >= %s AND asking_price IS NOT NULL
-ORDER BY source, listing_id, event_time DESC
+ORDER BY source, listing_id, event_time DESC, scored_at DESC  -- the latest champion's price of the latest event
 """
 
 
@@ -114,9 +114,15 @@ def gate(settings: Settings, comparison: Comparison, challenger: int, margin: fl
 @task(cache_policy=NO_CACHE)
 def record(settings: Settings, decision: GateDecision, request_id: str | None, sources: SourceReport) -> GateDecision:
     """Apply the decision (promote, or record the rejection) in MLflow, Postgres and on Kafka; the per-source
-    counts go with it (``model_events.metrics`` and the version's run, ``sources.json``)."""
-    log_sources(settings, decision.challenger, sources.as_dict() | {"gate": decision.by_source or {}})
-    return apply(settings, decision, {"request_id": request_id, "sources": sources.as_dict()})
+    counts go with it (``model_events.metrics``, and the version's run as ``sources.json``: written after the
+    decision is applied, and a failure to write it only logged, so it never leaves a challenger undecided)."""
+    applied = apply(settings, decision, {"request_id": request_id, "sources": sources.as_dict()})
+    try:
+        log_sources(settings, decision.challenger, sources.as_dict() | {"gate": decision.by_source or {}})
+    except Exception as exc:  # noqa: BLE001 - the decision stands; the artifact copies what model_events holds
+        log.error("could not attach sources.json to version %s (%s): model_events has the counts",
+                  decision.challenger, type(exc).__name__)  # fmt: skip
+    return applied
 
 
 @flow(name="retrain")

@@ -15,7 +15,8 @@ Stored listings carry the ``source`` that published them and the price the champ
    one is sampled down. A single source with nothing beside it is not capped (there is nothing to cap it
    against).
 
-Rows from data files (no ``fair_price``) are the operator's choice: only the share cap counts them.
+Rows from data files (no ``fair_price``) are the operator's choice: only the share cap counts them (their
+duplicates are the cleaning's: ``training.cleaning``).
 """
 
 from __future__ import annotations
@@ -66,8 +67,11 @@ def log_ratio(frame: pd.DataFrame) -> pd.Series:
 
 
 def drop_republished(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored listings published again by the same source count once (file rows are left to the cleaning)."""
     columns = [SOURCE, *(c for c in CONTENT if c in frame)]
-    return frame.loc[~frame[columns].astype("string").duplicated(keep="last")]
+    stored = frame[FAIR].notna() if FAIR in frame else pd.Series(False, index=frame.index)
+    again = frame[columns].astype("string").duplicated(keep="last") & stored
+    return frame.loc[~again]
 
 
 def shifted_sources(frame: pd.DataFrame, policy: SourcePolicy) -> dict[str, float]:
@@ -94,19 +98,24 @@ def outliers(frame: pd.DataFrame, policy: SourcePolicy) -> pd.Series:
 
 def share_caps(sizes: dict[str, int], others: int, max_share: float) -> dict[str, int]:
     """The most rows each too-large source may keep so that none is over ``max_share`` of the final total;
-    ``others`` are rows of no source here (files). With the k largest capped at x, x = c·R / (1 - c·k) where R
-    is every other row: the first k for which the next source fits under x. Nothing to cap against: no cap."""
-    order = sorted(sizes, key=lambda s: sizes[s], reverse=True)
-    if not order or sizes[order[0]] <= max_share * (others + sum(sizes.values())):
+    ``others`` are rows of no source here (files). A source's share at a cap x, x ÷ (others + Σ min(size, x)),
+    grows with x, so the cap is the largest x that keeps it within ``max_share`` (a bisection). Where even
+    equal sources cannot meet it (three sources and 0.3), every source is levelled to the smallest one, the
+    nearest to the rule there is. One source alone with nothing beside it is not capped."""
+    if not sizes or max(sizes.values()) <= max_share * (others + sum(sizes.values())):
         return {}
-    for k in range(1, len(order) + 1):
-        rest = others + sum(sizes[s] for s in order[k:])
-        if rest == 0 or max_share * k >= 1:
-            return {}
-        limit = int(max_share * rest / (1 - max_share * k))
-        if k == len(order) or sizes[order[k]] <= limit:
-            return {s: limit for s in order[:k]}
-    return {}
+    if len(sizes) == 1 and others == 0:
+        return {}
+
+    def within(x: int) -> bool:
+        return x <= max_share * (others + sum(min(n, x) for n in sizes.values()))
+
+    low, high = 0, max(sizes.values())  # within(low) holds, within(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if within(middle) else (low, middle)
+    limit = low if low > 0 or others else min(sizes.values())  # 0 alone: not even equal shares fit: level
+    return {source: limit for source, n in sizes.items() if n > limit}
 
 
 def cap(frame: pd.DataFrame, stored: pd.Series, policy: SourcePolicy, seed: int) -> pd.DataFrame:

@@ -115,6 +115,23 @@ def scored_keys(settings: Settings) -> Counter[tuple[str, str]]:
     return Counter((source, listing_id) for source, listing_id in rows)
 
 
+def assert_dead_lettered_once_with_reasons(settings: Settings, dead: dict[tuple[int, int], Hostile]) -> None:
+    """Each bad message is one dead-letter row (its reason, a bounded payload, the size that arrived) and one
+    record on the dead-letter topic naming its coordinate."""
+    columns = 'partition, "offset", reason, octet_length(payload), payload_bytes'
+    stored = {(p, o): rest for p, o, *rest in query(settings, f"SELECT {columns} FROM dead_letters")}
+    assert stored.keys() == dead.keys()
+    for coordinate, item in dead.items():
+        reason, size, full = stored[coordinate]
+        assert reason.startswith(item.reason), (item.name, reason)
+        assert len(reason.encode()) <= 1024
+        assert (size or 0) <= MAX_STORED_PAYLOAD
+        assert full == (None if item.value is None else len(item.value)), item.name
+    dlq = read_topic(settings, settings.dlq_topic)
+    coordinates = Counter((int(h["dlq.partition"]), int(h["dlq.offset"])) for h in (dict(m.headers) for m in dlq))
+    assert coordinates == Counter(dict.fromkeys(dead, 1))
+
+
 def test_hostile_messages_never_stop_the_worker_or_the_monitor(world: World) -> None:
     settings = world.settings
     sent, refused = publish(settings)
@@ -141,19 +158,7 @@ def test_hostile_messages_never_stop_the_worker_or_the_monitor(world: World) -> 
     assert set(keys.values()) == {1}
     assert {("site-a", "good-0"), ("site-b", "good-0"), (SITE, "good-0")} <= keys.keys()
 
-    columns = 'partition, "offset", reason, octet_length(payload), payload_bytes'
-    stored = {(p, o): rest for p, o, *rest in query(settings, f"SELECT {columns} FROM dead_letters")}
-    assert stored.keys() == dead.keys()
-    for coordinate, item in dead.items():
-        reason, size, full = stored[coordinate]
-        assert reason.startswith(item.reason), (item.name, reason)
-        assert len(reason.encode()) <= 1024
-        assert (size or 0) <= MAX_STORED_PAYLOAD
-        assert full == (None if item.value is None else len(item.value)), item.name
-
-    dlq = read_topic(settings, settings.dlq_topic)
-    coordinates = Counter((int(h["dlq.partition"]), int(h["dlq.offset"])) for h in (dict(m.headers) for m in dlq))
-    assert coordinates == Counter(dict.fromkeys(dead, 1))
+    assert_dead_lettered_once_with_reasons(settings, dead)
     published = Counter(m.key for m in read_topic(settings, settings.predictions_topic) if m.key != b"poison")
     assert published[b"good-0"] == 3
     assert sum(published.values()) == expected_rows

@@ -1,8 +1,10 @@
-"""Postgres: the schema is idempotent and the dashboard's role can read but never write."""
+"""Postgres: the schema is idempotent (and migrates the old key), the dashboard's role can read but never write,
+and dead letters past their retention are deleted, by one worker at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -10,7 +12,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from pricemyride.settings import Settings
-from pricemyride.storage import ModelEventKind, create_schema
+from pricemyride.storage import PRUNE_LOCK, ModelEventKind, create_schema, delete_old_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +99,27 @@ def test_a_table_keyed_by_listing_id_is_migrated_to_source_listing_id_version(
     assert sorted(conn.execute("SELECT source, listing_id FROM predictions").fetchall()) == [
         ("site-a", "x-site-a"), ("unknown", "x-None")
     ]  # fmt: skip
+
+
+def test_dead_letters_past_retention_are_deleted_in_slices_by_one_worker_at_a_time(
+    settings: Settings, scratch_schema: psycopg.Connection[Any]
+) -> None:
+    conn = scratch_schema
+    conn.execute("SELECT set_config('search_path', 'migration_test', false)")
+    create_schema(conn)
+    now = datetime.now(UTC)
+    ages = [timedelta(days=d) for d in (40, 35, 31, 31, 29, 1)]
+    for offset, age in enumerate(ages):
+        conn.execute("INSERT INTO dead_letters (topic, partition, \"offset\", reason, failed_at) "
+                     "VALUES ('listings', 0, %s, 'r', %s)", [offset, now - age])  # fmt: skip
+    conn.commit()
+    url = settings.database_url.get_secret_value()
+    with psycopg.connect(url, autocommit=True) as other:  # another worker holds the lock
+        other.execute("SELECT pg_advisory_lock(%s)", [PRUNE_LOCK])
+        assert delete_old_dead_letters(conn, now - timedelta(days=30), slice_rows=3) == 0
+        other.execute("SELECT pg_advisory_unlock(%s)", [PRUNE_LOCK])
+    assert delete_old_dead_letters(conn, now - timedelta(days=30), slice_rows=3) == 4  # two slices
+    left = conn.execute('SELECT "offset" FROM dead_letters ORDER BY 1').fetchall()
+    assert left == [(4,), (5,)]
+    assert conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                        [PRUNE_LOCK]).fetchone() == (0,)  # fmt: skip

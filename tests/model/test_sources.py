@@ -10,11 +10,14 @@ The figures are printed (``pytest -s``) and quoted in the README.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pricemyride.datafile import read_listings_file
 from pricemyride.policy import SourcePolicy
@@ -57,11 +60,13 @@ def test_a_flooding_site_is_set_aside_and_the_challenger_is_not_steered(stored: 
     assert report.set_aside["flood"] > 2.4
     assert set(guarded[SOURCE]) == {"honest"}
 
-    honest_test = make_splits(stored.loc[stored[SOURCE] == "honest"]).test
-    steered, clean_model = trained(stored), trained(guarded)
+    splits = make_splits(stored)  # one split: the honest site's test cars are unseen by both models
+    honest_test = splits.test.loc[splits.test[SOURCE] == "honest"]
+    steered = fit_model(splits, PARAMS)
+    clean_model = fit_model(replace(splits, train=guard_sources(splits.train, SourcePolicy())[0]), PARAMS)
     without_guard, with_guard = honest_ratio(steered, honest_test), honest_ratio(clean_model, honest_test)
     print(f"\n[flood] set aside: {report.set_aside}; kept {report.kept}; removed as outliers {report.outliers}")
-    print(f"[flood] model price ÷ asking on the honest site's held-out cars: without the guard "
+    print(f"[flood] model price ÷ asking on the honest site's {len(honest_test)} held-out cars: without the guard "
           f"{without_guard:.2f}, with it {with_guard:.2f}")  # fmt: skip
     assert without_guard > 1.4, "the flood steers a challenger trained on everything"
     assert 0.8 < with_guard < 1.25
@@ -86,6 +91,27 @@ def test_the_share_cap_keeps_each_source_under_its_share() -> None:
     assert share_caps({"a": 100, "b": 100, "f": 5_000}, 0, 0.4) == {"f": 133}
     assert share_caps({"f": 5_000}, 0, 0.5) == {}, "one source alone is not capped"
     assert share_caps({"a": 400, "b": 600}, 0, 0.7) == {}
+    assert share_caps({"f": 10_000, "a": 100, "b": 100}, 0, 0.3) == {"f": 100}, "0.3 of three: levelled"
+
+
+@given(sizes=st.dictionaries(st.sampled_from("abcdefg"), st.integers(1, 50_000), min_size=1),
+       others=st.integers(0, 50_000), share=st.floats(0.05, 1.0))  # fmt: skip
+def test_a_capped_source_is_within_its_share_or_all_are_level(sizes: dict[str, int], others: int, share: float) -> None:
+    caps = share_caps(sizes, others, share)
+    kept = {s: min(n, caps.get(s, n)) for s, n in sizes.items()}
+    total = others + sum(kept.values())
+    assert all(caps[s] < sizes[s] for s in caps), "a cap only ever removes rows"
+    if len(sizes) == 1 and others == 0:
+        assert caps == {}
+    elif max(kept.values()) > share * total + 1:  # over by more than rounding: only when nothing fits
+        assert others == 0, (kept, others)
+        assert len(set(kept.values())) == 1, kept
+    if caps:  # the cap keeps as much as it can: one more row each would break the share
+        limit = next(iter(caps.values()))
+        assert (
+            limit + 1 > share * (others + sum(min(n, limit + 1) for n in sizes.values()))
+            or len(set(kept.values())) == 1
+        )
 
 
 def test_republications_outliers_and_caps_are_counted_per_source() -> None:
