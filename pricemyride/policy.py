@@ -75,8 +75,9 @@ class SourcePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
 
-    max_share: float = Field(0.5, gt=0, le=1)
-    """No source keeps more than this share of the training rows (a larger one is sampled down)."""
+    max_share: float = Field(0.3, gt=0, le=1)
+    """No source keeps more than this share of the stored training rows (a larger one is sampled down); chosen
+    on validation (``make share-choice``: 0.3 of 0.2–1.0, ``reports/source_share.json``)."""
     max_shift: float = Field(1.5, gt=1)
     """A source whose median asking ÷ fair price lies beyond this factor of the sites' and champion's is set aside."""
     outlier_z: float = Field(4.0, gt=0)

@@ -11,12 +11,12 @@ Stored listings carry the ``source`` that published them and the price the champ
    sit near 0, and a market move that every site shows (the 2021 surge) moves the votes together.
 3. **Outliers within a source**: listings whose log ratio lies more than ``outlier_z`` robust z-scores (MAD)
    from their source's median.
-4. **A share cap**: no source keeps more than ``max_share`` of the training rows (files included); a larger
-   one is sampled down. A single source with nothing beside it is not capped (there is nothing to cap it
-   against).
+4. **A share cap**: no source keeps more than ``max_share`` of the stored training rows; a larger one is
+   sampled down, and where not even equal shares fit (three sources and 0.3) all are levelled to the
+   smallest. The cap keeps sites apart from each other: rows from files do not count, and a lone stored
+   source is not capped (the default 0.3 was chosen on validation: ``training.share_choice``).
 
-Rows from data files (no ``fair_price``) are the operator's choice: only the share cap counts them (their
-duplicates are the cleaning's: ``training.cleaning``).
+Rows from data files (no ``fair_price``) are the operator's choice: the guard leaves them to the cleaning.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def share_caps(sizes: dict[str, int], others: int, max_share: float) -> dict[str
 
 def cap(frame: pd.DataFrame, stored: pd.Series, policy: SourcePolicy, seed: int) -> pd.DataFrame:
     sizes = counts(frame.loc[stored])
-    limits = share_caps(sizes, int((~stored).sum()), policy.max_share)
+    limits = share_caps(sizes, 0, policy.max_share)  # among sites: the operator's files do not count
     keep = pd.Series(True, index=frame.index)
     for source, limit in limits.items():
         rows = frame.index[stored & (frame[SOURCE] == source)]

@@ -132,3 +132,19 @@ def test_republications_outliers_and_caps_are_counted_per_source() -> None:
     assert report.set_aside == {}
     assert report.kept["b"] <= report.kept["a"] + 1
     assert kept[SOURCE].value_counts()["b"] == report.kept["b"]
+
+
+def test_files_do_not_count_against_a_site_and_a_lone_site_is_not_capped() -> None:
+    rng = np.random.default_rng(2)
+    site = pd.DataFrame({SOURCE: "site", "price": rng.uniform(5_000, 30_000, 900), "year": 2015.0})
+    site[FAIR] = site["price"]
+    files = pd.DataFrame({SOURCE: "file:old.csv", "price": rng.uniform(5_000, 30_000, 100), "year": 2012.0,
+                          FAIR: np.nan})  # fmt: skip
+    frame = pd.concat([site, files], ignore_index=True)
+    kept, report = guard_sources(frame, SourcePolicy(max_share=0.3))
+    assert report.capped == {}
+    assert len(kept) == len(frame)
+    second = site.head(100).assign(**{SOURCE: "other", "year": 2016.0})
+    _, report = guard_sources(pd.concat([frame, second], ignore_index=True), SourcePolicy(max_share=0.5))
+    assert report.kept["site"] == 100, "two sites at 0.5: the larger is sampled down to the other's size"
+    assert report.kept["file:old.csv"] == 100
