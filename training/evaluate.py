@@ -49,13 +49,18 @@ CAPSTONE_PARAMS: Final = {
 }  # fmt: skip
 
 
+def group_key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """``cols`` lower-cased, stripped and joined by ``|`` (vectorised: a row-wise join took 80 s a report)."""
+    parts = [frame[c].fillna("?").astype("string").str.lower().str.strip() for c in cols]
+    return parts[0].str.cat(pd.concat(parts[1:], axis=1), sep="|") if len(parts) > 1 else parts[0]
+
+
 def median_baseline(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     """Median price of the same (make, model, year), with coarser fallbacks."""
-    key = lambda f, cols: f[cols].astype("string").apply(lambda s: s.str.lower().str.strip()).agg("|".join, axis=1)  # noqa: E731
     out = pd.Series(np.nan, index=test.index)
     for cols in (["manufacturer", "model", "year"], ["manufacturer", "year"], ["manufacturer"]):
-        medians = prices(train).groupby(key(train.fillna("?"), cols)).median()
-        out = out.fillna(key(test.fillna("?"), cols).map(medians))
+        medians = prices(train).groupby(group_key(train, cols)).median()
+        out = out.fillna(group_key(test, cols).map(medians))
     return out.fillna(prices(train).median()).to_numpy()
 
 

@@ -29,7 +29,7 @@ from tests.integration.helpers import free_port, served_dashboard, spawn, stop, 
 
 pytestmark = pytest.mark.integration
 PASSWORD = "a long test password"
-BACKLOG = 3_000
+BACKLOG = 1_500
 
 
 def fetch(url: str, auth: tuple[str, str] | None = None, data: bytes | None = None,

@@ -17,7 +17,7 @@ from pricemyride.errors import InvalidListing
 from pricemyride.events import FEATURE_FIELDS, Listing, parse_listing
 from producers.replay import row_event
 from training.cleaning import clean
-from training.data import load_training_frame, make_splits, model_input, prices
+from training.data import Splits, load_training_frame, make_splits, model_input, prices
 from training.evaluate import evaluate
 from training.features import records_of
 from training.levels import LEVELS, at_level, info_class
@@ -35,11 +35,17 @@ CAR = {
 
 
 @pytest.fixture(scope="module")
-def model() -> PriceModel:
+def splits() -> Splits:
+    """The real 2021 listings, cleaned and split once for the module (time-ordered, car-separated)."""
     if not DATA.is_file():
         pytest.fail(f"expected the real Craigslist listings at {DATA} (set PRICEMYRIDE_TEST_DATA_DIR)")
     raw, _ = load_training_frame(DATA, None)
-    return fit_model(make_splits(clean(raw)[0]), TrainParams(max_rounds=400))
+    return make_splits(clean(raw)[0])
+
+
+@pytest.fixture(scope="module")
+def model(splits: Splits) -> PriceModel:
+    return fit_model(splits, TrainParams(max_rounds=400))
 
 
 def price(fitted: PriceModel, changes: dict[str, object] | None = None) -> float:
@@ -90,10 +96,9 @@ def test_beats_both_baselines_on_a_held_out_split() -> None:
 
 
 @pytest.fixture(scope="module")
-def held_out() -> pd.DataFrame:
+def held_out(splits: Splits) -> pd.DataFrame:
     """A fixed sample of the test part (time-ordered, car-separated) the fixture's model never saw."""
-    raw, _ = load_training_frame(DATA, None)
-    return make_splits(clean(raw)[0]).test
+    return splits.test
 
 
 @pytest.mark.parametrize("level", list(LEVELS))
@@ -127,11 +132,10 @@ def test_without_a_year_more_miles_still_lower_the_price(model: PriceModel) -> N
     assert low > high
 
 
-def test_the_stream_range_is_crepes_own_prediction(model: PriceModel, held_out: pd.DataFrame) -> None:
+def test_the_stream_range_is_crepes_own_prediction(model: PriceModel, splits: Splits, held_out: pd.DataFrame) -> None:
     """Scoring looks the range up in a table made at fit time; crepes, fitted here on the same calibration
     rows, predicts the very same range for every listing whose bin had enough calibration rows."""
-    raw, _ = load_training_frame(DATA, None)
-    calibration = make_splits(clean(raw)[0]).calibration
+    calibration = splits.calibration
     levels = pd.concat([at_level(model_input(calibration), level) for level in LEVELS], ignore_index=True)
     cal_records = records_of(levels)
     cal_fair, cal_sigma = model._fair_and_sigma(cal_records)
