@@ -33,6 +33,7 @@ from pricemyride.datafile import read_listings_file
 from pricemyride.policy import SourcePolicy
 from training.cleaning import clean
 from training.data import Splits, make_splits, model_input, prices
+from training.gate import per_source
 from training.model import PriceModel, TrainParams
 from training.sources import FAIR, SOURCE, guard_sources
 from training.splits import split_by_car
@@ -62,9 +63,8 @@ def flooded(train: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_source_mae(model: PriceModel, part: pd.DataFrame) -> dict[str, float]:
-    predicted = pd.Series(model.predict(model_input(part)), index=part.index)
-    error = (predicted - prices(part)).abs()
-    return {str(source): round(float(e.mean()), 1) for source, e in error.groupby(part[SOURCE])}
+    figures = per_source(part, prices(part).to_numpy(), model.predict(model_input(part)), None)  # the gate's
+    return {source: round(f["challenger_mae"], 1) for source, f in figures.items()}
 
 
 def trial(splits: Splits, choice: pd.DataFrame, train: pd.DataFrame, share: float) -> tuple[PriceModel, dict]:

@@ -66,11 +66,15 @@ def log_ratio(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(ratio, index=frame.index, dtype="float64")
 
 
+def stored_rows(frame: pd.DataFrame) -> pd.Series:
+    """Row-wise: a stored listing (it has the champion's ``fair_price``), not a row from a file."""
+    return frame[FAIR].notna() if FAIR in frame else pd.Series(False, index=frame.index)
+
+
 def drop_republished(frame: pd.DataFrame) -> pd.DataFrame:
     """Stored listings published again by the same source count once (file rows are left to the cleaning)."""
     columns = [SOURCE, *(c for c in CONTENT if c in frame)]
-    stored = frame[FAIR].notna() if FAIR in frame else pd.Series(False, index=frame.index)
-    again = frame[columns].astype("string").duplicated(keep="last") & stored
+    again = frame[columns].astype("string").duplicated(keep="last") & stored_rows(frame)
     return frame.loc[~again]
 
 
@@ -142,8 +146,7 @@ def guard_sources(frame: pd.DataFrame, policy: SourcePolicy, seed: int = 42) -> 
     kept = deduplicated.loc[~deduplicated[SOURCE].isin(list(report.set_aside))]
     trimmed = kept.loc[~outliers(kept, policy)]
     report.outliers = diff(kept, trimmed)
-    stored = trimmed[FAIR].notna() if FAIR in trimmed else pd.Series(False, index=trimmed.index)
-    capped = cap(trimmed, stored, policy, seed)
+    capped = cap(trimmed, stored_rows(trimmed), policy, seed)
     report.capped, report.kept = diff(trimmed, capped), counts(capped)
     for source, ratio in report.set_aside.items():
         log.warning("source %s set aside: its median asking price is %.2f× the champion's", source, ratio)

@@ -26,6 +26,7 @@ from training.metrics import quality_metrics
 from training.model import PriceModel, TrainParams
 from training.registry import configure
 from training.slices import slice_quality
+from training.sources import SOURCE
 
 log = logging.getLogger(__name__)
 REFERENCE_ROWS = 5_000
@@ -133,7 +134,7 @@ def crown(settings: Settings, version: int, model: PriceModel, splits: Splits, p
         return True
     # a file's ``source`` column names where its rows were collected, not a listing site: the per-site check
     # is the retrain flow's, on stored listings
-    test = splits.test.drop(columns="source", errors="ignore")
+    test = splits.test.drop(columns=SOURCE, errors="ignore")
     comparison = compare(settings, model, test, prices(splits.train))
     return judge(settings, version, comparison, margin).promote
 
