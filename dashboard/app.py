@@ -6,6 +6,7 @@ and the champion model through a cached ``RegistryView``. Each page refreshes it
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -213,7 +214,13 @@ PAGE_LAYOUTS: Final = {"/": live_page, "/drift": drift_page, "/models": models_p
                        "/dead-letters": dead_letters_page}  # fmt: skip
 
 
-def layout() -> html.Div:
+def sign_out_form() -> html.Form:
+    """Signing out is a POST (a link or an image could not end the session from another page)."""
+    return html.Form(html.Button("Sign out", id="sign-out", type="submit"), action="/logout", method="POST",
+                     className="sign-out")  # fmt: skip
+
+
+def layout(with_login: bool = False) -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url"),
@@ -226,6 +233,7 @@ def layout() -> html.Div:
                             for path, name in PAGES
                         ]
                     ),
+                    *([sign_out_form()] if with_login else []),
                 ]
             ),
             html.Main(id="page"),
@@ -359,7 +367,7 @@ def create_dash_app(settings: Settings) -> Dash:
     registry = RegistryView(settings, ttl_s=min(settings.registry_poll_s, 15.0))
     registry.warm()
     app = Dash(__name__, title="PriceMyRide", suppress_callback_exceptions=True)
-    app.layout = layout
+    app.layout = functools.partial(layout, with_login=settings.dashboard_users_file is not None)
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(pathname: str | None) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -187,7 +188,7 @@ def factors_figure(factors: list[Factor]) -> go.Figure:
     """How much each top factor moves this car's price from the typical one (multiplicative, in %)."""
     ordered = list(reversed(factors))
     figure = go.Figure()
-    figure.add_bar(x=[f.percent for f in ordered], y=[f.label for f in ordered], orientation="h",
+    figure.add_bar(x=[f.percent for f in ordered], y=[html.escape(f.label) for f in ordered], orientation="h",
                    marker_color=[GREEN if f.log_effect > 0 else RED for f in ordered],
                    text=[f"{f.percent:+.0f}%" for f in ordered], textposition="auto")  # fmt: skip
     figure.update_layout(height=60 + 34 * len(factors), xaxis_title="effect on the price (%)", **LAYOUT)
@@ -219,7 +220,9 @@ def reasons_figure(reasons: list[dict[str, Any]]) -> go.Figure:
         figure.update_layout(height=220, **LAYOUT)
         return empty(figure, "No dead letters: every listing so far was valid.")
     ordered = list(reversed(reasons))
-    figure.add_bar(x=[r["events"] for r in ordered], y=[r["field"] for r in ordered], orientation="h",
+    # A field name comes from a sender's JSON key: escaped, or Plotly would draw its <a href=…> as a link.
+    labels = [html.escape(str(r["field"])) for r in ordered]
+    figure.add_bar(x=[r["events"] for r in ordered], y=labels, orientation="h",
                    marker_color=RED, text=[f"{r['events']:,}" for r in ordered], textposition="auto")  # fmt: skip
     figure.update_layout(height=60 + 28 * len(reasons), xaxis_title="dead letters", **LAYOUT)
     return figure

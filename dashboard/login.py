@@ -1,7 +1,9 @@
 """The dashboard's login: every route, Dash's own requests included, asks for one (a dash-auth ``Auth``).
 
 - A browser gets the sign-in form (status 401, nothing of the dashboard). A right user and password set
-  a signed, HttpOnly session cookie (SameSite=Lax) for ``SESSION_HOURS``; ``/logout`` ends it.
+  a signed, HttpOnly session cookie (SameSite=Lax; Secure in production) naming a session kept on the
+  server, which ends ``SESSION_HOURS`` after the sign-in; a POST to ``/logout`` ends it on the server.
+- Wrong passwords are throttled per client address and per user; every decision is one audit log line.
 - A script may send HTTP basic credentials with each request instead; it gets a basic challenge (401).
 - Users and scrypt hashes come from the logins file (``PRICEMYRIDE_DASHBOARD_USERS_FILE``), one
   ``user:hash`` per line, made by ``pricemyride hash-password USER``. No password is stored or logged.
@@ -12,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import logging
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,8 +38,11 @@ HASH_METHODS = ("scrypt:", "pbkdf2:")
 MAX_REMEMBERED = 1_000
 SESSION_HOURS = 12
 COOKIE = "pricemyride_session"
-OPEN_PATHS = frozenset({"/login", "/logout"})  # the sign-in form and signing out; nothing else
-MAX_FAILURES, FAILURE_WINDOW_S = 10, 300.0  # refused sign-ins per client address before it must wait
+OPEN = frozenset({("/login", "GET"), ("/login", "POST"), ("/logout", "POST")})  # signing in and out; nothing else
+MAX_FAILURES, FAILURE_WINDOW_S = 10, 300.0  # refused sign-ins per address and per user before a wait
+MAX_TRACKED = 10_000  # addresses and users whose failures are remembered (the least recent forgotten first)
+MAX_SESSIONS = 10_000  # open sessions; past that the oldest ends
+AUDIT = logging.getLogger("pricemyride.audit")
 LOGIN_FAILURES = Counter(
     f"{PREFIX}dashboard_login_failures_total", "Sign-ins and requests refused for wrong credentials."
 )
@@ -98,39 +104,85 @@ class Logins:
         self.decoy = generate_password_hash(secrets.token_urlsafe(16))  # an unknown user costs a check too
 
     def check(self, user: str, password: str) -> bool:
+        return self.verify(user, password) != "refused"
+
+    def verify(self, user: str, password: str) -> str:
+        """'remembered' (passed before), 'accepted' (passed its hash check now) or 'refused'."""
         token = hmac.new(self.key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         if token in self.remembered:
-            return True
+            return "remembered"
         matches = check_password_hash(self.users.get(user, self.decoy), password)
         if not matches or user not in self.users:
             LOGIN_FAILURES.inc()
-            return False
+            return "refused"
         if len(self.remembered) >= MAX_REMEMBERED:
             self.remembered.clear()
         self.remembered.add(token)
-        return True
+        return "accepted"
 
 
 class Throttle:
-    """Refused sign-ins per client address: after ``MAX_FAILURES`` within ``FAILURE_WINDOW_S`` the address
-    is refused without a password check until the oldest failure ages out (each check costs 0.1 s of CPU)."""
+    """Refused sign-ins per key — a client address and a user name each count: after ``MAX_FAILURES`` within
+    ``FAILURE_WINDOW_S`` the key is refused without a password check until its oldest failure ages out (each
+    check costs 0.1 s of CPU). At most ``MAX_TRACKED`` keys are kept; past that the least recently failed is
+    forgotten, so a flood of addresses costs bounded memory and releases no one else."""
 
-    def __init__(self) -> None:
-        self.failures: dict[str, deque[float]] = {}
+    def __init__(self, max_tracked: int = MAX_TRACKED) -> None:
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self.max_tracked, self.lock = max_tracked, threading.Lock()
+
+    def blocked(self, *keys: str) -> bool:
+        with self.lock:
+            return any(self._recent(key) >= MAX_FAILURES for key in keys)
+
+    def _recent(self, key: str) -> int:
+        recent = self.failures.get(key)
+        while recent and time.monotonic() - recent[0] > FAILURE_WINDOW_S:
+            recent.popleft()
+        return len(recent) if recent else 0
+
+    def failed(self, *keys: str) -> None:
+        with self.lock:
+            for key in keys:
+                self.failures.setdefault(key, deque(maxlen=MAX_FAILURES)).append(time.monotonic())
+                self.failures.move_to_end(key)
+            while len(self.failures) > self.max_tracked:
+                self.failures.popitem(last=False)
+
+
+class Sessions:
+    """Signed-in sessions, kept on the server: the cookie carries only a random id. Signing out deletes the
+    id, so a copied cookie stops working too; a session ends ``lifetime`` after its sign-in however busy it
+    is (the dashboard refreshes every 2 s). At most ``MAX_SESSIONS``; past that the oldest ends."""
+
+    def __init__(self, lifetime: timedelta, max_sessions: int = MAX_SESSIONS) -> None:
+        self.lifetime_s, self.max_sessions = lifetime.total_seconds(), max_sessions
+        self.open: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def blocked(self, client: str) -> bool:
+    def start(self, user: str) -> str:
+        sid = secrets.token_urlsafe(32)
         with self.lock:
-            recent = self.failures.get(client)
-            while recent and time.monotonic() - recent[0] > FAILURE_WINDOW_S:
-                recent.popleft()
-            return recent is not None and len(recent) >= MAX_FAILURES
+            self.open[sid] = (user, time.monotonic())
+            while len(self.open) > self.max_sessions:
+                self.open.popitem(last=False)
+        return sid
 
-    def failed(self, client: str) -> None:
+    def user_of(self, sid: object) -> str | None:
+        """The user of a live session (None for an unknown, ended or expired id)."""
+        if not isinstance(sid, str):
+            return None
         with self.lock:
-            if len(self.failures) > 10_000:
-                self.failures.clear()
-            self.failures.setdefault(client, deque(maxlen=MAX_FAILURES)).append(time.monotonic())
+            found = self.open.get(sid)
+            if found and time.monotonic() - found[1] > self.lifetime_s:
+                del self.open[sid]
+                found = None
+        return found[0] if found else None
+
+    def end(self, sid: object) -> str | None:
+        with self.lock:
+            found = self.open.pop(sid, None) if isinstance(sid, str) else None
+        return found[0] if found else None
 
 
 def safe_target(target: str | None) -> str:
@@ -154,31 +206,53 @@ def sign_in_page(target: str, failed: bool = False, status: int = 401) -> flask.
 
 
 class Login(Auth):  # type: ignore[misc]
-    """dash-auth's route protection with a sign-in form and session for browsers, basic auth for scripts."""
+    """Route protection with a sign-in form and a server-side session for browsers, basic auth for scripts.
+
+    The check runs first in every request and reads no body (dash-auth's own check parsed a callback's JSON
+    before asking who sent it). Sign-ins, refusals and sign-outs are logged to ``pricemyride.audit``."""
 
     def __init__(self, app: Dash, logins: Logins, secure_cookie: bool = False) -> None:
         self.logins, self.throttle = logins, Throttle()
-        # Not dash-auth's public_routes: naming any makes Dash's layout and dependencies public as well,
-        # and the layout is page content. The two routes below are let through in is_authorized instead.
+        self.sessions = Sessions(timedelta(hours=SESSION_HOURS))
         super().__init__(app)
         server = app.server
         server.secret_key = secrets.token_bytes(32)  # sessions end when the dashboard restarts
         server.config.update(SESSION_COOKIE_NAME=COOKIE, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                             SESSION_COOKIE_SECURE=secure_cookie,
+                             SESSION_COOKIE_SECURE=secure_cookie, SESSION_REFRESH_EACH_REQUEST=False,
                              PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))  # fmt: skip
         server.add_url_rule("/login", "pricemyride_login", self.sign_in, methods=["GET", "POST"])
-        server.add_url_rule("/logout", "pricemyride_logout", self.sign_out, methods=["GET", "POST"])
+        server.add_url_rule("/logout", "pricemyride_logout", self.sign_out, methods=["POST"])
+
+    def _protect(self) -> None:
+        """Replaces dash-auth's check (it parsed a callback's body first): who asks, before anything else."""
+
+        @self.app.server.before_request
+        def signed_in_first() -> flask.Response | None:
+            return None if self.is_authorized() else self.login_request()
 
     def is_authorized(self) -> bool:
-        if flask.request.path in OPEN_PATHS or flask.session.get("user") in self.logins.users:
+        request = flask.request
+        if (request.path, request.method) in OPEN or self.sessions.user_of(flask.session.get("sid")):
             return True
-        given = flask.request.authorization
-        if given is None or given.type != "basic" or self.throttle.blocked(client()):
+        given = request.authorization
+        if given is None or given.type != "basic":
             return False
-        if self.logins.check(given.username or "", given.password or ""):
-            return True
-        self.throttle.failed(client())
-        return False
+        return self.checked(given.username or "", given.password or "", "basic") is not None
+
+    def checked(self, user: str, password: str, via: str) -> str | None:
+        """The user if the password is right and neither the address nor the user is throttled; audited."""
+        keys = (f"address {client()}", f"user {user}")
+        if self.throttle.blocked(*keys):
+            audit("refused (throttled)", user, via)
+            return None
+        outcome = self.logins.verify(user, password)
+        if outcome == "refused":
+            self.throttle.failed(*keys)
+            audit("refused", user, via)
+            return None
+        if outcome == "accepted":
+            audit("accepted", user, via)
+        return user
 
     def login_request(self) -> flask.Response:
         """A browser's page: the sign-in form. A browser whose session ended (Dash's requests carry the cookie):
@@ -196,21 +270,30 @@ class Login(Auth):  # type: ignore[misc]
         target = safe_target(form.get("next") or flask.request.args.get("next"))
         if flask.request.method == "GET":
             return sign_in_page(target)
-        if self.throttle.blocked(client()):
-            return sign_in_page(target, failed=True, status=429)
         user = form.get("user", "")
-        if not self.logins.check(user, form.get("password", "")):
-            self.throttle.failed(client())
+        if self.throttle.blocked(f"address {client()}", f"user {user}"):
+            audit("refused (throttled)", user, "form")
+            return sign_in_page(target, failed=True, status=429)
+        if self.checked(user, form.get("password", ""), "form") is None:
             return sign_in_page(target, failed=True)
         flask.session.clear()  # a new session on each sign-in (no fixation)
-        flask.session["user"], flask.session.permanent = user, True
+        flask.session["sid"], flask.session.permanent = self.sessions.start(user), True
         return flask.redirect(target, code=303)
 
     def sign_out(self) -> WerkzeugResponse:
+        user = self.sessions.end(flask.session.get("sid"))
+        if user is not None:
+            audit("signed out", user, "form")
         flask.session.clear()
         return flask.redirect("/", code=303)
 
 
+def audit(outcome: str, user: str, via: str) -> None:
+    """One line per sign-in decision: outcome, user (quoted, cut to 64 characters), address, how; no password."""
+    AUDIT.info("sign-in %s: user %s from %s via %s", outcome, ascii(user[:64]), client(), via)
+
+
 def client() -> str:
-    """The client's address as Waitress saw it (a proxy in front makes this the proxy's address)."""
+    """The client's address as Waitress gives it: the peer's, or with a trusted proxy configured
+    (``PRICEMYRIDE_DASHBOARD_TRUSTED_PROXY``) the address that proxy forwarded."""
     return str(flask.request.remote_addr or "unknown")

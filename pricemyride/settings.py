@@ -118,7 +118,16 @@ class Settings(BaseSettings):
     dashboard_threads: int = Field(8, ge=1, le=64, description="Waitress threads serving requests.")
     dashboard_connection_limit: int = Field(100, ge=1, description="Most open connections Waitress accepts.")
     dashboard_timeout_s: int = Field(60, ge=5, description="Waitress closes a connection idle this long.")
-    dashboard_secure_cookie: bool = Field(False, description="Mark the session cookie Secure (TLS in front).")
+    dashboard_secure_cookie: bool | None = Field(
+        None, description="Mark the session cookie Secure (TLS in front); unset: on in production, off otherwise."
+    )
+    dashboard_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body; a larger one is refused (413) before it is read."
+    )
+    dashboard_trusted_proxy: str | None = Field(
+        None, description="Address of the TLS proxy in front; its X-Forwarded-For then names the client."
+    )
+    dashboard_trusted_proxy_count: int = Field(1, ge=1, le=5, description="Proxies in front (each adds a hop).")
     dashboard_users_file: Path | None = Field(
         None, description="Logins, one 'user:hash' per line (`pricemyride hash-password`); required in production."
     )
@@ -164,6 +173,13 @@ class Settings(BaseSettings):
                     "or no password (the value is not shown)"
                 )
         return self
+
+    @property
+    def secure_cookie(self) -> bool:
+        """The session cookie is Secure unless set otherwise: by default in production only."""
+        if self.dashboard_secure_cookie is None:
+            return self.environment == "production"
+        return self.dashboard_secure_cookie
 
     @cached_property
     def state_path(self) -> Path:

@@ -30,6 +30,9 @@ def open_page(browser: WebDriver, url: str, ready: Callable[[WebDriver], bool], 
         WebDriverWait(browser, 30, poll_frequency=0.3).until(ready)
     finally:
         browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    # The page works under the dashboard's Content-Security-Policy: Chromium refused nothing it asked for.
+    refused = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not refused, refused
 
 
 def text_of(browser: WebDriver, element_id: str) -> str:

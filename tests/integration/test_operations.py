@@ -57,7 +57,9 @@ def dashboard(settings: Settings, champion: int, tmp_path: Path) -> Iterator[tup
     users = tmp_path / "users"
     users.write_text(f"analyst:{generate_password_hash(PASSWORD)}\n")
     metrics, log_file = free_port(), tmp_path / "dashboard.log"
-    with served_dashboard(users, log_file, PRICEMYRIDE_METRICS_PORT=str(metrics)) as port:
+    # The test client stands in for the TLS proxy: X-Forwarded-For names the client it forwards for.
+    with served_dashboard(users, log_file, PRICEMYRIDE_METRICS_PORT=str(metrics),
+                          PRICEMYRIDE_DASHBOARD_TRUSTED_PROXY="127.0.0.1") as port:  # fmt: skip
         yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics}", log_file
 
 
@@ -86,13 +88,15 @@ def test_the_served_dashboard_shows_nothing_before_login(dashboard: tuple[str, s
     assert PASSWORD not in log_file.read_text()
 
 
-def sign_in(url: str, password: str, target: str = "/models") -> tuple[int, dict[str, str], str]:
-    form = urllib.parse.urlencode({"user": "analyst", "password": password, "next": target}).encode()
-    return fetch(url + "/login", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+def sign_in(url: str, password: str, target: str = "/models", user: str = "analyst",
+            client: str = "192.0.2.1") -> tuple[int, dict[str, str], str]:  # fmt: skip
+    form = urllib.parse.urlencode({"user": user, "password": password, "next": target}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": client}
+    return fetch(url + "/login", data=form, headers=headers)
 
 
 def test_a_browser_signs_in_with_the_form_and_out_again(dashboard: tuple[str, str, Path]) -> None:
-    url = dashboard[0]
+    url, _, log_file = dashboard
     status, _, body = sign_in(url, "wrong password")
     assert status == 401
     assert "Wrong user or password." in body
@@ -107,15 +111,50 @@ def test_a_browser_signs_in_with_the_form_and_out_again(dashboard: tuple[str, st
     assert status == 200
     assert "_dash-config" in page
     assert sign_in(url, PASSWORD, target="https://elsewhere.example/")[1]["location"] == "/"  # no open redirect
-    status, headers, _ = fetch(url + "/logout", headers=session)
+    assert fetch(url + "/logout")[0] == 401  # only a POST signs out; a GET is any other page
+    assert fetch(url + "/logout", headers=session)[0] == 200  # a link or an image cannot sign anyone out
+    status, headers, _ = fetch(url + "/logout", headers=session, data=b"")
     assert status == 303
     ended = {"Cookie": headers["set-cookie"].split(";")[0], "Accept": "text/html"}
     assert fetch(url + "/models", headers=ended)[0] == 401
+    assert fetch(url + "/models", headers=session)[0] == 401  # a copy of the cookie was revoked on the server
+    audit = [line for line in log_file.read_text().splitlines() if "pricemyride.audit" in line]
+    assert any("sign-in refused: user 'analyst' from 192.0.2.1 via form" in line for line in audit), audit
+    assert any("sign-in accepted: user 'analyst' from 192.0.2.1 via form" in line for line in audit), audit
+    assert any("signed out: user 'analyst'" in line for line in audit), audit
+    assert PASSWORD not in log_file.read_text()
     # Dash's own request after the session ended: refused, but with no basic challenge (which would make
     # the browser pop its own login box and then keep sending those credentials).
     status, headers, _ = fetch(url + "/_dash-layout", headers={"Cookie": session["Cookie"] + "x"})
     assert status == 401
     assert "www-authenticate" not in headers
+
+
+def test_the_dashboard_holds_under_abuse(dashboard: tuple[str, str, Path]) -> None:
+    url = dashboard[0]
+    # 50 MB announced without login: refused by size before a byte of it is read (Waitress answers at once).
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    conn.putrequest("POST", "/_dash-update-component")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(50 * 1024 * 1024))
+    conn.endheaders(b"[" * 1024)
+    assert conn.getresponse().status == 413
+    conn.close()
+    assert fetch(url + "/_dash-update-component", data=b"[1,2]")[0] == 401  # who asks comes first
+    status, headers, body = fetch(url + "/_dash-update-component", data=b"[1,2]", auth=("analyst", PASSWORD))
+    assert (status, body) == (400, "expected a JSON object with 'output' and 'inputs', got a JSON list\n")
+    for name in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
+        assert name in headers, name
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    # Throttled per address (as the trusted proxy forwards it) and per user, not for everyone behind the proxy.
+    for i in range(10):
+        assert sign_in(url, "wrong", user="mallory", client="198.51.100.7")[0] == 401
+        assert sign_in(url, "wrong", user="analyst", client=f"203.0.113.{i}")[0] == 401
+    assert sign_in(url, "wrong", user="eve", client="198.51.100.7")[0] == 429  # the address is throttled
+    assert sign_in(url, PASSWORD, client="192.0.2.44")[0] == 429  # the guessed user is throttled everywhere
+    assert sign_in(url, "wrong", user="bob", client="192.0.2.45")[0] == 401  # anyone else is still checked
 
 
 def prom_query(settings: Settings, query: str) -> list[dict[str, Any]]:

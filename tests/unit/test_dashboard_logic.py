@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
 from dashboard.app import form_listing
-from dashboard.figures import dead_letter_rows, version_counts_figure
+from dashboard.figures import dead_letter_rows, reasons_figure, version_counts_figure
 from dashboard.valuation import FORM_ID, listing_from_form, top_factors
 from pricemyride.events import Listing
 
@@ -51,3 +53,11 @@ def test_version_counts_chart_has_one_bar_per_version() -> None:
     figure = version_counts_figure({1: 90, 2: 30})
     assert list(figure.data[0].x) == ["v1", "v2"]
     assert list(figure.data[0].y) == [90, 30]
+
+
+def test_a_senders_json_key_is_drawn_as_text_not_markup() -> None:
+    hostile = '<a href="https://evil.example">click</a>'
+    figure = reasons_figure([{"field": hostile, "events": 3}])
+    label = figure.data[0].y[0]
+    assert "<a" not in label
+    assert html.unescape(label) == hostile  # Plotly shows the entities as the characters they stand for

@@ -4,14 +4,15 @@ tests/integration/test_operations.py)."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from dashboard import login
-from dashboard.login import MAX_FAILURES, Logins, Throttle, load_users, safe_target
-from dashboard.serving import logins_for, route_class, server_kind
+from dashboard.login import MAX_FAILURES, Logins, Sessions, Throttle, load_users, safe_target
+from dashboard.serving import logins_for, proxy_options, route_class, server_kind
 from pricemyride.errors import ConfigError
 from pricemyride.settings import Settings
 
@@ -116,11 +117,57 @@ def test_after_signing_in_the_browser_goes_back_to_this_site_only(target: str | 
 def test_a_client_is_refused_after_ten_failures_and_others_are_not() -> None:
     throttle = Throttle()
     for _ in range(MAX_FAILURES - 1):
-        throttle.failed("10.0.0.1")
-    assert not throttle.blocked("10.0.0.1")
-    throttle.failed("10.0.0.1")
-    assert throttle.blocked("10.0.0.1")
-    assert not throttle.blocked("10.0.0.2")
+        throttle.failed("address 10.0.0.1", "user alice")
+    assert not throttle.blocked("address 10.0.0.1")
+    throttle.failed("address 10.0.0.1", "user bob")
+    assert throttle.blocked("address 10.0.0.1")
+    assert throttle.blocked("address 10.0.0.2", "user alice") is False  # alice: 9 failures
+    assert not throttle.blocked("address 10.0.0.2", "user bob")
+
+
+def test_the_throttle_forgets_the_least_recent_first_and_stays_bounded() -> None:
+    throttle = Throttle(max_tracked=100)
+    for _ in range(MAX_FAILURES):
+        throttle.failed("user alice")
+    for i in range(99):
+        throttle.failed(f"address 10.1.0.{i}")
+    assert throttle.blocked("user alice")  # 100 keys: nothing forgotten yet
+    throttle.failed("address 10.2.0.1")
+    assert len(throttle.failures) == 100
+    assert not throttle.blocked("user alice")  # the least recently failed key went first
+    assert "address 10.1.0.98" in throttle.failures
+
+
+def test_a_session_ends_on_sign_out_at_its_lifetime_and_past_the_limit() -> None:
+    sessions = Sessions(timedelta(hours=1), max_sessions=3)
+    first, second = sessions.start("alice"), sessions.start("bob")
+    assert (sessions.user_of(first), sessions.user_of(second)) == ("alice", "bob")
+    assert sessions.end(first) == "alice"
+    assert sessions.user_of(first) is None
+    assert sessions.user_of(None) is None
+    assert sessions.user_of(["not", "an", "id"]) is None
+    for _ in range(3):
+        sessions.start("carol")
+    assert sessions.user_of(second) is None  # the oldest ended when a fourth began
+    expiring = Sessions(timedelta(seconds=0.05))
+    sid = expiring.start("alice")
+    time.sleep(0.1)
+    assert expiring.user_of(sid) is None  # absolute: however often it was used
+
+
+@pytest.mark.parametrize(("environment", "given", "expected"),
+                         [("production", None, True), ("development", None, False), ("production", False, False),
+                          ("development", True, True)])  # fmt: skip
+def test_the_session_cookie_is_secure_by_default_in_production(environment: str, given: bool | None,
+                                                               expected: bool) -> None:  # fmt: skip
+    assert settings_with(environment=environment, dashboard_secure_cookie=given).secure_cookie is expected
+
+
+def test_only_a_named_proxy_is_trusted_to_name_the_client() -> None:
+    assert proxy_options(settings_with()) == {"clear_untrusted_proxy_headers": True}
+    options = proxy_options(settings_with(dashboard_trusted_proxy="10.0.0.5"))
+    assert (options["trusted_proxy"], options["trusted_proxy_count"]) == ("10.0.0.5", 1)
+    assert "x-forwarded-for" in options["trusted_proxy_headers"]
 
 
 def test_an_unknown_user_costs_a_password_check_too() -> None:
