@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
 from pricemyride.settings import Settings
 from training.contracts import QUALITY_SLICES, VERSION_TAG_GATE, VERSION_TAG_GATE_REASON
-from training.registry import LoadedModel, champion_version, configure, load_version
+from training.registry import LoadedModel, champion_version, configure, load_version, require_crowned
 
 log = logging.getLogger(__name__)
 FIGURES = ("mae", "rmse", "r2", "coverage")  # of contracts.HELD_OUT_METRICS, the ones the Models page shows
@@ -121,6 +121,7 @@ class RegistryView:
             client = self._client()
             version = champion_version(client, self.settings)
             if self._champion is None or self._champion[1].version != version:
+                require_crowned(self.settings, version, self.settings.reader_database_url.get_secret_value())
                 self._champion = (now, load_version(client, self.settings, version))
             else:
                 self._champion = (now, self._champion[1])

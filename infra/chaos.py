@@ -48,9 +48,10 @@ from pricemyride.events import MAX_EVENT_BYTES, parse_listing
 from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
+from pricemyride.storage import ModelEventKind as EventKind
 from pricemyride.topics import read_topic, uncommitted
 from producers.replay import row_event
-from training.promotion import model_update, publish_update
+from training.promotion import model_update, promote, publish_update, record_event
 
 log = logging.getLogger("chaos")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
@@ -417,15 +418,15 @@ def register_corrupt_version(settings: Settings, version: int) -> int:
 
 
 def announce(settings: Settings, version: int, reason: str) -> None:
-    """Publish a ModelUpdate for ``version`` without moving the alias (a version that must be refused)."""
+    """Record ``version`` as the gate's promotion and publish its ModelUpdate without moving the alias: the
+    crown check passes, so what the worker meets is the registry itself (a version that must be refused)."""
+    record_event(settings, EventKind.PROMOTED, version, None, reason, {})
     publish_update(settings, model_update(settings, version, reason))
 
 
 @timed
 def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome:
     """The world's registry is a real MLflow server here, so it can be taken away."""
-    from mlflow import MlflowClient
-
     from training.model import TrainParams
     from training.train import train
 
@@ -444,8 +445,7 @@ def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome
         world.wait_scoring()
         producer = world.produce_in_background(valid_events(n, 7, "reg"), rate)
         world.wait_rows(n // 4, 300)
-        MlflowClient(settings.tracking_uri).set_registered_model_alias(settings.model_name, "champion", str(corrupt))
-        announce(settings, corrupt, "chaos: a corrupt version")
+        promote(settings, corrupt, "chaos: a corrupt version")  # recorded and announced: the load itself fails
         world.wait_rows(n // 2, 300)
         os.killpg(server.pid, signal.SIGKILL)  # the registry goes away …
         server.wait()

@@ -235,6 +235,11 @@ def pg_home(paths: Paths) -> Path:
     return fallback
 
 
+def superuser_socket(paths: Paths) -> Path:
+    """The local cluster's socket folder, where the ``postgres`` superuser logs in without a password."""
+    return pg_home(paths) / "run"
+
+
 def pg_params(settings: Settings) -> dict[str, str]:
     return {k: str(v) for k, v in conninfo_to_dict(settings.database_url.get_secret_value()).items()}
 
@@ -263,7 +268,7 @@ def pg_socket_answers(sockdir: Path, port: str) -> bool:
 def start_postgres(settings: Settings, paths: Paths) -> None:
     params = pg_params(settings)
     home, bindir = pg_home(paths), pg_bindir()
-    data, sockdir = home / "data", home / "run"
+    data, sockdir = home / "data", superuser_socket(paths)
     port, host = params.get("port", "5432"), params.get("host", "127.0.0.1")
     if not (data / "PG_VERSION").exists():
         log(f"initialising a PostgreSQL cluster in {data}")
@@ -290,7 +295,7 @@ def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from pricemyride.storage import READER_ROLE
+    from pricemyride.storage import READER_ROLE, READER_STATEMENT_TIMEOUT
 
     writer = pg_params(settings)
     reader = {k: str(v) for k, v in conninfo_to_dict(settings.reader_database_url.get_secret_value()).items()}
@@ -301,9 +306,8 @@ def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
         conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(writer["user"])))
         if reader["user"] != READER_ROLE:
             log(f"warning: the reader role is {reader['user']!r}; grants go to {READER_ROLE!r}")
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(reader["user"]))
-        )
+        for setting in ("default_transaction_read_only = on", f"statement_timeout = '{READER_STATEMENT_TIMEOUT}'"):
+            conn.execute(sql.SQL("ALTER ROLE {} SET " + setting).format(sql.Identifier(reader["user"])))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [writer["dbname"]]).fetchone()
         if not exists:
             conn.execute(

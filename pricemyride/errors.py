@@ -77,6 +77,10 @@ class OutputError(PriceMyRideError):
     exit_code = 73
 
 
+class UncrownedModel(ModelLoadFailed):
+    """The champion alias names a version whose promotion the gate did not record in ``model_events``."""
+
+
 class IncompatibleModel(PriceMyRideError):
     """A registered model was trained with a model format this code does not produce."""
 

@@ -7,6 +7,7 @@ and then placeholder passwords are refused.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,8 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pricemyride.errors import ConfigError
 from pricemyride.policy import DriftPolicy, SourcePolicy
@@ -23,6 +25,25 @@ from pricemyride.policy import DriftPolicy, SourcePolicy
 ENV_PREFIX = "PRICEMYRIDE_"
 
 DEV_PASSWORDS = frozenset({"pricemyride-dev", "pricemyride-reader-dev", "changeme", "password", ""})
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``PRICEMYRIDE_<SETTING>_FILE=/run/secrets/x``: the setting is that file's content, trailing newline
+    dropped (Docker and Compose secrets). A value set directly in the environment wins over a file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out = {}
+        for name in self.settings_cls.model_fields:
+            variable = f"{ENV_PREFIX}{name.upper()}_FILE"
+            if path := os.environ.get(variable):
+                try:
+                    out[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+                except OSError as exc:
+                    raise ValueError(f"{variable}: expected a readable file, got {path} ({exc.strerror})") from None
+        return out
 
 
 class Settings(BaseSettings):
@@ -138,6 +159,17 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535, description="0: a free port the OS chooses (logged).")
     prometheus_url: str = Field("http://127.0.0.1:9090", description="The Prometheus server `make up` starts.")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings
+
     @model_validator(mode="after")
     def _brokers_side_by_side(self) -> Settings:
         """One loopback address and several brokers: the local cluster's, on consecutive ports."""
@@ -165,7 +197,11 @@ class Settings(BaseSettings):
     def _refuse_placeholders_in_production(self) -> Settings:
         if self.environment != "production":
             return self
+        # Only the URLs this process was given: each service gets the one role it needs (the dashboard only
+        # the reader's), and a URL it was not given keeps a placeholder no production database accepts.
         for name in ("database_url", "reader_database_url"):
+            if name not in self.model_fields_set:
+                continue
             password = _password_of(getattr(self, name).get_secret_value())
             if password in DEV_PASSWORDS:
                 raise ValueError(

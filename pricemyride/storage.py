@@ -19,7 +19,14 @@ from typing import Any, Final
 
 import psycopg
 
-READER_ROLE: Final = "pricemyride_reader"
+# Production's roles (deploy/postgres-init.sh makes them; none is a superuser). `pricemyride prepare` runs as
+# the owner, which owns every table; the grants below give each other role what its services do, and no more.
+# Locally one role owns and writes (the writer URL's), and the grants to roles that do not exist are skipped.
+OWNER_ROLE: Final = "pricemyride_owner"  # migrations (`pricemyride prepare`)
+WRITER_ROLE: Final = "pricemyride_writer"  # scoring workers and the drift monitor
+TRAINER_ROLE: Final = "pricemyride_trainer"  # the retrain flow and listener: reads, records the gate's decisions
+READER_ROLE: Final = "pricemyride_reader"  # the dashboard: reads, with a statement timeout
+READER_STATEMENT_TIMEOUT: Final = "5s"
 
 
 class ModelEventKind(StrEnum):
@@ -132,7 +139,7 @@ ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS payload_bytes integer;  -- the
 CREATE INDEX IF NOT EXISTS dead_letters_failed_at ON dead_letters (failed_at DESC);
 """  # noqa: S608 - built from the ModelEventKind names only
 
-GRANT_READER: Final = f"""
+GRANTS: Final = f"""
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
@@ -140,8 +147,22 @@ BEGIN
         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE};
         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER_ROLE};
     END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN
+        GRANT USAGE ON SCHEMA public TO {WRITER_ROLE};
+        GRANT SELECT, INSERT, UPDATE ON predictions TO {WRITER_ROLE};
+        GRANT SELECT, INSERT, DELETE ON dead_letters TO {WRITER_ROLE};
+        GRANT SELECT, INSERT ON drift_windows, drift_features, retrain_requests TO {WRITER_ROLE};
+        GRANT SELECT ON model_events TO {WRITER_ROLE};
+        GRANT USAGE ON SEQUENCE drift_windows_id_seq TO {WRITER_ROLE};
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{TRAINER_ROLE}') THEN
+        GRANT USAGE ON SCHEMA public TO {TRAINER_ROLE};
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO {TRAINER_ROLE};
+        GRANT INSERT ON model_events TO {TRAINER_ROLE};
+        GRANT USAGE ON SEQUENCE model_events_id_seq TO {TRAINER_ROLE};
+    END IF;
 END $$;
-"""
+"""  # noqa: S608 - built from the role-name constants above only
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,10 +243,10 @@ class DeadLetterRow:
 
 
 def create_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create tables and indexes if missing, and grant the read-only role SELECT."""
+    """Create tables and indexes if missing, and grant each role that exists what its services need."""
     with conn.transaction():
         conn.execute(SCHEMA)
-        conn.execute(GRANT_READER)
+        conn.execute(GRANTS)
 
 
 def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:

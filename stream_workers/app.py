@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError
 from faust.app.base import BootStrategy
 from pydantic import ValidationError
 
-from pricemyride.errors import PriceMyRideError
+from pricemyride.errors import PriceMyRideError, UncrownedModel
 from pricemyride.events import ModelUpdate
 from pricemyride.faustapp import faust_app
 from pricemyride.kafka import aiokafka_options
@@ -43,7 +43,14 @@ from pricemyride.storage import delete_old_dead_letters, write_batch
 from stream_workers.metrics import WorkerMetrics
 from stream_workers.outputs import Outputs, outputs_for
 from stream_workers.scoring import RawMessage, ScoredBatch, score_batch
-from training.registry import LoadedModel, champion_version, configure, load_champion, load_version
+from training.registry import (
+    LoadedModel,
+    champion_version,
+    configure,
+    load_champion,
+    load_version,
+    require_crowned,
+)
 
 log = logging.getLogger(__name__)
 EXIT_UNSTORED_BATCH = 75  # EX_TEMPFAIL: restart me
@@ -137,6 +144,7 @@ class Scorer:
         log.info("loading %s version %d (%s)", self.settings.model_name, version, why)
         loop = asyncio.get_running_loop()
         try:
+            await loop.run_in_executor(None, require_crowned, self.settings, version)
             client = await loop.run_in_executor(None, configure, self.settings)
             loaded = await loop.run_in_executor(None, load_version, client, self.settings, version)
             self.pending = single_threaded(loaded)
@@ -144,7 +152,7 @@ class Scorer:
             log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
             current = self.model.version if self.model else None
-            self.metrics.load_failed()
+            self.metrics.load_failed(uncrowned=isinstance(exc, UncrownedModel))
             log.error("cannot load version %d (%s: %s); keeping version %s", version, type(exc).__name__, exc, current)
         finally:
             self.loading = None

@@ -39,6 +39,10 @@ MODEL_VERSION = Gauge(f"{PREFIX}model_version", "The registered model version sc
 MODEL_LOADED = Gauge(f"{PREFIX}model_loaded", "1 when a champion is loaded and scoring, else 0.")
 SWAPS = Counter(f"{PREFIX}model_swaps_total", "Hot swaps to a newly promoted version.")
 LOAD_FAILURES = Counter(f"{PREFIX}model_load_failures_total", "Versions that could not be loaded (kept the old one).")
+UNCROWNED = Counter(
+    f"{PREFIX}model_uncrowned_total",
+    "Versions refused because the gate recorded no promotion of them (alias moved by hand, forged event).",
+)
 
 REASON_CLASSES = ("malformed", "invalid_field", "unpriceable", "internal")
 for each_class in REASON_CLASSES:  # every class and step is exported from the start, at 0
@@ -101,5 +105,7 @@ class WorkerMetrics:
         if swapped:
             SWAPS.inc()
 
-    def load_failed(self) -> None:
+    def load_failed(self, uncrowned: bool = False) -> None:
         LOAD_FAILURES.inc()
+        if uncrowned:
+            UNCROWNED.inc()

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import psycopg
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound
+from pricemyride.errors import IncompatibleModel, ModelLoadFailed, ModelNotFound, UncrownedModel
 from pricemyride.settings import Settings, redacted
 from training.features import MODEL_FORMAT
 
+# The gate's record: every promotion (train, the retrain flow's gate, `pricemyride promote`, a rollback) writes
+# this row in the same transaction that moves the alias (training.promotion). Only the trainer role may insert.
+LAST_PROMOTED = """
+SELECT version FROM model_events WHERE kind = 'promoted' AND metrics->>'model' = %s ORDER BY id DESC LIMIT 1
+"""
 NOT_FOUND = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})  # no such model, no such alias
 
 
@@ -71,10 +77,36 @@ def load_version(client: MlflowClient, settings: Settings, version: int) -> Load
     return LoadedModel(version=version, model=model, run_id=str(found.run_id))
 
 
-def load_champion(settings: Settings) -> LoadedModel:
-    """Resolve the champion alias once, then load exactly that version."""
+def load_champion(settings: Settings, database_url: str | None = None) -> LoadedModel:
+    """Resolve the champion alias once, check the gate crowned that version, then load exactly it."""
     client = configure(settings)
-    return load_version(client, settings, champion_version(client, settings))
+    version = champion_version(client, settings)
+    require_crowned(settings, version, database_url)
+    return load_version(client, settings, version)
+
+
+def last_promoted(settings: Settings, database_url: str | None = None) -> int | None:
+    """The version the gate last promoted, as ``model_events`` records it (None: no promotion yet)."""
+    url = database_url or settings.database_url.get_secret_value()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute(LAST_PROMOTED, [settings.model_name]).fetchone()
+    except psycopg.Error as exc:
+        raise ModelLoadFailed(f"{settings.model_name}: expected the promotion record from Postgres, got "
+                              f"{type(exc).__name__}; not loading a model it cannot vouch for") from None  # fmt: skip
+    return int(row[0]) if row else None
+
+
+def require_crowned(settings: Settings, version: int, database_url: str | None = None) -> None:
+    """Refuse (``UncrownedModel``) a version the gate did not promote last: an alias moved by hand in the
+    registry, or a forged ``model-updates`` event, never reaches a worker or the dashboard."""
+    recorded = last_promoted(settings, database_url)
+    if recorded != version:
+        raise UncrownedModel(
+            f"{settings.model_name} version {version}: expected the version the gate last promoted "
+            f"({recorded if recorded is not None else 'none recorded'}, model_events), got {version}; not loading "
+            "it (moved outside `pricemyride promote`, or announced by a forged model-updates event)"
+        )
 
 
 def log_sources(settings: Settings, version: int, figures: dict[str, Any]) -> None:
