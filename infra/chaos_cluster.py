@@ -23,8 +23,9 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 
 from infra.chaos import ASSIGNED, Outcome, World, timed, valid_events, worker_crash
-from infra.kafka_cluster import KafkaCluster, KafkaNode
+from infra.kafka_cluster import KafkaCluster, KafkaNode, admin_login
 from infra.services import Paths, resolve_kafka_jars
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 
 log = logging.getLogger("chaos")
@@ -41,7 +42,7 @@ def chaos_cluster(base: Settings, folder: Path, first_port: int = CLUSTER_FIRST_
     paths.state.mkdir(parents=True, exist_ok=True)
     if not paths.kafka_jars.exists():
         paths.kafka_jars.symlink_to(shared.kafka_jars, target_is_directory=True)
-    cluster = KafkaCluster(paths, "127.0.0.1", first_port, 3)
+    cluster = KafkaCluster(paths, "127.0.0.1", first_port, 3, admin_login(base))
     cluster.start()
     try:
         yield cluster
@@ -58,7 +59,7 @@ def cluster_env(cluster: KafkaCluster, partitions: int = 4) -> dict[str, str]:
 
 def leaders(settings: Settings) -> Counter[int]:
     """How many ``listings`` partitions each broker leads."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:
         (topic,) = admin.describe_topics([settings.listings_topic])
         return Counter(int(p["leader_id"]) for p in topic["partitions"])
@@ -68,7 +69,7 @@ def leaders(settings: Settings) -> Counter[int]:
 
 def fully_replicated(settings: Settings) -> bool:
     """Every partition of the world's topics has all its replicas in sync."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:
         topics = admin.describe_topics([settings.listings_topic, settings.predictions_topic, settings.dlq_topic])
         return all(len(p["isr_nodes"]) == len(p["replica_nodes"]) for t in topics for p in t["partitions"])

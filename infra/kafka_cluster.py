@@ -32,6 +32,9 @@ from infra.services import (
 from pricemyride.settings import Settings
 
 CONTROLLER_PORT_OFFSET = 1000
+Login = tuple[str, str]  # (user, password)
+DEV_ADMIN: Login = ("pricemyride-admin", "pricemyride-dev")  # the local stack's default; refused in production
+SCRAM_MARKER = ".scram"  # a node folder formatted with its SCRAM users
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,12 @@ class KafkaCluster:
     host: str
     first_port: int
     size: int
+    admin: Login = DEV_ADMIN  # the super user: inter-broker traffic, and the one who grants the others
 
     @classmethod
     def from_settings(cls, settings: Settings, paths: Paths) -> KafkaCluster:
         host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
-        return cls(paths, host or "127.0.0.1", int(port), settings.kafka_brokers)
+        return cls(paths, host or "127.0.0.1", int(port), settings.kafka_brokers, admin_login(settings))
 
     @property
     def folder(self) -> Path:
@@ -87,7 +91,7 @@ class KafkaCluster:
 
     def start(self) -> None:
         """Start every node not running and wait until the cluster has all its brokers (idempotent)."""
-        found = brokers_answering(self.bootstrap)
+        found = brokers_answering(self.bootstrap, self.admin)
         if found == self.size:
             log(f"kafka already answering on {self.bootstrap} ({found} broker(s))")
             return
@@ -103,7 +107,7 @@ class KafkaCluster:
         log("kafka is up")
 
     def wait_complete(self, timeout_s: float) -> None:
-        wait_until(lambda: brokers_answering(self.bootstrap) == self.size, "kafka", timeout_s)
+        wait_until(lambda: brokers_answering(self.bootstrap, self.admin) == self.size, "kafka", timeout_s)
 
     def launch(self, node: KafkaNode) -> None:
         """Format the node's log folder if new and start its process (no wait)."""
@@ -126,9 +130,10 @@ class KafkaCluster:
         text = (INFRA / "kafka" / "server.properties.template").read_text().format(
             node_id=node.node_id, voters=voters, host=node.host, port=node.port,
             controller_port=node.controller_port, log_dir=node.folder / "data", replication=replication,
-            min_isr=2 if replication >= 3 else 1,
+            min_isr=2 if replication >= 3 else 1, admin=self.admin[0], admin_password=self.admin[1],
         )  # fmt: skip
         config = node.folder / "server.properties"
+        config.touch(mode=0o600)  # it holds the admin's password
         config.write_text(text)
         return config
 
@@ -139,11 +144,19 @@ class KafkaCluster:
                                  capture_output=True, text=True)  # fmt: skip
             cluster_file.write_text(out.stdout.strip().splitlines()[-1])
         cluster_id = cluster_file.read_text().strip()
+        data = config.parent / "data"
+        if (data / "meta.properties").exists() and not (config.parent / SCRAM_MARKER).exists():
+            raise SystemExit(
+                f"[infra] {data} was formatted before Kafka asked for logins (SCRAM users are "
+                "made at format time): `make clean` deletes local state, or delete the folder"
+            )
+        scram = f"SCRAM-SHA-256=[name={self.admin[0]},password={self.admin[1]}]"
         subprocess.run(
             java_cmd(self.paths, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
-                     "--ignore-formatted"),
+                     "--ignore-formatted", "--add-scram", scram),
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        (config.parent / SCRAM_MARKER).touch()
 
     def stop_node(self, node: KafkaNode, timeout_s: float = 60) -> None:
         """SIGTERM: a controlled shutdown (leadership moves first), as Kafka's own stop script does."""
@@ -164,7 +177,13 @@ class KafkaCluster:
             self.stop_node(node)
 
 
-def brokers_answering(bootstrap: str) -> int:
+def admin_login(settings: Settings) -> Login:
+    """The settings' Kafka login, the local clusters' super user (``make up`` formats the brokers with it)."""
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    return settings.kafka_sasl_username or DEV_ADMIN[0], password or DEV_ADMIN[1]
+
+
+def brokers_answering(bootstrap: str, login: Login = DEV_ADMIN) -> int:
     """How many brokers the cluster's metadata lists (0 when none answers a metadata request)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -173,7 +192,9 @@ def brokers_answering(bootstrap: str) -> int:
     if not any(port_open(*split_address(a)) for a in addresses):
         return 0
     try:
-        admin = KafkaAdminClient(bootstrap_servers=addresses, request_timeout_ms=3000)
+        admin = KafkaAdminClient(bootstrap_servers=addresses, request_timeout_ms=3000,
+                                 security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+                                 sasl_plain_username=login[0], sasl_plain_password=login[1])  # fmt: skip
     except (KafkaError, OSError, ValueError):
         return 0
     try:

@@ -377,10 +377,10 @@ def down(paths: Paths) -> None:
 
 def status(settings: Settings, paths: Paths) -> int:
     from infra import prometheus
-    from infra.kafka_cluster import brokers_answering
+    from infra.kafka_cluster import admin_login, brokers_answering
 
     rows = {
-        "kafka": brokers_answering(settings.kafka_bootstrap) == settings.kafka_brokers,
+        "kafka": brokers_answering(settings.kafka_bootstrap, admin_login(settings)) == settings.kafka_brokers,
         "postgres": pg_answers(settings),
         "prometheus": prometheus.answers(settings),
     }

@@ -82,10 +82,12 @@ class Settings(BaseSettings):
     listings_partitions: int = Field(4, ge=1)
     consumer_group: str = "pricemyride-scorer"
     # Kafka security, passed to every client (kafka-python, aiokafka, faust); see pricemyride/kafka.py.
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
+    # The local stack's brokers ask for a SCRAM login (its super user below); production refuses PLAINTEXT and
+    # SASL_PLAINTEXT, and each service logs in as its own principal with only its ACLs (pricemyride.access).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    kafka_sasl_username: str | None = "pricemyride-admin"
+    kafka_sasl_password: SecretStr | None = SecretStr("pricemyride-dev")
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
@@ -208,6 +210,21 @@ class Settings(BaseSettings):
                     f"{env_name(name)}: expected a real password in production, got a development placeholder "
                     "or no password (the value is not shown)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_encrypted_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.kafka_security_protocol not in ("SASL_SSL", "SSL"):
+            raise ValueError(
+                f"{env_name('kafka_security_protocol')}: expected SASL_SSL (or SSL) in production, got "
+                f"{self.kafka_security_protocol} (logins and listings would cross the network in clear)"
+            )
+        kafka_password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        if self.kafka_security_protocol == "SASL_SSL" and kafka_password in DEV_PASSWORDS:
+            raise ValueError(f"{env_name('kafka_sasl_password')}: expected a real password in production, got a "
+                             "development placeholder (the value is not shown)")  # fmt: skip
         return self
 
     @property

@@ -17,6 +17,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from infra import chaos, chaos_cluster
 from infra.kafka_cluster import KafkaCluster
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from tests.integration.test_reliability import assert_exactly_once
 
@@ -71,7 +72,7 @@ def wide_world(
 
 
 def test_topics_are_replicated_three_times_with_two_in_sync_required(world: chaos.World) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=world.settings.kafka_bootstrap.split(","))
+    admin = KafkaAdminClient(**kafka_python_options(world.settings))
     try:
         topics = admin.describe_topics([world.settings.listings_topic, world.settings.predictions_topic])
         assert {len(p["replica_nodes"]) for t in topics for p in t["partitions"]} == {3}
@@ -85,7 +86,7 @@ def test_topics_are_replicated_three_times_with_two_in_sync_required(world: chao
 
 def replicas_of_internal_topics(settings: Settings) -> set[int]:
     """Replica counts of the broker's own topics (created on first use: group offsets, transactions)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    admin = KafkaAdminClient(**kafka_python_options(settings))
     try:
         internal = admin.describe_topics(["__consumer_offsets", "__transaction_state"])
         assert all(t["partitions"] for t in internal), internal

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from pricemyride.errors import UncrownedModel
 from pricemyride.events import ModelUpdate
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from tests.integration.helpers import wait_for
 from training.model import TrainParams
@@ -33,7 +34,7 @@ def test_a_forged_model_update_is_refused_and_the_worker_keeps_its_champion(
     settings: Settings, worker: Path, champion: int, uncrowned: int
 ) -> None:
     forged: ModelUpdate = model_update(settings, uncrowned, "forged: nobody's gate")
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     producer.send(settings.model_updates_topic, value=forged.model_dump_json().encode()).get(timeout=10)
     producer.close()
     refusal = f"cannot load version {uncrowned} (UncrownedModel"

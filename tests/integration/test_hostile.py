@@ -19,6 +19,7 @@ from kafka.errors import MessageSizeTooLargeError
 
 from infra.demo_drift import world_env
 from pricemyride.bootstrap import prepare
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from pricemyride.storage import MAX_STORED_PAYLOAD
 from pricemyride.topics import group_offsets, read_topic, uncommitted
@@ -70,7 +71,7 @@ def good(i: int, source: str = SITE) -> bytes:
 def send(settings: Settings, key: bytes, value: bytes | None, topic: str = "") -> tuple[int, int] | None:
     """One message, acknowledged; its (partition, offset), or None when the broker refuses its size. A producer
     of its own: kafka-python's idempotent producer stops for good after a refused message."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=2**21)
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all", max_request_size=2**21)
     try:
         meta = producer.send(topic or settings.listings_topic, key=key, value=value).get(30)
         return meta.partition, meta.offset

@@ -14,6 +14,7 @@ from kafka import KafkaProducer
 from pricemyride.datafile import read_listings_file
 from pricemyride.errors import InvalidListing
 from pricemyride.events import parse_listing
+from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from pricing.deal import DEAL_RATINGS, NOT_ENOUGH_INFORMATION
 from producers.replay import replay, row_event
@@ -61,7 +62,7 @@ def malformed_events(n: int) -> list[tuple[bytes | None, bytes | None]]:
 
 
 def send_malformed(settings: Settings, events: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     for key, value in events:
         producer.send(settings.listings_topic, key=key, value=value)
     producer.flush()
