@@ -38,6 +38,7 @@ from pricemyride.ops import Health, serve_or_exit
 from pricemyride.policy import DriftPolicy
 from pricemyride.process import exit_now
 from pricemyride.settings import Settings
+from pricemyride.topics import METADATA_MAX_AGE_MS, SiteTopics
 from training.contracts import METRIC_MAE, REFERENCE_ARTIFACT
 from training.registry import champion_version, configure
 
@@ -153,14 +154,17 @@ def window_offsets(window: Sequence[Record]) -> dict[TopicPartition, int]:
 
 
 def predictions_consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        settings.predictions_topic,
+    """Every predictions topic (the operator's and each site's), found by pattern; new sites within a minute."""
+    consumer = AIOKafkaConsumer(
         **aiokafka_options(settings),
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
         group_id=f"{settings.consumer_group}-monitor",  # the group faust's agent used: same committed offsets
         isolation_level="read_committed",  # only predictions whose worker transaction committed
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    consumer.subscribe(pattern=SiteTopics.of(settings).predictions_pattern())
+    return consumer
 
 
 def exit_without_ack(exc: BaseException) -> NoReturn:

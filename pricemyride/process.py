@@ -22,6 +22,9 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # kafka-python warns on every SASL_PLAINTEXT login; SCRAM sends no password, and production refuses
+    # SASL_PLAINTEXT (Settings), so on the local stack the warning is noise.
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
 
 
 def exit_now(message: str, code: int) -> NoReturn:

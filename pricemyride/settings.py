@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
     kafka_sasl_username: str | None = "pricemyride-admin"
     kafka_sasl_password: SecretStr | None = SecretStr("pricemyride-dev")
+    kafka_logins_dir: Path | None = Field(
+        None,
+        description="Password files named after the service principals (pricemyride-worker, …): "
+        "`pricemyride prepare` makes or updates their Kafka logins and ACLs.",
+    )
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,50 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.retrain_topic, 1),
         TopicSpec(settings.model_updates_topic, 1),
     ]
+
+
+METADATA_MAX_AGE_MS = 60_000  # consumers by pattern see a new site's topic within this (Kafka's default: 5 min)
+SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a listing site's name: its topics and its Kafka principal
+
+
+@dataclass(frozen=True)
+class SiteTopics:
+    """Where each listing site's events come in and its valuations go out: ``<listings>.<site>`` and
+    ``<predictions>.<site>``. Only the site's principal may write its listings topic (pricemyride.access), so the
+    topic a listing arrived on names the site that sent it; the plain ``listings`` topic is the operator's own."""
+
+    listings: str
+    predictions: str
+    dlq: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> SiteTopics:
+        return cls(settings.listings_topic, settings.predictions_topic, settings.dlq_topic)
+
+    def site_of(self, topic: str) -> str | None:
+        """The site that owns a listings topic; None for the operator's own ``listings`` (or any other topic)."""
+        site = topic.removeprefix(self.listings + ".")
+        return site if site != topic and topic != self.dlq and SITE_NAME.fullmatch(site) else None
+
+    def predictions_for(self, listings_topic: str) -> str:
+        """The topic that answers a listings topic: a site's valuations go to its own predictions topic."""
+        site = self.site_of(listings_topic)
+        return f"{self.predictions}.{site}" if site else self.predictions
+
+    def listings_pattern(self) -> str:
+        """What scoring workers subscribe to: the operator's listings topic and every site's."""
+        return rf"^(?!{re.escape(self.dlq)}$){re.escape(self.listings)}(\.{SITE_NAME.pattern})?$"
+
+    def predictions_pattern(self) -> str:
+        """What the drift monitor reads: every predictions topic."""
+        return rf"^{re.escape(self.predictions)}(\.{SITE_NAME.pattern})?$"
+
+
+def site_name(name: str) -> str:
+    """``name`` if it can name a site (lower-case letters, digits, dashes; 1-40), else a one-line error."""
+    if not SITE_NAME.fullmatch(name) or name == "dlq":
+        raise ValueError(f"site name: expected 1-40 lower-case letters, digits or dashes (not 'dlq'), got {name!r:.60}")
+    return name
 
 
 def topic_configs(settings: Settings) -> dict[str, str]:

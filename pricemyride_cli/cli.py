@@ -33,6 +33,7 @@ FAUST_COMMANDS: Final = ("worker", "monitor")
 NEEDS: Final = {
     "produce": ("kafka",),
     "prepare": ("kafka", "postgres"),
+    "add-site": ("kafka",),
     "rescore": ("postgres", "mlflow"),
     "train": ("postgres", "mlflow"),
     "retrain": ("postgres", "mlflow"),
@@ -184,6 +185,15 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_add_site(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.access import add_site
+
+    made = add_site(settings, args.site, args.password_file)
+    print(f"site {args.site}: Kafka principal User:{made.principal} writes {made.writes}, reads {made.reads}; "
+          f"its password is in {made.password_file} (give it to the site; it is not printed)")  # fmt: skip
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from pricemyride.faustapp import without_web
     from stream_workers.app import create_app
@@ -291,6 +301,10 @@ def add_data_commands(sub: Any) -> None:
     login = sub.add_parser("hash-password", help="print a 'user:hash' line for the dashboard's logins file "
                            "(the password is read from standard input, never echoed)")  # fmt: skip
     login.add_argument("user", help="the login name")
+    site = sub.add_parser("add-site", help="give a listing site its Kafka login, topics and ACLs (idempotent): it "
+                          "writes listings.<site> and reads price-predictions.<site>, nothing else")  # fmt: skip
+    site.add_argument("site", help="1-40 lower-case letters, digits or dashes")
+    site.add_argument("--password-file", type=Path, help="its password (default: a new one in the state folder)")
 
 
 def add_model_commands(sub: Any) -> None:
@@ -427,6 +441,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "prepare": cmd_prepare,
     "config": cmd_config,
     "hash-password": cmd_hash_password,
+    "add-site": cmd_add_site,
     "worker": cmd_worker,
     "monitor": cmd_monitor,
     "dashboard": cmd_dashboard,

@@ -40,6 +40,7 @@ from pricemyride.process import exit_now
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
 from pricemyride.storage import delete_old_dead_letters, write_batch
+from pricemyride.topics import METADATA_MAX_AGE_MS, SiteTopics
 from stream_workers.metrics import WorkerMetrics
 from stream_workers.outputs import Outputs, outputs_for
 from stream_workers.scoring import RawMessage, ScoredBatch, score_batch
@@ -362,6 +363,7 @@ def listings_consumer(settings: Settings) -> AIOKafkaConsumer:
         enable_auto_commit=False,  # offsets are committed after the batch is stored and published
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_size,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,  # a new site's topic is scored within a minute
         fetch_max_wait_ms=100,
         session_timeout_ms=int(settings.worker_session_timeout_s * 1000),
         heartbeat_interval_ms=int(HEARTBEAT_S * 1000),
@@ -376,6 +378,7 @@ class ScoringLoop:
 
     def __init__(self, settings: Settings, scorer: Scorer, health: Health | None = None) -> None:
         self.settings, self.scorer, self.metrics = settings, scorer, scorer.metrics
+        self.sites = SiteTopics.of(settings)  # the operator's listings topic and every site's, by pattern
         self.consumer = listings_consumer(settings)
         self.outputs = outputs_for(settings, self.consumer)
         self.rebalance = FinishBatchFirst(self.outputs, self.metrics)
@@ -385,7 +388,7 @@ class ScoringLoop:
 
     async def run(self) -> None:
         await self.scorer.wait_for_champion()  # joins the group only with a model to score with
-        self.consumer.subscribe([self.settings.listings_topic], listener=self.rebalance)
+        self.consumer.subscribe(pattern=self.sites.listings_pattern(), listener=self.rebalance)
         await self.outputs.start()
         await self.consumer.start()
         freeze_heap(collect=True)
@@ -440,7 +443,7 @@ class ScoringLoop:
         """Score and store the batch (its outputs go to Kafka afterwards, in ``finish``)."""
         model = await self.scorer.model_for_batch()
         with self.times.step("score"):
-            batch = score_batch(model.model, model.version, messages)
+            batch = score_batch(model.model, model.version, messages, self.sites)
         with self.times.step("store"):
             await self.scorer.store(batch)
         self.stored_at = time.time()

@@ -33,6 +33,7 @@ from pricemyride.kafka import aiokafka_options
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow
+from pricemyride.topics import SiteTopics
 from stream_workers.publishing import MAX_BATCH_BYTES, BatchPublisher, OutRecord
 from stream_workers.scoring import ScoredBatch, dlq_headers
 
@@ -77,14 +78,14 @@ def dead_letter_record(row: DeadLetterRow) -> OutRecord:
     return OutRecord(row.partition, key, value, headers)
 
 
-def by_partition(batch: ScoredBatch, topic: str) -> dict[TopicPartition, PartitionOutputs]:
-    """The batch's records grouped by the input partition they answer."""
+def by_partition(batch: ScoredBatch) -> dict[TopicPartition, PartitionOutputs]:
+    """The batch's records grouped by the input partition (of whichever listings topic) they answer."""
     grouped: dict[TopicPartition, PartitionOutputs] = defaultdict(PartitionOutputs)
     predictions, dead = output_records(batch)
-    for record in predictions:
-        grouped[TopicPartition(topic, record.source_partition)].predictions.append(record)
-    for record in dead:
-        grouped[TopicPartition(topic, record.source_partition)].dead_letters.append(record)
+    for published, record in zip(batch.published, predictions, strict=True):
+        grouped[TopicPartition(published.topic, record.source_partition)].predictions.append(record)
+    for row, record in zip(batch.dead_letters, dead, strict=True):
+        grouped[TopicPartition(row.topic, record.source_partition)].dead_letters.append(record)
     return grouped
 
 
@@ -118,11 +119,13 @@ class AtLeastOnce:
         return {}
 
     async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
-        predictions, dead = output_records(batch)
+        grouped, sites = by_partition(batch), SiteTopics.of(self.settings)
 
         async def send() -> None:
-            pending = await self.publisher.send(self.settings.predictions_topic, predictions)
-            pending += await self.publisher.send(self.settings.dlq_topic, dead)
+            pending = []
+            for tp, outputs in grouped.items():
+                pending += await self.publisher.send(sites.predictions_for(tp.topic), outputs.predictions)
+                pending += await self.publisher.send(self.settings.dlq_topic, outputs.dead_letters)
             await asyncio.gather(*pending)
 
         await retried(send, KafkaError, "publishing")
@@ -184,7 +187,7 @@ class ExactlyOnce:
         return producer
 
     async def finish(self, batch: ScoredBatch, offsets: dict[TopicPartition, int]) -> None:
-        grouped = by_partition(batch, self.settings.listings_topic)
+        grouped = by_partition(batch)
         await asyncio.gather(*(self.commit(tp, grouped.get(tp, PartitionOutputs()), offset)
                                for tp, offset in offsets.items()))  # fmt: skip
 
@@ -222,7 +225,8 @@ class ExactlyOnce:
                        offset: int) -> None:  # fmt: skip
         publisher = BatchPublisher(producer, self.partition_counts)
         await producer.begin_transaction()
-        pending = await publisher.send(self.settings.predictions_topic, outputs.predictions)
+        answers = SiteTopics.of(self.settings).predictions_for(tp.topic)  # a site's valuations: its own topic
+        pending = await publisher.send(answers, outputs.predictions)
         pending += await publisher.send(self.settings.dlq_topic, outputs.dead_letters)
         await producer.send_offsets_to_transaction({tp: offset}, self.settings.consumer_group)
         await producer.commit_transaction()

@@ -13,6 +13,7 @@ import orjson
 from pricemyride.errors import InvalidListing
 from pricemyride.events import Listing, Prediction, capped, parse_listing
 from pricemyride.storage import DeadLetterRow, PredictionRow
+from pricemyride.topics import SiteTopics
 from pricing.path import Model, price_listings
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,12 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """A prediction as it goes to Kafka: the listing's partition, the key and the ``Prediction`` JSON."""
+    """A prediction as it goes to Kafka: the listing's topic and partition, the key and the ``Prediction`` JSON."""
 
     partition: int
     key: bytes
     value: bytes
+    topic: str = ""  # the listings topic it answers (its site's predictions topic takes it)
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,22 @@ def internal_error(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}"
 
 
-def validate_one(message: RawMessage, now: datetime) -> Listing | DeadLetterRow:
+def from_its_site(listing: Listing, topic: str, sites: SiteTopics | None) -> Listing:
+    """A listing that came on a site's own topic is that site's: its ``source`` is the site (only the site's
+    Kafka principal may write there), and a listing that names another source is refused."""
+    site = sites.site_of(topic) if sites else None
+    if site is None or listing.source == site:
+        return listing
+    if "source" in listing.model_fields_set:
+        raise InvalidListing(f"source: expected {site!r} (the site that owns {topic}) or none, "
+                             f"got {listing.source[:40]!r}")  # fmt: skip
+    return listing.model_copy(update={"source": site})
+
+
+def validate_one(message: RawMessage, now: datetime, sites: SiteTopics | None = None) -> Listing | DeadLetterRow:
     """The message as a listing, or its dead letter; never raises for anything the message's bytes hold."""
     try:
-        return parse_listing(message.value)  # type: ignore[arg-type]
+        return from_its_site(parse_listing(message.value), message.topic, sites)  # type: ignore[arg-type]
     except InvalidListing as exc:
         return dead_letter(message, str(exc), now)
     except Exception as exc:
@@ -76,13 +90,13 @@ def validate_one(message: RawMessage, now: datetime) -> Listing | DeadLetterRow:
 
 
 def validate(
-    messages: Sequence[RawMessage], now: datetime
+    messages: Sequence[RawMessage], now: datetime, sites: SiteTopics | None = None
 ) -> tuple[list[tuple[RawMessage, Listing]], list[DeadLetterRow]]:
     """Split a batch into valid listings and dead letters with their reasons; never raises."""
     valid: list[tuple[RawMessage, Listing]] = []
     invalid: list[DeadLetterRow] = []
     for message in messages:
-        outcome = validate_one(message, now)
+        outcome = validate_one(message, now, sites)
         if isinstance(outcome, DeadLetterRow):
             invalid.append(outcome)
         else:
@@ -107,15 +121,18 @@ def price_isolated(model: Model, version: int, listings: Sequence[Listing], now:
 
 
 def scored(message: RawMessage, outcome: PredictionRow, scored_at: str) -> Published:
-    return Published(message.partition, outcome.listing_id.encode(), prediction_json(outcome, scored_at))
+    return Published(message.partition, outcome.listing_id.encode(), prediction_json(outcome, scored_at), message.topic)
 
 
-def score_batch(model: Model, version: int, messages: Sequence[RawMessage]) -> ScoredBatch:
+def score_batch(
+    model: Model, version: int, messages: Sequence[RawMessage], sites: SiteTopics | None = None
+) -> ScoredBatch:
     """Validate and score one batch. Whatever a message holds, it ends as a stored prediction or a dead letter
     with its reason; nothing a message causes escapes (an exception no check names becomes the message's
-    ``internal error: <kind>`` dead letter, and a model that raises on a batch is retried listing by listing)."""
+    ``internal error: <kind>`` dead letter, and a model that raises on a batch is retried listing by listing).
+    With ``sites``, a listing on a site's topic is that site's (``from_its_site``)."""
     now = datetime.now(UTC)
-    valid, dead = validate(messages, now)
+    valid, dead = validate(messages, now, sites)
     if not valid:
         return ScoredBatch([], [], dead)
     priced = price_isolated(model, version, [listing for _, listing in valid], now)

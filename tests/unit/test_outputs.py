@@ -20,13 +20,16 @@ def record(partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(TOPIC, partition, offset, 0, 0, b"k", b"v", None, 1, 1, [])
 
 
-def test_a_batch_is_grouped_by_the_input_partition_each_output_answers() -> None:
+def test_a_batch_is_grouped_by_the_input_topic_and_partition_each_output_answers() -> None:
+    site = f"{TOPIC}.site-a"
     dead = DeadLetterRow(TOPIC, 2, 7, b"x", b"{", "listing: expected JSON", datetime.now(UTC))
-    batch = ScoredBatch(rows=[], published=[Published(0, b"a", b"pa"), Published(2, b"b", b"pb"),
-                                            Published(0, b"c", b"pc")], dead_letters=[dead])  # fmt: skip
-    grouped = by_partition(batch, TOPIC)
-    assert sorted(tp.partition for tp in grouped) == [0, 2]
+    batch = ScoredBatch(rows=[], published=[Published(0, b"a", b"pa", TOPIC), Published(2, b"b", b"pb", TOPIC),
+                                            Published(0, b"c", b"pc", TOPIC), Published(0, b"d", b"pd", site)],
+                        dead_letters=[dead])  # fmt: skip
+    grouped = by_partition(batch)
+    assert sorted((tp.topic, tp.partition) for tp in grouped) == [(TOPIC, 0), (TOPIC, 2), (site, 0)]
     assert [r.value for r in grouped[TopicPartition(TOPIC, 0)].predictions] == [b"pa", b"pc"]
+    assert [r.value for r in grouped[TopicPartition(site, 0)].predictions] == [b"pd"]
     assert [r.key for r in grouped[TopicPartition(TOPIC, 2)].dead_letters] == [b"x"]
     assert grouped[TopicPartition(TOPIC, 0)].dead_letters == []
 
