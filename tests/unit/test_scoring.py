@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from pricemyride.errors import InvalidListing
 from pricemyride.events import Listing, Prediction, parse_listing
+from pricemyride.topics import SiteTopics, site_name
 from pricing.path import listing_json
 from stream_workers import scoring
 from stream_workers.scoring import RawMessage, dlq_headers, score_batch, validate
@@ -173,3 +175,36 @@ def test_two_sites_with_the_same_listing_id_get_two_rows() -> None:
     batch = [message(0, listing("42", source="site-a")), message(1, listing("42", source="site-b"))]
     rows = score_batch(MilesModel(), 1, batch).rows
     assert [(r.source, r.listing_id) for r in rows] == [("site-a", "42"), ("site-b", "42")]
+
+
+SITES = SiteTopics("listings", "price-predictions", "listings.dlq")
+
+
+@pytest.mark.parametrize(
+    ("topic", "site", "answered_on"),
+    [("listings", None, "price-predictions"), ("listings.site-a", "site-a", "price-predictions.site-a"),
+     ("listings.dlq", None, "price-predictions"), ("listings.Site-A", None, "price-predictions"),
+     ("listings.a.b", None, "price-predictions"), ("listingsx", None, "price-predictions")],
+)  # fmt: skip
+def test_a_topic_names_its_site_and_where_its_valuations_go(topic: str, site: str | None, answered_on: str) -> None:
+    assert SITES.site_of(topic) == site
+    assert SITES.predictions_for(topic) == answered_on
+    assert bool(re.match(SITES.listings_pattern(), topic)) is (topic == "listings" or site is not None)
+
+
+def test_a_listing_on_a_sites_topic_is_that_sites_and_may_not_claim_another() -> None:
+    batch = [RawMessage("listings.site-a", 0, 0, b"a", listing("a")),
+             RawMessage("listings.site-a", 0, 1, b"b", listing("b", source="site-a")),
+             RawMessage("listings.site-a", 0, 2, b"c", listing("c", source="site-b")),
+             RawMessage("listings", 0, 0, b"d", listing("d", source="site-b"))]  # fmt: skip
+    scored = score_batch(MilesModel(), 1, batch, SITES)
+    assert [(p.listing_id, p.source) for p in scored.predictions] == [("a", "site-a"), ("b", "site-a"), ("d", "site-b")]
+    assert [p.topic for p in scored.published] == ["listings.site-a", "listings.site-a", "listings"]
+    (refused,) = scored.dead_letters
+    assert refused.reason == "source: expected 'site-a' (the site that owns listings.site-a) or none, got 'site-b'"
+
+
+@pytest.mark.parametrize("name", ["", "dlq", "Site", "a" * 41, "a.b", "-a", "a b"])
+def test_a_site_name_that_cannot_name_a_topic_is_refused_with_what_was_expected(name: str) -> None:
+    with pytest.raises(ValueError, match="site name: expected 1-40 lower-case letters"):
+        site_name(name)
