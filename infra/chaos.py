@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -381,16 +382,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def mlflow_server(folder: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def mlflow_server(folder: Path, port: int, admin_password: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real MLflow server on ``port``; with ``admin_password``, behind its basic-auth app configured as
+    production's (deploy/mlflow/basic_auth.ini, its user store in ``folder``)."""
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
            str(folder / "artifacts"), "--serve-artifacts", "--workers", "1"]  # fmt: skip
+    env = os.environ.copy()
+    if admin_password is not None:
+        ini = (ROOT / "deploy" / "mlflow" / "basic_auth.ini").read_text()
+        (folder / "basic_auth.ini").write_text(ini.replace("sqlite:////mlflow-artifacts/", f"sqlite:///{folder}/"))
+        cmd += ["--app-name", "basic-auth"]
+        env |= {"MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32)}  # fmt: skip
     with (folder / "server.log").open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             time.sleep(0.5)

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("PRICEMYRIDE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
     )
     mlflow_artifact_root: Path | None = None
+    # An MLflow server started with `--app-name basic-auth` asks every client to log in: training as the one
+    # user that may write the model, everything else as a reader (docker-compose.yml, OPERATIONS.md).
+    mlflow_username: str | None = Field(None, description="MLflow login (basic auth); none: no login.")
+    mlflow_password: SecretStr | None = Field(None, description="Its password (or PRICEMYRIDE_MLFLOW_PASSWORD_FILE).")
+    mlflow_logins_dir: Path | None = Field(
+        None, description="Password files named after the registry's users (pricemyride-trainer, "
+        "pricemyride-reader): `pricemyride prepare`, logged in as the MLflow admin, makes or updates them."
+    )
     mlflow_experiment: str = "pricemyride"
     model_name: str = "pricemyride"
     champion_alias: str = "champion"

@@ -160,6 +160,11 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from pricemyride.bootstrap import prepare
 
     prepare(settings)
+    if settings.mlflow_logins_dir is not None:
+        from training.registry import ensure_registry_users
+
+        users = ensure_registry_users(settings, settings.mlflow_logins_dir)
+        print(f"[prepare] MLflow users: {', '.join(users) or 'none (no password files)'}", flush=True)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -35,12 +37,44 @@ def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the settings' tracking URI and make sure the experiment exists."""
     if settings.mlflow_tracking_uri is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    log_in(settings)
     mlflow.set_tracking_uri(settings.tracking_uri)
     client = MlflowClient()
     if client.get_experiment_by_name(settings.mlflow_experiment) is None:
         client.create_experiment(settings.mlflow_experiment, artifact_location=settings.artifact_root.as_uri())
     mlflow.set_experiment(settings.mlflow_experiment)
     return client
+
+
+def log_in(settings: Settings) -> None:
+    """Hand the MLflow login to MLflow's client, which reads it from its own environment variables."""
+    if settings.mlflow_username and settings.mlflow_password:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_password.get_secret_value()
+
+
+REGISTRY_USERS = ("pricemyride-trainer", "pricemyride-reader")  # the one writer (training), everyone else
+
+
+def ensure_registry_users(settings: Settings, logins_dir: Path) -> list[str]:
+    """As the MLflow admin: create each user whose password file is in ``logins_dir``, or set its password
+    (how it is rotated). The server's default permission is READ; the trainer creates the model, so it alone
+    may register versions and move aliases."""
+    from mlflow.exceptions import RestException
+    from mlflow.server.auth.client import AuthServiceClient
+
+    log_in(settings)
+    client, made = AuthServiceClient(settings.tracking_uri), []
+    for user in REGISTRY_USERS:
+        if not (logins_dir / user).is_file():
+            continue
+        password = (logins_dir / user).read_text(encoding="utf-8").strip()
+        try:
+            client.create_user(user, password)
+        except RestException:  # it exists: the file's password is the one that counts
+            client.update_user_password(user, password)
+        made.append(user)
+    return made
 
 
 def champion_version(client: MlflowClient, settings: Settings) -> int:
