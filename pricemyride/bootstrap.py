@@ -24,4 +24,3 @@ def prepare(settings: Settings) -> None:
         create_schema(conn)
     if settings.mlflow_tracking_uri is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
-

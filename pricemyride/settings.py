@@ -113,8 +113,9 @@ class Settings(BaseSettings):
     mlflow_username: str | None = Field(None, description="MLflow login (basic auth); none: no login.")
     mlflow_password: SecretStr | None = Field(None, description="Its password (or PRICEMYRIDE_MLFLOW_PASSWORD_FILE).")
     mlflow_logins_dir: Path | None = Field(
-        None, description="Password files named after the registry's users (pricemyride-trainer, "
-        "pricemyride-reader): `pricemyride prepare`, logged in as the MLflow admin, makes or updates them."
+        None,
+        description="Password files named after the registry's users (pricemyride-trainer, "
+        "pricemyride-reader): `pricemyride prepare`, logged in as the MLflow admin, makes or updates them.",
     )
     mlflow_experiment: str = "pricemyride"
     model_name: str = "pricemyride"
