@@ -228,8 +228,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _kafka_encrypted_in_production(self) -> Settings:
-        if self.environment != "production":
-            return self
+        if self.environment != "production" or "kafka_bootstrap" not in self.model_fields_set:
+            return self  # a production service without Kafka (the dashboard) is given no Kafka settings
         if self.kafka_security_protocol not in ("SASL_SSL", "SSL"):
             raise ValueError(
                 f"{env_name('kafka_security_protocol')}: expected SASL_SSL (or SSL) in production, got "

@@ -199,6 +199,14 @@ def cmd_add_site(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_make_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.secrets_dir import make_secrets
+
+    made = make_secrets(args.folder)
+    print(f"{args.folder}: wrote {len(made)} secret file(s){': ' + ', '.join(made) if made else ''}; kept the rest")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from pricemyride.faustapp import without_web
     from stream_workers.app import create_app
@@ -310,6 +318,9 @@ def add_data_commands(sub: Any) -> None:
                           "writes listings.<site> and reads price-predictions.<site>, nothing else")  # fmt: skip
     site.add_argument("site", help="1-40 lower-case letters, digits or dashes")
     site.add_argument("--password-file", type=Path, help="its password (default: a new one in the state folder)")
+    made = sub.add_parser("make-secrets", help="write every secret file docker-compose.yml mounts (passwords, "
+                          "database URLs, Kafka TLS certificates); existing files are kept")  # fmt: skip
+    made.add_argument("folder", type=Path, help="where (compose reads ./secrets)")
 
 
 def add_model_commands(sub: Any) -> None:
@@ -447,6 +458,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "config": cmd_config,
     "hash-password": cmd_hash_password,
     "add-site": cmd_add_site,
+    "make-secrets": cmd_make_secrets,
     "worker": cmd_worker,
     "monitor": cmd_monitor,
     "dashboard": cmd_dashboard,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.compose_kafka import broker_properties
 from pricemyride.settings import Settings, described
 from pricemyride_cli.cli import COMMANDS
 
@@ -19,7 +20,9 @@ CLI_COMMANDS = set(COMMANDS)
 
 
 def settings_env_names() -> set[str]:
-    return {f"PRICEMYRIDE_{name.upper()}" for name, _ in described(Settings())}
+    """Every variable Settings reads, and its ``_FILE`` form (the value from a secret file)."""
+    names = {f"PRICEMYRIDE_{name.upper()}" for name, _ in described(Settings())}
+    return names | {f"{name}_FILE" for name in names}
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -46,13 +49,7 @@ def test_app_services_run_real_cli_commands() -> None:
 
 def test_secrets_have_no_defaults() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in (
-        "POSTGRES_PASSWORD",
-        "READER_PASSWORD",
-        "PREFECT_AUTH_STRING",
-        "GRAFANA_ADMIN_PASSWORD",
-        "DASHBOARD_USERS_FILE",
-    ):
+    for secret in ("PREFECT_AUTH_STRING", "GRAFANA_ADMIN_PASSWORD", "DASHBOARD_USERS_FILE", "TRUSTED_PROXY"):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses, f"{secret} is not used"
         assert all(u.startswith(":?") for u in uses), f"{secret} must be required (${{{secret}:?…}})"
@@ -64,12 +61,38 @@ def test_dashboard_port_matches_its_settings() -> None:
     assert f"{port}:{port}" in dashboard["ports"]
 
 
-def test_image_installs_the_pinned_requirements_as_a_non_root_user() -> None:
+def pins(lock: str) -> dict[str, str]:
+    lines = (ROOT / lock).read_text().splitlines()
+    return dict(line.split(" ")[0].split("==") for line in lines if re.match(r"^[a-z0-9_.-]+==", line))
+
+
+def test_image_installs_the_runtime_lock_by_hash_as_a_non_root_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "-r requirements.lock" in dockerfile
+    assert "pip install --require-hashes --no-deps -r requirements.prod.lock" in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
-    pinned = {line.split("==")[0] for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line}
-    assert {"faust-streaming", "xgboost-cpu", "mlflow", "psycopg"} <= pinned
+    production, development = pins("requirements.prod.lock"), pins("requirements.lock")
+    assert {"faust-streaming", "xgboost-cpu", "mlflow", "psycopg", "flask-wtf"} <= set(production)
+    assert not {"pytest", "selenium", "hypothesis", "ruff", "mypy", "import-linter"} & set(production)
+    assert {name: development.get(name) for name in production} == production  # the versions the tests ran
+    blocks = (ROOT / "requirements.prod.lock").read_text().split("\n\n")[0].split("==")[1:]
+    assert all("--hash=sha256:" in block for block in blocks)
+
+
+def test_every_image_is_pinned_by_digest() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE$", dockerfile, re.MULTILINE)
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["${PYTHON_IMAGE}"]
+    images = {name: s.get("image") for name, s in SERVICES.items() if "build" not in s}
+    images["build"] = SERVICES["worker"]["build"]["args"]["PYTHON_IMAGE"]
+    variables = {}
+    for name, image in images.items():
+        found = re.fullmatch(r"\$\{([A-Z_]+):\?pin (\S+) by digest \(deploy/pin-images.sh\)\}", str(image))
+        assert found, f"{name}: expected an image pinned by digest (a required variable), got {image}"
+        variables[found[1]] = found[2]
+    script = (ROOT / "deploy" / "pin-images.sh").read_text()
+    for variable, tag in variables.items():
+        assert f"[{variable}]={tag}" in script, variable
+        assert f"\n{variable}=" in (ROOT / ".env.example").read_text(), variable
 
 
 def test_retrain_listener_runs_the_deployment_the_prefect_worker_serves() -> None:
@@ -167,10 +190,7 @@ DURABILITY_KEYS = (
 
 
 def compose_broker_config(env: dict[str, Any]) -> dict[str, str]:
-    """The apache/kafka image's KAFKA_A_B variables as the broker keys a.b they set."""
-    return {
-        k.removeprefix("KAFKA_").lower().replace("_", "."): str(v) for k, v in env.items() if k.startswith("KAFKA_")
-    }
+    return broker_properties(env)
 
 
 def local_broker_config(size: int) -> dict[str, str]:
@@ -194,7 +214,7 @@ def test_compose_runs_a_three_node_quorum_every_client_knows() -> None:
     assert voters == {",".join(f"{s['environment']['KAFKA_NODE_ID']}@{n}:9093" for n, s in sorted(KAFKA_NODES.items()))}
     assert len({s["environment"]["CLUSTER_ID"] for s in KAFKA_NODES.values()}) == 1
     for name, service in KAFKA_NODES.items():
-        assert service["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert service["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"SASL_SSL://{name}:9092,BROKER://{name}:9094"
         assert service["volumes"][0] == f"{name}-data:{service['environment']['KAFKA_LOG_DIRS']}"
         assert "healthcheck" in service
     for app in ("worker", "prepare"):
