@@ -15,7 +15,7 @@ CASES ?= 100000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-.PHONY: help install system up down status demo demo-drift bench chaos fuzz test test-unit test-e2e test-integration lint format schema train evaluate tune share-choice clean
+.PHONY: help install system up down status demo demo-drift bench chaos fuzz audit test test-unit test-e2e test-integration lint format schema train evaluate tune share-choice clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ chaos: up ## failure scenarios (bad input, crashes, outages, registry, scale-out
 fuzz: install ## fuzz the worker's scoring step with a real model, CASES (100,000) → reports/fuzz.log
 	@mkdir -p reports
 	@set -o pipefail; $(PY) -m tests.fuzzing --cases $(CASES) | tee reports/fuzz.log
+
+audit: install ## known vulnerabilities in the image's packages (pip-audit over requirements.prod.lock; needs PyPI's per-version JSON or OSV)
+	@$(VENV)/bin/uv tool run --quiet pip-audit==2.10.1 -r requirements.prod.lock --disable-pip --progress-spinner off
 
 test: up ## run every test against the real broker, database and registry
 	@$(PY) -m pytest

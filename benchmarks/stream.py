@@ -31,7 +31,7 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from infra.demo import spawn
-from infra.demo_drift import rows, topic_keys, world_env
+from infra.demo_drift import borrow_champion, rows, topic_keys, world_env
 from infra.services import Paths, pid_alive, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
@@ -78,6 +78,7 @@ class Bench:
                           | overrides)  # fmt: skip
         settings = Settings()
         prepare(settings)
+        borrow_champion(settings)
         return settings
 
 

@@ -40,7 +40,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from infra.demo import spawn
-from infra.demo_drift import rows, world_env
+from infra.demo_drift import borrow_champion, rows, world_env
 from infra.kafka_cluster import start_kafka
 from infra.services import Paths, pid_alive, start_postgres, stop_pid, stop_postgres
 from pricemyride.bootstrap import prepare
@@ -136,6 +136,7 @@ class World:
         os.environ.update(world_env(base, name, folder / name) | registry | overrides)
         self.settings = Settings()
         prepare(self.settings)
+        borrow_champion(self.settings)
         self.paths = Paths(self.settings.state_path)
         self.producer_errors = 0
 

@@ -81,6 +81,24 @@ def world_env(base: Settings, name: str, folder: Path, **overrides: str) -> dict
     return env | overrides
 
 
+def borrow_champion(settings: Settings) -> int | None:
+    """A world with a database of its own that shares another world's registry: record the registry's champion
+    as the gate's promotion in this database too, as one deployment's gate would have (workers load only a
+    version ``model_events`` records). None when the registry has no champion yet."""
+    from pricemyride.errors import ModelNotFound
+    from pricemyride.storage import ModelEventKind
+    from training.promotion import record_event
+    from training.registry import champion_version, configure, last_promoted
+
+    try:
+        version = champion_version(configure(settings), settings)
+    except ModelNotFound:
+        return None
+    if last_promoted(settings) != version:
+        record_event(settings, ModelEventKind.PROMOTED, version, None, "the shared registry's champion", {})
+    return version
+
+
 def start_loop(settings: Settings) -> None:
     paths = Paths(settings.state_path)
     for name, args in LOOP_PROCESSES.items():

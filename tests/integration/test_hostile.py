@@ -17,7 +17,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 
-from infra.demo_drift import world_env
+from infra.demo_drift import borrow_champion, world_env
 from pricemyride.bootstrap import prepare
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
@@ -52,6 +52,7 @@ def world(settings: Settings, champion: int, tmp_path_factory: pytest.TempPathFa
             patch.setenv(key, value)
         own = Settings()
     prepare(own)
+    borrow_champion(own)
     worker = spawn(["-m", "stream_workers", "worker", "-l", "info"], folder / "worker.log", env)
     monitor = spawn(["-m", "monitoring", "worker", "-l", "info"], folder / "monitor.log", env)
     try:

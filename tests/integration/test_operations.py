@@ -20,6 +20,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from infra import prometheus
+from infra.demo_drift import borrow_champion
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
@@ -187,6 +188,7 @@ def scrape_world(settings: Settings, champion: int, tmp_path: Path,
         monkeypatch.setenv(key, value)
     world = Settings()
     prepare(world)
+    borrow_champion(world)
     paths = Paths(world.state_path)
     prometheus.start(world, paths)
     try:
