@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -55,6 +56,7 @@ class SiteTopics:
     def of(cls, settings: Settings) -> SiteTopics:
         return cls(settings.listings_topic, settings.predictions_topic, settings.dlq_topic)
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a few instances live as long as the process: asked per message
     def site_of(self, topic: str) -> str | None:
         """The site that owns a listings topic; None for the operator's own ``listings`` (or any other topic)."""
         site = topic.removeprefix(self.listings + ".")

@@ -126,9 +126,9 @@ def test_the_compose_broker_takes_scram_over_tls_and_holds_each_principal_to_its
 def test_no_tls_or_no_login_gets_nothing(broker: dict[str, Any]) -> None:
     address = f"localhost:{broker['ports']['SASL_SSL']}"
     with pytest.raises(KafkaError):
-        KafkaProducer(bootstrap_servers=address, max_block_ms=3000, api_version=(3, 0)).send("listings", b"{}").get(5)
+        KafkaProducer(bootstrap_servers=address, max_block_ms=1500, api_version=(3, 0)).send("listings", b"{}").get(5)
     wrong = service(broker, PRODUCER, password="not-the-password-at-all")
-    producer = KafkaProducer(**kafka_python_options(wrong), max_block_ms=3000, api_version=(3, 0))
+    producer = KafkaProducer(**kafka_python_options(wrong), max_block_ms=1500, api_version=(3, 0))
     try:
         with pytest.raises(KafkaTimeoutError):
             producer.send(wrong.listings_topic, b"{}").get(timeout=5)
@@ -136,4 +136,4 @@ def test_no_tls_or_no_login_gets_nothing(broker: dict[str, Any]) -> None:
         producer.close(timeout=0)
     with pytest.raises(KafkaError):  # the BROKER listener: no certificate, no entry
         KafkaProducer(**kafka_python_options(admin(broker).model_copy(update={"kafka_ssl_certfile": None})),
-                      max_block_ms=3000, api_version=(3, 0)).send("listings", b"{}").get(5)  # fmt: skip
+                      max_block_ms=1500, api_version=(3, 0)).send("listings", b"{}").get(5)  # fmt: skip

@@ -148,10 +148,11 @@ PLANTED = "planted-S3cret-value"
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"PRICEMYRIDE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PRICEMYRIDE_KAFKA_SASL_PASSWORD": PLANTED},
-         "PRICEMYRIDE_KAFKA_SASL_USERNAME"),
+        ({"PRICEMYRIDE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PRICEMYRIDE_KAFKA_SASL_PASSWORD": PLANTED,
+          "PRICEMYRIDE_KAFKA_SASL_USERNAME": ""}, "PRICEMYRIDE_KAFKA_SASL_USERNAME"),
         ({"PRICEMYRIDE_ENVIRONMENT": "production",
-          "PRICEMYRIDE_DATABASE_URL": f"postgresql://writer:{PLANTED}@db:5432/pricemyride"},
+          "PRICEMYRIDE_DATABASE_URL": f"postgresql://writer:{PLANTED}@db:5432/pricemyride",
+          "PRICEMYRIDE_READER_DATABASE_URL": "postgresql://pricemyride_reader:pricemyride-reader-dev@db/p"},
          "PRICEMYRIDE_READER_DATABASE_URL: expected a real password in production"),
         ({"PRICEMYRIDE_KAFKA_SASL_PASSWORD": PLANTED, "PRICEMYRIDE_LISTINGS_PARTITIONS": "zero"},
          "PRICEMYRIDE_LISTINGS_PARTITIONS: Input should be a valid integer"),

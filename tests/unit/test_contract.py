@@ -192,6 +192,7 @@ def test_the_forbidden_character_class_is_exactly_cc_cf_zl_zp_surrogates_and_fff
         ("posting_date", (NOW + timedelta(days=2)).isoformat(), "posting_date: expected a date-time no later than"),
         ("posting_date", "2021-02-30T10:00:00+00:00", "posting_date: expected a date-time that exists in the calendar"),
     ],
+    ids=["next-year-but-one", "year-9999", "two-days-ahead", "february-30"],  # stable ids: no clock in a test's name
 )
 def test_clock_and_calendar_rules_the_schema_cannot_state(field: str, value: object, expected: str) -> None:
     with pytest.raises(InvalidListing) as caught:

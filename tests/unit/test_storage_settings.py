@@ -56,7 +56,9 @@ def test_default_tracking_uri_is_a_sqlite_file_in_the_state_folder(monkeypatch: 
 
 def test_placeholder_passwords_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRICEMYRIDE_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="expected a real password in production"):
+    assert Settings().environment == "production"  # a URL not given is not used: it is not checked
+    monkeypatch.setenv("PRICEMYRIDE_DATABASE_URL", "postgresql://pricemyride:pricemyride-dev@db/prm")
+    with pytest.raises(ValidationError, match="PRICEMYRIDE_DATABASE_URL: expected a real password in production"):
         Settings()
     monkeypatch.setenv("PRICEMYRIDE_DATABASE_URL", "postgresql://w:S3cure-long@db/prm")
     monkeypatch.setenv("PRICEMYRIDE_READER_DATABASE_URL", "postgresql://r:An0ther-long@db/prm")
