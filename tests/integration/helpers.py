@@ -91,3 +91,18 @@ def served_dashboard(users_file: Path, log_file: Path, **env: str) -> Iterator[i
         yield port
     finally:
         stop(proc)
+
+
+def may_write(options: dict[str, Any], topic: str) -> bool:
+    """Whether the Kafka login in ``options`` may produce to ``topic`` (False: the broker's ACLs refused it)."""
+    from kafka import KafkaProducer
+    from kafka.errors import TopicAuthorizationFailedError
+
+    producer = KafkaProducer(**options, acks="all", max_block_ms=15_000)
+    try:
+        producer.send(topic, b'{"probe": true}').get(timeout=15)
+        return True
+    except TopicAuthorizationFailedError:
+        return False
+    finally:
+        producer.close(timeout=2)

@@ -23,7 +23,7 @@ from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings
 from tests.conftest import isolated_env
 from tests.integration.conftest import RUN_ID
-from tests.integration.helpers import free_port, query, spawn, stop, wait_for
+from tests.integration.helpers import free_port, may_write, query, spawn, stop, wait_for
 from training.model import TrainParams
 from training.train import train
 
@@ -47,14 +47,7 @@ def as_user(settings: Settings, user: str, password: str) -> dict[str, object]:
 
 
 def can_write(settings: Settings, user: str, password: str, topic: str) -> bool:
-    producer = KafkaProducer(**as_user(settings, user, password), acks="all", max_block_ms=10_000)
-    try:
-        producer.send(topic, b'{"probe": true}').get(timeout=10)
-        return True
-    except TopicAuthorizationFailedError:
-        return False
-    finally:
-        producer.close(timeout=2)
+    return may_write(as_user(settings, user, password), topic)
 
 
 def can_read(settings: Settings, user: str, password: str, topic: str) -> bool:

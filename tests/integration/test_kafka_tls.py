@@ -18,7 +18,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import SecretStr
 
 from infra.compose_kafka import broker_properties
@@ -28,7 +28,7 @@ from pricemyride.kafka import aiokafka_options, kafka_python_options
 from pricemyride.secrets_dir import make_secrets
 from pricemyride.settings import Settings
 from pricemyride.topics import ensure_topics
-from tests.integration.helpers import free_port
+from tests.integration.helpers import free_port, may_write
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,14 +93,7 @@ def service(broker: dict[str, Any], user: str, password: str | None = None) -> S
 
 
 def sent(settings: Settings, topic: str) -> bool:
-    producer = KafkaProducer(**kafka_python_options(settings), acks="all", max_block_ms=15_000)
-    try:
-        producer.send(topic, b"{}").get(timeout=15)
-        return True
-    except TopicAuthorizationFailedError:
-        return False
-    finally:
-        producer.close(timeout=2)
+    return may_write(kafka_python_options(settings), topic)
 
 
 def test_the_compose_broker_takes_scram_over_tls_and_holds_each_principal_to_its_acls(broker: dict[str, Any]) -> None:
