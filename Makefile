@@ -54,7 +54,7 @@ bench: up ## benchmarks on the real broker and database → reports/bench.{json,
 	@$(PY) -m benchmarks.run
 
 chaos: up ## failure scenarios (bad input, crashes, outages, registry, scale-out) → reports/reliability.{json,md}
-	@$(PY) -m infra.chaos
+	@$(PY) -m infra.chaos_run
 
 fuzz: install ## fuzz the worker's scoring step with a real model, CASES (100,000) → reports/fuzz.log
 	@mkdir -p reports

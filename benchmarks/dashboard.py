@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboard.app import dead_letters_outputs, drift_outputs, live_outputs, models_outputs
 from dashboard.registry import RegistryView
-from infra.demo_drift import world_env
+from infra.harness import world_env
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from benchmarks.stream import summary_of
 from pricemyride.errors import InvalidListing
-from pricemyride.events import Listing, parse_listing
 from pricemyride.generator import generate_listings
+from pricemyride.listing import Listing
+from pricemyride.parsing import parse_listing
 from pricing.path import price_listings
 from producers.replay import row_event
 

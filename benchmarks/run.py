@@ -30,6 +30,7 @@ from benchmarks import dashboard as dashboard_bench
 from benchmarks import pricing as pricing_bench
 from benchmarks import stream
 from benchmarks.stream import summary_of
+from infra.chaos_cluster import chaos_cluster, cluster_env
 from monitoring.drift import compute_window
 from pricemyride.generator import generate_listings
 from pricemyride.policy import DriftPolicy
@@ -189,8 +190,6 @@ def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: st
 def run_guarantees(args: argparse.Namespace, base: Settings, folder: Path, stamp: str, report: dict[str, Any]) -> None:
     """The two-worker drain on 1 and 3 brokers, exactly once and at least once (a 3-broker cluster of the
     bench's own, ports 19092–19094, as `make chaos` starts it)."""
-    from infra.chaos_cluster import chaos_cluster, cluster_env
-
     listings = listings_file(folder, args.listings, seed=11)
     registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
     bench = stream.Bench(base, folder, registry, stamp)

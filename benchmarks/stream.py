@@ -30,13 +30,12 @@ from typing import Any
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from infra.demo import spawn
-from infra.demo_drift import borrow_champion, rows, topic_keys, world_env
+from infra.harness import borrow_champion, rows, spawn, topic_keys, world_env
 from infra.services import Paths, pid_alive, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
-from pricemyride.events import parse_listing
 from pricemyride.kafka import kafka_python_options
+from pricemyride.parsing import parse_listing
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricing.path import price_listings

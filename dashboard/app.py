@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from dashboard import figures, queries
 from dashboard.registry import RegistryView
 from dashboard.valuation import Valuation, listing_from_form, value
-from pricemyride.events import (
+from pricemyride.rules import (
     CONDITIONS,
     CYLINDERS,
     DRIVES,

@@ -11,7 +11,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from pricemyride.errors import PriceMyRideError
-from pricemyride.events import Listing, field_messages
+from pricemyride.listing import Listing
+from pricemyride.parsing import field_messages
 from pricing.path import price_listings
 
 FORM_ID: Final = "dashboard-form"

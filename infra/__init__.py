@@ -1,3 +1,7 @@
-"""The local stack without Docker: Kafka (KRaft, from Maven jars) and Postgres (``services``), the demos
-(``demo``, ``demo_drift``) and the failure scenarios (``chaos``). Tools, above the services they start.
+"""The local stack without Docker, above the services it starts.
+
+``services`` (processes, PID files, ports, Postgres, the Kafka jars) ← ``kafka_cluster``, ``prometheus`` ←
+``stack`` (``python -m infra up | down | status``); ``harness`` (isolated worlds, spawning, a real MLflow
+server, row queries: what demos, chaos, benchmarks and tests share) ← ``demo``, ``demo_drift``, ``chaos``
+← ``chaos_cluster`` ← ``chaos_run`` (``make chaos``). No module imports one that imports it.
 """

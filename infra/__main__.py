@@ -1,5 +1,5 @@
 import sys
 
-from infra.services import main
+from infra.stack import main
 
 sys.exit(main())

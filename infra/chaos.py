@@ -1,4 +1,5 @@
-"""`make chaos`: failure scenarios on the real broker, database and registry → reports/reliability.{json,md}.
+"""The single-broker failure scenarios of `make chaos` (run by ``infra.chaos_run``), on the real broker,
+database and registry.
 
 Every scenario runs in a world of its own (database, topics, consumer group) and ends with the same
 audit: every message in its ``listings`` topic is either a stored prediction (valid listings, by id) or
@@ -14,45 +15,42 @@ a stored dead letter (invalid ones, by Kafka coordinate) — ``lost`` and ``dupl
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import os
 import random
 import re
-import secrets
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from kafka import KafkaProducer
+from mlflow import MlflowClient
 
-from infra.demo import spawn
-from infra.demo_drift import borrow_champion, rows, world_env
+from infra.harness import borrow_champion, free_port, mlflow_server, rows, spawn, world_env
 from infra.kafka_cluster import start_kafka
 from infra.services import Paths, pid_alive, start_postgres, stop_pid, stop_postgres
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
-from pricemyride.events import MAX_EVENT_BYTES, parse_listing
 from pricemyride.generator import generate_listings
 from pricemyride.kafka import kafka_python_options
+from pricemyride.parsing import MAX_EVENT_BYTES, parse_listing
 from pricemyride.settings import Settings
 from pricemyride.storage import ModelEventKind as EventKind
 from pricemyride.topics import read_topic, uncommitted
 from producers.replay import row_event
+from training.model import TrainParams
 from training.promotion import model_update, promote, publish_update, record_event
+from training.train import train
 
 log = logging.getLogger("chaos")
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
@@ -376,47 +374,8 @@ def broker_restart(world: World, base: Settings, infra: Paths, n: int, rate: flo
     return world.audit(outcome)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def mlflow_server(folder: Path, port: int, admin_password: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real MLflow server on ``port``; with ``admin_password``, behind its basic-auth app configured as
-    production's (deploy/mlflow/basic_auth.ini, its user store in ``folder``)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination",
-           str(folder / "artifacts"), "--serve-artifacts", "--workers", "1"]  # fmt: skip
-    env = os.environ.copy()
-    if admin_password is not None:
-        ini = (ROOT / "deploy" / "mlflow" / "basic_auth.ini").read_text()
-        (folder / "basic_auth.ini").write_text(ini.replace("sqlite:////mlflow-artifacts/", f"sqlite:///{folder}/"))
-        cmd += ["--app-name", "basic-auth"]
-        env |= {"MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
-                "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32)}  # fmt: skip
-    with (folder / "server.log").open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.5)
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def register_corrupt_version(settings: Settings, version: int) -> int:
     """A new version whose pickled model is garbage (its MLmodel file is intact)."""
-    import mlflow
-    from mlflow import MlflowClient
-
     client = MlflowClient(settings.tracking_uri)
     source = client.get_model_version(settings.model_name, str(version)).source
     local = Path(mlflow.artifacts.download_artifacts(source, dst_path=tempfile.mkdtemp(prefix="corrupt-")))
@@ -438,9 +397,6 @@ def announce(settings: Settings, version: int, reason: str) -> None:
 @timed
 def registry_trouble(world: World, folder: Path, n: int, rate: float) -> Outcome:
     """The world's registry is a real MLflow server here, so it can be taken away."""
-    from training.model import TrainParams
-    from training.train import train
-
     port = free_port()
     os.environ |= {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
                    "PRICEMYRIDE_REGISTRY_POLL_S": "3", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -493,86 +449,10 @@ def scale_out(world: World, n: int, rate: float) -> Outcome:
     return world.audit(outcome)
 
 
-# --- the report --------------------------------------------------------------------------------
-
-
 def shared_champion(base: Settings, folder: Path) -> dict[str, str]:
     """A small champion in a registry every world shares (the registry scenario brings its own)."""
-    from training.model import TrainParams
-    from training.train import train
-
     registry = {"PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
                 "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts")}  # fmt: skip
     os.environ.update(registry)
     train(Settings(), None, limit=4000, params=TrainParams(max_rounds=120), promote=True)
     return registry
-
-
-def markdown(outcomes: list[Outcome], generated_at: str) -> str:
-    lines = [
-        "# Reliability", "", f"{generated_at} · `make chaos` on the real broker, database and registry.", "",
-        "| scenario | produced | scored | dead-lettered | lost | duplicated | lost / duplicated on the output "
-        "topics (read_committed) | crashes | recovery s | checks |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]  # fmt: skip
-    for o in outcomes:
-        checks = "; ".join(f"{'✓' if ok else '✗'} {name}" for name, ok in o.checks.items())
-        recovery = "—" if o.recovery_s is None else f"{o.recovery_s:.1f}"
-        lines.append(f"| {o.scenario} | {o.produced:,} | {o.scored:,} | {o.dead_lettered:,} | {o.lost} | "
-                     f"{o.duplicated} | {o.output_lost} / {o.output_duplicated} | {o.crashes} | {recovery} | "
-                     f"{checks} |")  # fmt: skip
-    notes = [f"- {o.scenario}: {n}" for o in outcomes for n in o.notes]
-    footnote = ("Counts are audited against the `listings` topic itself: a valid listing must be one row in "
-                "`predictions`, an invalid one a row in `dead_letters` (by its Kafka coordinate), and each once on "
-                "`price-predictions` (by listing id) or `listings.dlq` (by coordinate) as a read_committed consumer "
-                "reads them. Scenarios named *cluster* run on a 3-broker KRaft cluster (replication 3, "
-                "min.insync.replicas 2); the others on the single broker. Recovery: from the fault's end (or the "
-                "kill) to the next stored prediction. The listings "
-                "come from the generator, whose realistic dirt (e.g. a 10-million-mile odometer) is "
-                "dead-lettered too, so dead-lettered slightly exceeds the hostile events sent.")  # fmt: skip
-    return "\n".join([*lines, "", footnote, "", *(["Notes:", *notes, ""] if notes else [])])
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count (e.g. 0.1 for a quick run)")
-    parser.add_argument("--out-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--single-broker-only", action="store_true", help="skip the 3-broker cluster scenarios")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    base = Settings()
-    infra = Paths(base.state_path)
-    stamp = datetime.now(UTC).strftime("%H%M%S")
-    folder = base.state_path / "chaos" / stamp
-    registry = shared_champion(base, folder)
-
-    def world(name: str, **overrides: str) -> World:
-        return World(base, f"chaos-{stamp}-{name}", folder, registry, **overrides)
-
-    def count(n: int) -> int:
-        return max(int(n * args.scale), 200)
-
-    outcomes = [
-        bad_input(world("bad"), valid=count(50_000), bad=count(10_000)),
-        worker_crash(world("crash"), n=count(100_000)),
-        database_outage(world("db"), base, infra, n=count(30_000), outage_s=20, rate=1_000),
-        broker_restart(world("broker"), base, infra, n=count(30_000), rate=1_000),
-        registry_trouble(world("registry"), folder, n=count(20_000), rate=1_000),
-        scale_out(world("scale"), n=count(40_000), rate=2_000),
-    ]
-    if not args.single_broker_only:
-        from infra import chaos_cluster
-
-        outcomes += chaos_cluster.run_all(base, folder, world, count)
-    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"generated_at": generated_at, "scenarios": [asdict(o) | {"ok": o.ok} for o in outcomes],
-              "ok": all(o.ok for o in outcomes), "run_id": uuid.uuid4().hex[:8]}  # fmt: skip
-    (args.out_dir / "reliability.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out_dir / "reliability.md").write_text(markdown(outcomes, generated_at))
-    print(markdown(outcomes, generated_at))
-    return 0 if report["ok"] else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,18 +9,21 @@ Each process writes a PID file and a log in the state folder; ``make down`` stop
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from werkzeug.security import generate_password_hash
+
 from infra import prometheus
-from infra.services import APP_PROCESSES, Paths, http_answers, log, pid_alive, stop_pid, wait_until
+from infra.harness import spawn
+from infra.services import APP_PROCESSES, Paths, http_answers, log, stop_pid, wait_until
 from pricemyride.errors import ModelNotFound
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
+from training.registry import champion_version, configure
+from training.train import train
 
 DEMO_RATE = 20.0
 METRICS_PORT = 9101  # worker; monitor, retrainer and dashboard on the next three ports
@@ -47,31 +50,7 @@ class DemoPlan:
         return str(self.data) if self.data else "the built-in generator (fitted from real Craigslist listings)"
 
 
-def spawn(name: str, args: list[str], paths: Paths, env: dict[str, str] | None = None) -> int:
-    """Start ``args`` in the background (or leave the running one); return its PID."""
-    running = pid_alive(paths.pid_file(name))
-    if running:
-        log(f"{name} already running (pid {running})")
-        return running
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    paths.run.mkdir(parents=True, exist_ok=True)
-    with (paths.logs / f"{name}.log").open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=os.environ | (env or {}),
-        )
-    paths.pid_file(name).write_text(str(proc.pid))
-    return proc.pid
-
-
 def ensure_champion(settings: Settings, plan: DemoPlan) -> int:
-    from training.registry import champion_version, configure
-    from training.train import train
-
     try:
         return champion_version(configure(settings), settings)
     except ModelNotFound:
@@ -82,8 +61,6 @@ def ensure_champion(settings: Settings, plan: DemoPlan) -> int:
 def demo_login(paths: Paths) -> Path:
     """The demo's one dashboard login: a random password, kept (owner-only) in the state folder and never
     printed; the dashboard reads only its scrypt hash."""
-    from werkzeug.security import generate_password_hash
-
     login = paths.state / "dashboard-login.txt"
     users = paths.state / "dashboard-users"
     if not (login.is_file() and users.is_file()):

@@ -26,16 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from infra.demo import spawn
+from infra.harness import rows, spawn, topic_keys, world_env
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
-from pricemyride.topics import read_topic
 from producers.replay import replay
 from training.cleaning import is_usable_label
 from training.train import train
@@ -46,57 +42,6 @@ LOOP_PROCESSES = {
     "drift-monitor": ["-m", "monitoring", "worker", "-l", "info"],
     "drift-retrainer": ["-m", "pricemyride_cli", "retrain-listener"],
 }
-
-
-def world_env(base: Settings, name: str, folder: Path, **overrides: str) -> dict[str, str]:
-    """Environment for an isolated world: a fresh database, its own topics, groups, registry and state."""
-    dbname = f"pricemyride_{name.replace('-', '_')}"
-    with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-
-    def url(secret: str) -> str:
-        params = conninfo_to_dict(secret)
-        params["dbname"] = dbname
-        return make_conninfo("", **params)
-
-    env = {
-        "PRICEMYRIDE_DATABASE_URL": url(base.database_url.get_secret_value()),
-        "PRICEMYRIDE_READER_DATABASE_URL": url(base.reader_database_url.get_secret_value()),
-        "PRICEMYRIDE_MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}",
-        "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT": str(folder / "mlflow" / "artifacts"),
-        "PRICEMYRIDE_CONSUMER_GROUP": f"pricemyride-{name}",
-        "PRICEMYRIDE_STATE_DIR": str(folder / "state"),
-        "PREFECT_HOME": str(folder / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env |= {  # the base's Kafka, so a world before this one that ran on another cluster leaves no trace
-        "PRICEMYRIDE_KAFKA_BOOTSTRAP": base.kafka_bootstrap,
-        "PRICEMYRIDE_KAFKA_BROKERS": str(base.kafka_brokers),
-        "PRICEMYRIDE_LISTINGS_PARTITIONS": str(base.listings_partitions),
-        "PRICEMYRIDE_PROCESSING_GUARANTEE": base.processing_guarantee,
-    }
-    topics = ("listings", "dlq", "predictions", "retrain", "model_updates")
-    env |= {f"PRICEMYRIDE_{t.upper()}_TOPIC": f"{name}.{t.replace('_', '-')}" for t in topics}
-    return env | overrides
-
-
-def borrow_champion(settings: Settings) -> int | None:
-    """A world with a database of its own that shares another world's registry: record the registry's champion
-    as the gate's promotion in this database too, as one deployment's gate would have (workers load only a
-    version ``model_events`` records). None when the registry has no champion yet."""
-    from pricemyride.errors import ModelNotFound
-    from pricemyride.storage import ModelEventKind
-    from training.promotion import record_event
-    from training.registry import champion_version, configure, last_promoted
-
-    try:
-        version = champion_version(configure(settings), settings)
-    except ModelNotFound:
-        return None
-    if last_promoted(settings) != version:
-        record_event(settings, ModelEventKind.PROMOTED, version, None, "the shared registry's champion", {})
-    return version
 
 
 def start_loop(settings: Settings) -> None:
@@ -121,20 +66,10 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> bool:
     return False
 
 
-def rows(settings: Settings, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def promoted_after(settings: Settings, version: int) -> tuple[int, datetime] | None:
     found = rows(settings, "SELECT version, at FROM model_events WHERE kind = 'promoted' AND version > %s "
                            "ORDER BY at LIMIT 1", [version])  # fmt: skip
     return (int(found[0][0]), found[0][1]) if found else None
-
-
-def topic_keys(settings: Settings, topic: str) -> list[str]:
-    """The key of every message in ``topic``: the listing ids offered."""
-    return [(m.key or b"").decode("utf-8", "replace") for m in read_topic(settings, topic, timeout_s=5)]
 
 
 def all_handled(settings: Settings, produced: int) -> bool:

@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
 from infra.services import (
     INFRA,
     Paths,
@@ -185,9 +188,6 @@ def admin_login(settings: Settings) -> Login:
 
 def brokers_answering(bootstrap: str, login: Login = DEV_ADMIN) -> int:
     """How many brokers the cluster's metadata lists (0 when none answers a metadata request)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     addresses = bootstrap.split(",")
     if not any(port_open(*split_address(a)) for a in addresses):
         return 0

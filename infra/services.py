@@ -1,15 +1,13 @@
-"""Start, stop and inspect the local stack without Docker: Apache Kafka (KRaft) and PostgreSQL.
+"""The local stack's building blocks without Docker: paths and PID files, processes, ports, the Kafka jars,
+PostgreSQL. The commands that use them (``python -m infra up | down | status``) are in ``infra.stack``.
 
-    python -m infra up | down | status
-
-Idempotent: ``up`` starts only what is not already answering, and returns once each service really
-answers (Kafka: a metadata request; Postgres: a query). PID files and logs live in the state folder.
-MLflow needs no server locally: tracking and registry are a sqlite file in the state folder.
+Idempotent: a service is started only when it does not already answer, and a start returns once the
+service really answers (Kafka: a metadata request; Postgres: a query). PID files and logs live in the
+state folder. MLflow needs no server locally: tracking and registry are a sqlite file in the state folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import os
@@ -18,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,9 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pricemyride.settings import Settings
+from pricemyride.storage import READER_ROLE, READER_STATEMENT_TIMEOUT
 
 INFRA = Path(__file__).resolve().parent
 APP_PROCESSES = (
@@ -245,7 +245,6 @@ def pg_params(settings: Settings) -> dict[str, str]:
 
 
 def pg_answers(settings: Settings) -> bool:
-    import psycopg
 
     try:
         with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=2) as conn:
@@ -256,7 +255,6 @@ def pg_answers(settings: Settings) -> bool:
 
 
 def pg_socket_answers(sockdir: Path, port: str) -> bool:
-    import psycopg
 
     try:
         with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres", connect_timeout=2):
@@ -292,11 +290,6 @@ def run_pg(cmd: Sequence[str]) -> None:
 
 def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
     """Create the writer role, the read-only role and the database (idempotent)."""
-    import psycopg
-    from psycopg import sql
-
-    from pricemyride.storage import READER_ROLE, READER_STATEMENT_TIMEOUT
-
     writer = pg_params(settings)
     reader = {k: str(v) for k, v in conninfo_to_dict(settings.reader_database_url.get_secret_value()).items()}
     with psycopg.connect(host=str(sockdir), port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
@@ -318,8 +311,6 @@ def bootstrap_roles(settings: Settings, sockdir: Path, port: str) -> None:
 
 
 def ensure_role(conn: object, user: str, password: str) -> None:
-    from psycopg import sql
-
     assert hasattr(conn, "execute")
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [user]).fetchone()
     verb = "ALTER" if exists else "CREATE"
@@ -338,73 +329,3 @@ def stop_postgres(paths: Paths) -> None:
         check=False,
         stdout=subprocess.DEVNULL,
     )
-
-
-# --- commands ----------------------------------------------------------------------------------
-
-
-def up(settings: Settings, paths: Paths) -> None:
-    for folder in (paths.run, paths.logs):
-        folder.mkdir(parents=True, exist_ok=True)
-    from infra import prometheus
-    from infra.kafka_cluster import start_kafka
-
-    start_kafka(settings, paths)
-    start_postgres(settings, paths)
-    from pricemyride.bootstrap import prepare
-
-    prometheus.start(settings, paths)
-
-    prepare(settings)
-    log(
-        f"ready: kafka {settings.kafka_bootstrap}, postgres {pg_params(settings).get('host')}:"
-        f"{pg_params(settings).get('port', '5432')}, mlflow {settings.tracking_uri}, "
-        f"prometheus {settings.prometheus_url}"
-    )
-
-
-def down(paths: Paths) -> None:
-    from infra.kafka_cluster import stop_kafka
-
-    for name in APP_PROCESSES:
-        stop_pid(name, paths, timeout_s=20)
-    for target in (paths.state / "prometheus" / "targets").glob("*/*.json"):
-        target.unlink()  # the stopped processes: a stale target would keep its down-alert firing
-    stop_pid("prometheus", paths, timeout_s=30)
-    stop_kafka(paths)
-    stop_postgres(paths)
-
-
-def status(settings: Settings, paths: Paths) -> int:
-    from infra import prometheus
-    from infra.kafka_cluster import admin_login, brokers_answering
-
-    rows = {
-        "kafka": brokers_answering(settings.kafka_bootstrap, admin_login(settings)) == settings.kafka_brokers,
-        "postgres": pg_answers(settings),
-        "prometheus": prometheus.answers(settings),
-    }
-    for name in APP_PROCESSES:
-        rows[name] = pid_alive(paths.pid_file(name)) is not None
-    for name, ok in rows.items():
-        print(f"{name:10} {'up' if ok else 'down'}")
-    return 0 if rows["kafka"] and rows["postgres"] else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    args = parser.parse_args(argv)
-    settings = Settings()
-    paths = Paths(settings.state_path)
-    if args.command == "up":
-        up(settings, paths)
-    elif args.command == "down":
-        down(paths)
-    else:
-        return status(settings, paths)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

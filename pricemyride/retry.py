@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 T = TypeVar("T")
@@ -13,21 +14,32 @@ FIRST_BACKOFF_S: Final = 0.5
 MAX_BACKOFF_S: Final = 10.0
 
 
+@dataclass
+class Backoff:
+    """Waits that double from 0.5 s up to 10 s, each announced: "<what> failed (…); retrying in N s"."""
+
+    what: str
+    delay_s: float = FIRST_BACKOFF_S
+
+    async def wait(self, exc: BaseException) -> None:
+        log.warning("%s failed (%s); retrying in %.1f s", self.what, exc, self.delay_s)
+        await asyncio.sleep(self.delay_s)
+        self.delay_s = min(self.delay_s * 2, MAX_BACKOFF_S)
+
+
 async def retried(
     attempt: Callable[[], Awaitable[T]],
     retryable: type[BaseException] | tuple[type[BaseException], ...],
     what: str,
     on_failure: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
-    """``await attempt()`` until it succeeds; a ``retryable`` error is logged ("<what> failed (…); retrying
-    in N s"), ``on_failure`` runs (e.g. to drop a broken connection) and the back-off doubles up to 10 s."""
-    backoff = FIRST_BACKOFF_S
+    """``await attempt()`` until it succeeds; after a ``retryable`` error ``on_failure`` runs (e.g. to drop a
+    broken connection) and the worker waits out a ``Backoff``."""
+    backoff = Backoff(what)
     while True:
         try:
             return await attempt()
         except retryable as exc:
-            log.warning("%s failed (%s); retrying in %.1f s", what, exc, backoff)
             if on_failure is not None:
                 await on_failure()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            await backoff.wait(exc)

@@ -14,7 +14,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,213 +23,12 @@ from typing import Any, Final, NoReturn
 from pricemyride.errors import ConfigError, PriceMyRideError
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings, env_name, load_settings
+from training.limits import MIN_USABLE_ROWS
 
 EX_USAGE: Final = 64
 EX_UNAVAILABLE: Final = 69
 EX_SOFTWARE: Final = 70
-MIN_TRAIN_ROWS: Final = 1_000  # the same floor as training.train.MIN_USABLE_ROWS, checked before any service
-FAUST_COMMANDS: Final = ("worker", "monitor")
-# The services a one-shot command needs, checked (within seconds) before it starts its work.
-NEEDS: Final = {
-    "produce": ("kafka",),
-    "prepare": ("kafka", "postgres"),
-    "add-site": ("kafka",),
-    "rescore": ("postgres", "mlflow"),
-    "train": ("postgres", "mlflow"),
-    "retrain": ("postgres", "mlflow"),
-    "promote": ("postgres", "mlflow"),
-    "predict": ("mlflow",),
-}
-
-
-def data_path(args: argparse.Namespace, settings: Settings) -> Path | None:
-    return args.data or settings.data
-
-
-def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.replay import replay
-
-    summary = replay(
-        settings, data_path(args, settings), rate=args.rate, limit=args.limit, order=args.order, seed=args.seed
-    )
-    print(summary.line(), flush=True)
-    for error in summary.errors:
-        print(f"  delivery error: {error}", file=sys.stderr)
-    return EX_UNAVAILABLE if summary.failed else 0
-
-
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from training.model import TrainParams
-    from training.train import train
-
-    params = TrainParams(max_rounds=args.max_rounds)
-    result = train(settings, data_path(args, settings), args.limit, params, promote=args.promote, margin=args.margin,
-                   pool=args.pool)  # fmt: skip
-    alias = settings.champion_alias if result.promoted else settings.challenger_alias
-    print(json.dumps({"version": result.version, "alias": alias, "run_id": result.run_id} | result.metrics))
-    return 0
-
-
-def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
-    from training.tune import tune, write_tuning
-
-    result = tune(data_path(args, settings), args.trials, args.max_rounds, pool=args.pool, limit=args.limit)
-    path = write_tuning(result, args.out_dir)
-    print(json.dumps({k: result[k] for k in ("default", "best", "best_params")}))
-    print(f"wrote {path}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from training.evaluate import evaluate, write_reports
-
-    report = evaluate(data_path(args, settings), limit=args.limit, seeds=tuple(range(1, args.seeds + 1)),
-                      vintage=args.vintage, pool=args.pool)  # fmt: skip
-    json_path, md_path = write_reports(report, args.out_dir)
-    print(md_path.read_text())
-    print(f"wrote {json_path} and {md_path}")
-    return 0
-
-
-def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    from training.flow import retrain
-
-    files = [str(p) for p in args.data] or ([str(settings.data)] if settings.data else [])
-    decision = retrain(data=files, since=args.since, margin=args.margin, max_rounds=args.max_rounds)
-    print(json.dumps(asdict(decision)))
-    return 0
-
-
-def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
-    from retrainer.listener import listen
-
-    listen(settings, max_requests=args.max_requests)
-    return 0
-
-
-def cmd_deploy_flow(args: argparse.Namespace, settings: Settings) -> int:
-    from training.deployment import deploy_flow
-
-    deployment_id = deploy_flow(settings, args.name)
-    print(f"deployed retrain/{args.name} ({deployment_id}) on work pool {settings.prefect_work_pool}")
-    return 0
-
-
-def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
-    from training.rescore import rescore
-
-    count = rescore(settings, args.since, args.version)
-    print(f"rescored {count} listings")
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    from training.predict import batch_predict
-
-    summary = batch_predict(settings, args.data, args.out)
-    print(f"scored {summary.priced} of {summary.rows} listings into {args.out} ({summary.invalid} invalid: see "
-          "the valid and reason columns)")  # fmt: skip
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    from training.promotion import promote, rollback
-
-    update = rollback(settings) if args.rollback else promote(settings, args.version, args.reason, verify=True)
-    print(f"{settings.model_name} version {update.version} is @{update.alias}: {update.reason}")
-    return 0
-
-
-def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.errors import OutputError
-    from pricemyride.events import listing_json_schema
-
-    text = json.dumps(listing_json_schema(), indent=2) + "\n"
-    if args.out:
-        try:
-            args.out.write_text(text)
-        except OSError as exc:
-            raise OutputError(f"{args.out}: expected a writable file, got {exc.strerror or exc}") from None
-        print(f"wrote {args.out}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.bootstrap import prepare
-
-    prepare(settings)
-    if settings.mlflow_logins_dir is not None:
-        from training.registry import ensure_registry_users
-
-        users = ensure_registry_users(settings, settings.mlflow_logins_dir)
-        print(f"[prepare] MLflow users: {', '.join(users) or 'none (no password files)'}", flush=True)
-    return 0
-
-
-def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.settings import described
-
-    for name, value in described(settings):
-        print(f"{env_name(name):<44} {value}")
-    return 0
-
-
-def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-
-    from werkzeug.security import generate_password_hash
-
-    if ":" in args.user or not args.user.strip():
-        raise ConfigError(f"expected a user name without ':', got {args.user!r}")
-    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    if len(password) < 12:
-        raise ConfigError(f"expected a password of at least 12 characters, got {len(password)}")
-    print(f"{args.user}:{generate_password_hash(password)}")
-    return 0
-
-
-def cmd_add_site(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.access import add_site
-
-    made = add_site(settings, args.site, args.password_file)
-    print(f"site {args.site}: Kafka principal User:{made.principal} writes {made.writes}, reads {made.reads}; "
-          f"its password is in {made.password_file} (give it to the site; it is not printed)")  # fmt: skip
-    return 0
-
-
-def cmd_make_secrets(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.secrets_dir import make_secrets
-
-    made = make_secrets(args.folder)
-    print(f"{args.folder}: wrote {len(made)} secret file(s){': ' + ', '.join(made) if made else ''}; kept the rest")
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from pricemyride.faustapp import without_web
-    from stream_workers.app import create_app
-
-    sys.argv = without_web(["pricemyride-worker", "worker", *args.faust_args])
-    create_app(settings, preload=True).main()
-    return 0
-
-
-def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
-    from monitoring.app import create_monitor_app
-    from pricemyride.faustapp import without_web
-
-    sys.argv = without_web(["pricemyride-monitor", "worker", *args.faust_args])
-    create_monitor_app(settings).main()
-    return 0
-
-
-def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.app import run
-
-    run(settings)
-    return 0
+Run = Callable[[argparse.Namespace, Settings], int]
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -276,7 +75,7 @@ def positive_int(text: str) -> int:
 
 
 def training_rows(text: str) -> int:
-    return int(_number(text, int, f"at least {MIN_TRAIN_ROWS} rows", lambda v: v >= MIN_TRAIN_ROWS))
+    return int(_number(text, int, f"at least {MIN_USABLE_ROWS} rows", lambda v: v >= MIN_USABLE_ROWS))
 
 
 def positive_float(text: str) -> float:
@@ -299,85 +98,364 @@ def when(text: str) -> datetime:
     return moment
 
 
-def add_data_commands(sub: Any) -> None:
-    produce = sub.add_parser("produce", help="replay listings into Kafka (a file, or the built-in generator)")
-    produce.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
-    produce.add_argument("--rate", type=positive_float, help="listings per second (default: as fast as possible)")
-    produce.add_argument("--limit", type=positive_int, help="stop after N listings (default: the whole file; the "
-                         "generator runs until stopped)")  # fmt: skip
-    produce.add_argument("--order", choices=["posting_date", "id"], help="replay in this order (default: as in file)")
-    produce.add_argument("--seed", type=int, default=0, help="generator seed")
-    schema = sub.add_parser("schema", help="print or write the Listing JSON Schema (the event contract)")
-    schema.add_argument("--out", type=Path, help="write here (default: standard output)")
-    sub.add_parser("prepare", help="create the Kafka topics and the database schema (idempotent)")
-    sub.add_parser("config", help="print the effective settings, secrets masked")
-    login = sub.add_parser("hash-password", help="print a 'user:hash' line for the dashboard's logins file "
-                           "(the password is read from standard input, never echoed)")  # fmt: skip
-    login.add_argument("user", help="the login name")
-    site = sub.add_parser("add-site", help="give a listing site its Kafka login, topics and ACLs (idempotent): it "
-                          "writes listings.<site> and reads price-predictions.<site>, nothing else")  # fmt: skip
-    site.add_argument("site", help="1-40 lower-case letters, digits or dashes")
-    site.add_argument("--password-file", type=Path, help="its password (default: a new one in the state folder)")
-    made = sub.add_parser("make-secrets", help="write every secret file docker-compose.yml mounts (passwords, "
-                          "database URLs, Kafka TLS certificates); existing files are kept")  # fmt: skip
-    made.add_argument("folder", type=Path, help="where (compose reads ./secrets)")
+@dataclass(frozen=True)
+class Option:
+    """One command-line option, declared once and added to every command that takes it."""
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def but(self, **kwargs: Any) -> Option:
+        """The same option with some of its settings changed (its help, say)."""
+        return Option(self.flags, self.kwargs | kwargs)
+
+    def add_to(self, parser: Any) -> None:
+        parser.add_argument(*self.flags, **self.kwargs)
 
 
-def add_model_commands(sub: Any) -> None:
-    train = sub.add_parser("train", help="train and register a challenger; the promotion gate decides on @champion")
-    train.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
-    train.add_argument("--limit", type=training_rows, help="use the first N rows only (at least 1,000; default: all)")
-    train.add_argument("--pool", type=Path, help="a file of another year added to the training part only")
-    train.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
-    train.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
-    crown = train.add_mutually_exclusive_group()
-    crown.add_argument("--promote", action="store_const", const=True, dest="promote",
-                       help="crown it @champion without the gate")  # fmt: skip
-    crown.add_argument("--no-promote", action="store_const", const=False, dest="promote",
-                       help="register it as @challenger only, skip the gate")  # fmt: skip
-    evaluate = sub.add_parser("evaluate", help="our model vs two baselines on an honest split → reports/")
-    evaluate.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
-    evaluate.add_argument("--limit", type=positive_int, help="use the first N rows only (default: all)")
-    evaluate.add_argument("--out-dir", type=Path, default=Path("reports"), help="where the reports go")
-    evaluate.add_argument("--seeds", type=positive_int, default=1,
-                          help="split and train with seeds 1 … N; the report gives medians (default: 1)")  # fmt: skip
-    evaluate.add_argument("--vintage", type=Path, help="a file of another year: scored as the 'other vintage' slice")
-    evaluate.add_argument("--pool", type=Path, help="a file of another year added to the training part only")
-    tune = sub.add_parser("tune", help="search XGBoost settings (and pooling) on validation data → reports/")
-    tune.add_argument("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
-    tune.add_argument("--limit", type=training_rows, help="use the first N rows only (at least 1,000; default: all)")
-    tune.add_argument("--trials", type=positive_int, default=30, help="settings to try (default: 30)")
-    tune.add_argument("--max-rounds", type=positive_int, default=2000, help="boosting rounds cap (default: 2000)")
-    tune.add_argument("--pool", type=Path, help="a file of another year: the search decides whether to pool it")
-    tune.add_argument("--out-dir", type=Path, default=Path("reports"), help="where tuning.json goes")
-    promote = sub.add_parser("promote", help="make a registered version @champion, or roll back to @previous")
-    which = promote.add_mutually_exclusive_group(required=True)
-    which.add_argument("--version", type=positive_int, help="the version to crown")
-    which.add_argument("--rollback", action="store_true",
-                       help="crown @previous, the champion before the current one (twice: back again)")  # fmt: skip
-    promote.add_argument("--reason", default="promoted by hand (pricemyride promote)", help="recorded with it")
-    predict = sub.add_parser("predict", help="batch-score a file with the champion (adds valid, reason, prices)")
-    predict.add_argument("--data", type=Path, required=True, help="Craigslist CSV/Parquet to score")
-    predict.add_argument("--out", type=Path, required=True, help="output file: .csv or .parquet")
-    rescore = sub.add_parser("rescore", help="score stored listings again with the champion or a version")
-    rescore.add_argument("--since", type=when, required=True, help="stored since (ISO 8601 with offset)")
-    rescore.add_argument("--version", type=positive_int, help="model version (default: the champion)")
+@dataclass(frozen=True)
+class OneOf:
+    """Options that exclude each other (``required``: exactly one)."""
+
+    options: tuple[Option, ...]
+    required: bool = False
+
+    def add_to(self, parser: Any) -> None:
+        group = parser.add_mutually_exclusive_group(required=self.required)
+        for option in self.options:
+            option.add_to(group)
 
 
-def add_service_commands(sub: Any) -> None:
-    retrain = sub.add_parser("retrain", help="Prefect flow: train a challenger, promote it if it beats the champion")
-    retrain.add_argument("--data", type=Path, action="append", default=[],
-                         help=setting("data", "a labelled file (repeatable)"))  # fmt: skip
-    retrain.add_argument("--since", type=when, help="also use listings stored since (ISO 8601 with offset)")
-    retrain.add_argument("--margin", type=margin, help=setting("promotion_margin", "MAE improvement needed"))
-    retrain.add_argument("--max-rounds", type=positive_int, default=2000, help="most boosting rounds")
-    listener = sub.add_parser("retrain-listener", help="run the retrain flow for each retrain request")
-    listener.add_argument("--max-requests", type=positive_int, help="stop after N requests (default: run on)")
-    deploy = sub.add_parser("deploy-flow", help="register the retrain flow as a Prefect deployment (PREFECT_API_URL)")
-    deploy.add_argument("--name", default="pricemyride", help="deployment name (runs as retrain/NAME)")
-    for name, what in (("worker", "a scoring worker"), ("monitor", "the drift worker")):
-        sub.add_parser(name, help=f"run {what}; faust worker options follow (e.g. -l info)", add_help=False)
-    sub.add_parser("dashboard", help="serve the analysts' dashboard (PRICEMYRIDE_DASHBOARD_HOST/PORT)")
+def option(*flags: str, **kwargs: Any) -> Option:
+    return Option(flags, kwargs)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command, declared once: its help and options, the services it needs (checked within seconds before it
+    starts its work: kafka, postgres, mlflow), and what it runs. ``faust``: every option after it is faust's."""
+
+    name: str
+    help: str
+    run: Run
+    options: tuple[Option | OneOf, ...] = ()
+    needs: tuple[str, ...] = ()
+    faust: bool = False
+
+    def add_to(self, sub: Any) -> None:
+        parser = sub.add_parser(self.name, help=self.help, add_help=not self.faust)
+        for each in self.options:
+            each.add_to(parser)
+
+
+COMMANDS: dict[str, Command] = {}  # in the order ``pricemyride --help`` lists them
+
+
+def command(name: str, help: str, *options: Option | OneOf, needs: tuple[str, ...] = (),
+            faust: bool = False) -> Callable[[Run], Run]:  # fmt: skip
+    """Declare the function below as the command ``name``."""
+
+    def declare(run: Run) -> Run:
+        COMMANDS[name] = Command(name, help, run, options, needs, faust)
+        return run
+
+    return declare
+
+
+# --- options more than one command takes ----------------------------------------------------------------
+
+DATA = option("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
+TRAINING_LIMIT = option("--limit", type=training_rows,
+                        help=f"use the first N rows only (at least {MIN_USABLE_ROWS:,}; default: all)")  # fmt: skip
+LIMIT = option("--limit", type=positive_int, help="use the first N rows only (default: all)")
+POOL = option("--pool", type=Path, help="a file of another year added to the training part only")
+MAX_ROUNDS = option("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
+MARGIN = option("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
+OUT_DIR = option("--out-dir", type=Path, default=Path("reports"), help="where the reports go")
+
+
+def data_path(args: argparse.Namespace, settings: Settings) -> Path | None:
+    return args.data or settings.data
+
+
+# --- the commands ------------------------------------------------------------------------------------
+
+
+@command(
+    "produce", "replay listings into Kafka (a file, or the built-in generator)",
+    DATA,
+    option("--rate", type=positive_float, help="listings per second (default: as fast as possible)"),
+    option("--limit", type=positive_int, help="stop after N listings (default: the whole file; the generator runs "
+           "until stopped)"),
+    option("--order", choices=["posting_date", "id"], help="replay in this order (default: as in file)"),
+    option("--seed", type=int, default=0, help="generator seed"),
+    needs=("kafka",),
+)  # fmt: skip
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.replay import replay
+
+    summary = replay(
+        settings, data_path(args, settings), rate=args.rate, limit=args.limit, order=args.order, seed=args.seed
+    )
+    print(summary.line(), flush=True)
+    for error in summary.errors:
+        print(f"  delivery error: {error}", file=sys.stderr)
+    return EX_UNAVAILABLE if summary.failed else 0
+
+
+@command("schema", "print or write the Listing JSON Schema (the event contract)",
+         option("--out", type=Path, help="write here (default: standard output)"))  # fmt: skip
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.errors import OutputError
+    from pricemyride.listing import listing_json_schema
+
+    text = json.dumps(listing_json_schema(), indent=2) + "\n"
+    if args.out:
+        try:
+            args.out.write_text(text)
+        except OSError as exc:
+            raise OutputError(f"{args.out}: expected a writable file, got {exc.strerror or exc}") from None
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+@command("prepare", "create the Kafka topics and the database schema (idempotent)", needs=("kafka", "postgres"))
+def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.bootstrap import prepare
+
+    prepare(settings)
+    if settings.mlflow_logins_dir is not None:
+        from training.registry import ensure_registry_users
+
+        users = ensure_registry_users(settings, settings.mlflow_logins_dir)
+        print(f"[prepare] MLflow users: {', '.join(users) or 'none (no password files)'}", flush=True)
+    return 0
+
+
+@command("config", "print the effective settings, secrets masked")
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.settings import described
+
+    for name, value in described(settings):
+        print(f"{env_name(name):<44} {value}")
+    return 0
+
+
+@command("hash-password", "print a 'user:hash' line for the dashboard's logins file (the password is read from "
+         "standard input, never echoed)", option("user", help="the login name"))  # fmt: skip
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from werkzeug.security import generate_password_hash
+
+    if ":" in args.user or not args.user.strip():
+        raise ConfigError(f"expected a user name without ':', got {args.user!r}")
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 12:
+        raise ConfigError(f"expected a password of at least 12 characters, got {len(password)}")
+    print(f"{args.user}:{generate_password_hash(password)}")
+    return 0
+
+
+@command(
+    "add-site", "give a listing site its Kafka login, topics and ACLs (idempotent): it writes listings.<site> and "
+    "reads price-predictions.<site>, nothing else",
+    option("site", help="1-40 lower-case letters, digits or dashes"),
+    option("--password-file", type=Path, help="its password (default: a new one in the state folder)"),
+    needs=("kafka",),
+)  # fmt: skip
+def cmd_add_site(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.access import add_site
+
+    made = add_site(settings, args.site, args.password_file)
+    print(f"site {args.site}: Kafka principal User:{made.principal} writes {made.writes}, reads {made.reads}; "
+          f"its password is in {made.password_file} (give it to the site; it is not printed)")  # fmt: skip
+    return 0
+
+
+@command("make-secrets", "write every secret file docker-compose.yml mounts (passwords, database URLs, Kafka TLS "
+         "certificates); existing files are kept",
+         option("folder", type=Path, help="where (compose reads ./secrets)"))  # fmt: skip
+def cmd_make_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.secrets_dir import make_secrets
+
+    made = make_secrets(args.folder)
+    print(f"{args.folder}: wrote {len(made)} secret file(s){': ' + ', '.join(made) if made else ''}; kept the rest")
+    return 0
+
+
+@command(
+    "train", "train and register a challenger; the promotion gate decides on @champion",
+    DATA, TRAINING_LIMIT, POOL, MAX_ROUNDS, MARGIN,
+    OneOf((option("--promote", action="store_const", const=True, dest="promote",
+                  help="crown it @champion without the gate"),
+           option("--no-promote", action="store_const", const=False, dest="promote",
+                  help="register it as @challenger only, skip the gate"))),
+    needs=("postgres", "mlflow"),
+)  # fmt: skip
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from training.model import TrainParams
+    from training.train import train
+
+    params = TrainParams(max_rounds=args.max_rounds)
+    result = train(settings, data_path(args, settings), args.limit, params, promote=args.promote, margin=args.margin,
+                   pool=args.pool)  # fmt: skip
+    alias = settings.champion_alias if result.promoted else settings.challenger_alias
+    print(json.dumps({"version": result.version, "alias": alias, "run_id": result.run_id} | result.metrics))
+    return 0
+
+
+@command(
+    "evaluate", "our model vs two baselines on an honest split → reports/",
+    DATA, LIMIT, OUT_DIR,
+    option("--seeds", type=positive_int, default=1,
+           help="split and train with seeds 1 … N; the report gives medians (default: 1)"),
+    option("--vintage", type=Path, help="a file of another year: scored as the 'other vintage' slice"),
+    POOL,
+)  # fmt: skip
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.evaluate import evaluate, write_reports
+
+    report = evaluate(data_path(args, settings), limit=args.limit, seeds=tuple(range(1, args.seeds + 1)),
+                      vintage=args.vintage, pool=args.pool)  # fmt: skip
+    json_path, md_path = write_reports(report, args.out_dir)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@command(
+    "tune", "search XGBoost settings (and pooling) on validation data → reports/",
+    DATA, TRAINING_LIMIT,
+    option("--trials", type=positive_int, default=30, help="settings to try (default: 30)"),
+    MAX_ROUNDS,
+    POOL.but(help="a file of another year: the search decides whether to pool it"),
+    OUT_DIR.but(help="where tuning.json goes"),
+)  # fmt: skip
+def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
+    from training.tune import tune, write_tuning
+
+    result = tune(data_path(args, settings), args.trials, args.max_rounds, pool=args.pool, limit=args.limit)
+    path = write_tuning(result, args.out_dir)
+    print(json.dumps({k: result[k] for k in ("default", "best", "best_params")}))
+    print(f"wrote {path}")
+    return 0
+
+
+@command(
+    "promote", "make a registered version @champion, or roll back to @previous",
+    OneOf((option("--version", type=positive_int, help="the version to crown"),
+           option("--rollback", action="store_true",
+                  help="crown @previous, the champion before the current one (twice: back again)")), required=True),
+    option("--reason", default="promoted by hand (pricemyride promote)", help="recorded with it"),
+    needs=("postgres", "mlflow"),
+)  # fmt: skip
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from training.promotion import promote, rollback
+
+    update = rollback(settings) if args.rollback else promote(settings, args.version, args.reason, verify=True)
+    print(f"{settings.model_name} version {update.version} is @{update.alias}: {update.reason}")
+    return 0
+
+
+@command(
+    "predict", "batch-score a file with the champion (adds valid, reason, prices)",
+    DATA.but(required=True, help="Craigslist CSV/Parquet to score"),
+    option("--out", type=Path, required=True, help="output file: .csv or .parquet"),
+    needs=("mlflow",),
+)  # fmt: skip
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from training.predict import batch_predict
+
+    summary = batch_predict(settings, args.data, args.out)
+    print(f"scored {summary.priced} of {summary.rows} listings into {args.out} ({summary.invalid} invalid: see "
+          "the valid and reason columns)")  # fmt: skip
+    return 0
+
+
+@command(
+    "rescore", "score stored listings again with the champion or a version",
+    option("--since", type=when, required=True, help="stored since (ISO 8601 with offset)"),
+    option("--version", type=positive_int, help="model version (default: the champion)"),
+    needs=("postgres", "mlflow"),
+)  # fmt: skip
+def cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
+    from training.rescore import rescore
+
+    count = rescore(settings, args.since, args.version)
+    print(f"rescored {count} listings")
+    return 0
+
+
+@command(
+    "retrain", "Prefect flow: train a challenger, promote it if it beats the champion",
+    DATA.but(action="append", default=[], help=setting("data", "a labelled file (repeatable)")),
+    option("--since", type=when, help="also use listings stored since (ISO 8601 with offset)"),
+    MARGIN, MAX_ROUNDS,
+    needs=("postgres", "mlflow"),
+)  # fmt: skip
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from training.flow import retrain
+
+    files = [str(p) for p in args.data] or ([str(settings.data)] if settings.data else [])
+    decision = retrain(data=files, since=args.since, margin=args.margin, max_rounds=args.max_rounds)
+    print(json.dumps(asdict(decision)))
+    return 0
+
+
+@command("retrain-listener", "run the retrain flow for each retrain request",
+         option("--max-requests", type=positive_int, help="stop after N requests (default: run on)"))  # fmt: skip
+def cmd_retrain_listener(args: argparse.Namespace, settings: Settings) -> int:
+    from retrainer.listener import listen
+
+    listen(settings, max_requests=args.max_requests)
+    return 0
+
+
+@command("deploy-flow", "register the retrain flow as a Prefect deployment (PREFECT_API_URL)",
+         option("--name", default="pricemyride", help="deployment name (runs as retrain/NAME)"))  # fmt: skip
+def cmd_deploy_flow(args: argparse.Namespace, settings: Settings) -> int:
+    from training.deployment import deploy_flow
+
+    deployment_id = deploy_flow(settings, args.name)
+    print(f"deployed retrain/{args.name} ({deployment_id}) on work pool {settings.prefect_work_pool}")
+    return 0
+
+
+@command("worker", "run a scoring worker; faust worker options follow (e.g. -l info)", faust=True)
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from pricemyride.faustapp import without_web
+    from stream_workers.app import create_app
+
+    sys.argv = without_web(["pricemyride-worker", "worker", *args.faust_args])
+    create_app(settings, preload=True).main()
+    return 0
+
+
+@command("monitor", "run the drift worker; faust worker options follow (e.g. -l info)", faust=True)
+def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from monitoring.app import create_monitor_app
+    from pricemyride.faustapp import without_web
+
+    sys.argv = without_web(["pricemyride-monitor", "worker", *args.faust_args])
+    create_monitor_app(settings).main()
+    return 0
+
+
+@command("dashboard", "serve the analysts' dashboard (PRICEMYRIDE_DASHBOARD_HOST/PORT)")
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.app import run
+
+    run(settings)
+    return 0
+
+
+FAUST_COMMANDS: Final = tuple(name for name, declared in COMMANDS.items() if declared.faust)
+
+
+# --- parsing and running ------------------------------------------------------------------------------
 
 
 def package_version() -> str:
@@ -396,9 +474,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    add_data_commands(sub)
-    add_model_commands(sub)
-    add_service_commands(sub)
+    for declared in COMMANDS.values():
+        declared.add_to(sub)
     return parser
 
 
@@ -425,11 +502,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def check_services(command: str, settings: Settings) -> None:
     from pricemyride import reachability
 
-    if command in NEEDS:
+    needs = COMMANDS[command].needs
+    if needs:
         reachability.bound_mlflow_retries()
     checks = {"kafka": reachability.check_kafka, "postgres": reachability.check_postgres,
               "mlflow": reachability.check_mlflow}  # fmt: skip
-    for service in NEEDS.get(command, ()):
+    for service in needs:
         checks[service](settings)
 
 
@@ -442,36 +520,13 @@ def fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
     return code
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
-    "produce": cmd_produce,
-    "train": cmd_train,
-    "evaluate": cmd_evaluate,
-    "tune": cmd_tune,
-    "retrain": cmd_retrain,
-    "retrain-listener": cmd_retrain_listener,
-    "deploy-flow": cmd_deploy_flow,
-    "rescore": cmd_rescore,
-    "predict": cmd_predict,
-    "promote": cmd_promote,
-    "schema": cmd_schema,
-    "prepare": cmd_prepare,
-    "config": cmd_config,
-    "hash-password": cmd_hash_password,
-    "add-site": cmd_add_site,
-    "make-secrets": cmd_make_secrets,
-    "worker": cmd_worker,
-    "monitor": cmd_monitor,
-    "dashboard": cmd_dashboard,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     configure_logging()
     try:
         settings = load_settings()
         check_services(args.command, settings)
-        return COMMANDS[args.command](args, settings)
+        return COMMANDS[args.command].run(args, settings)
     except PriceMyRideError as exc:
         return fail(args, exc, exc.exit_code)
     except KeyboardInterrupt:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from pricemyride.datafile import given_fields
 from pricemyride.errors import InvalidListing
-from pricemyride.events import Listing, parse_listing
+from pricemyride.listing import Listing
+from pricemyride.parsing import parse_listing
 from pricing.path import Model, price_listings
 
 PRICE_COLUMNS: Final = ("predicted_price", "price_low", "price_high", "deal_rating")

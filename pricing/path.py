@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from pricemyride.events import Listing
+from pricemyride.listing import Listing
 from pricemyride.storage import PredictionRow
 from pricing.deal import deal_ratings
 

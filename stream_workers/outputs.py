@@ -21,6 +21,7 @@ scores nothing below it.
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import logging
 from collections import defaultdict
@@ -30,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from pricemyride.kafka import aiokafka_options
-from pricemyride.retry import retried
+from pricemyride.retry import Backoff, retried
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow
 from pricemyride.topics import SiteTopics
@@ -48,6 +49,23 @@ TRANSACTION_TIMEOUT_MS = 120_000
 
 class OutputsLost(RuntimeError):
     """This worker may no longer write a partition's outputs (fenced, or its producer broke for good)."""
+
+
+class Step(enum.Enum):
+    """Where ``ExactlyOnce.commit`` stands with one partition's transaction."""
+
+    TRANSACT = "transact"  # begin, send the outputs and the offset, commit
+    CHECK = "check"  # after a failure: did the commit land after all?
+    RENEW = "renew"  # the producer cannot go on: a new one with the same transactional id
+    DONE = "done"
+
+
+class TransactionFailed(KafkaError):  # type: ignore[misc]
+    """A transaction failed, not fenced; ``then`` is the step that recovers from it (CHECK or RENEW)."""
+
+    def __init__(self, message: str, then: Step) -> None:
+        super().__init__(message)
+        self.then = then
 
 
 @dataclass(frozen=True)
@@ -192,34 +210,45 @@ class ExactlyOnce:
                                for tp, offset in offsets.items()))  # fmt: skip
 
     async def commit(self, tp: TopicPartition, outputs: PartitionOutputs, offset: int) -> None:
-        """One transaction: the partition's outputs and its next offset, retried until Kafka takes it. A failed
-        attempt is aborted; a producer that cannot abort (aiokafka's turns fatal when a broker vanishes
-        mid-request) is replaced by a new one with the same id; a retry first checks the offset did not get
-        committed after all. A fence ends it (another worker owns the partition now, or the transaction
-        outlived ``TRANSACTION_TIMEOUT_MS`` and Kafka aborted it)."""
-
-        attempts = 0
-
-        async def attempt() -> None:
-            nonlocal attempts
-            producer = self.producers.get(tp)
-            if producer is None:
-                raise OutputsLost(f"{tp.topic}[{tp.partition}]: expected a producer for a held partition, found none")
-            attempts += 1
-            if attempts > 1 and (await self.consumer.committed(tp) or 0) >= offset:
-                return  # the failed attempt's commit went through after all (its answer was lost)
+        """One transaction: the partition's outputs and its next offset, retried until Kafka takes it, as a
+        small state machine (``Step``): TRANSACT → DONE; a failed attempt is aborted → CHECK, or, when the
+        producer cannot abort (aiokafka's turns fatal when a broker vanishes mid-request) → RENEW: a new
+        producer with the same id → CHECK; CHECK reads the committed offset: the failed attempt's commit went
+        through after all (its answer was lost) → DONE, else → TRANSACT. Broker trouble in any step waits
+        out a back-off and tries that step again. A fence ends it with ``OutputsLost`` (another worker owns
+        the partition now, or the transaction outlived ``TRANSACTION_TIMEOUT_MS`` and Kafka aborted it)."""
+        step, backoff = Step.TRANSACT, Backoff(f"transaction for {tp.topic}[{tp.partition}]")
+        while step is not Step.DONE:
             try:
-                await self.transact(producer, tp, outputs, offset)
-            except (KafkaError, AssertionError) as exc:  # AssertionError: aiokafka's state machine, once fatal
+                step = await self.advance(step, tp, outputs, offset)
+            except KafkaError as exc:
                 if fenced(exc):
-                    raise OutputsLost(
-                        f"{transactional_id(self.settings, tp)} was fenced: another worker owns it"
-                    ) from exc
-                if isinstance(exc, AssertionError) or not await aborted(producer):
-                    await self.renew(tp)
-                raise KafkaError(f"transaction failed ({exc!r})") from exc
+                    raise self.fenced_out(tp) from exc
+                await backoff.wait(exc)
+                step = exc.then if isinstance(exc, TransactionFailed) else step
 
-        await retried(attempt, KafkaError, f"transaction for {tp.topic}[{tp.partition}]")
+    async def advance(self, step: Step, tp: TopicPartition, outputs: PartitionOutputs, offset: int) -> Step:
+        """One step of ``commit``: the next step, or a ``KafkaError`` to wait out before trying it again."""
+        if step is Step.RENEW:
+            await self.renew(tp)
+            return Step.CHECK
+        if step is Step.CHECK:
+            return Step.DONE if (await self.consumer.committed(tp) or 0) >= offset else Step.TRANSACT
+        producer = self.producers.get(tp)
+        if producer is None:
+            raise OutputsLost(f"{tp.topic}[{tp.partition}]: expected a producer for a held partition, found none")
+        try:
+            await self.transact(producer, tp, outputs, offset)
+        except (KafkaError, AssertionError) as exc:  # AssertionError: aiokafka's state machine, once fatal
+            if fenced(exc):
+                raise self.fenced_out(tp) from exc
+            if isinstance(exc, AssertionError) or not await aborted(producer):
+                raise TransactionFailed(f"transaction failed, producer unusable ({exc!r})", Step.RENEW) from exc
+            raise TransactionFailed(f"transaction failed ({exc!r})", Step.CHECK) from exc
+        return Step.DONE
+
+    def fenced_out(self, tp: TopicPartition) -> OutputsLost:
+        return OutputsLost(f"{transactional_id(self.settings, tp)} was fenced: another worker owns it")
 
     async def transact(self, producer: AIOKafkaProducer, tp: TopicPartition, outputs: PartitionOutputs,
                        offset: int) -> None:  # fmt: skip

@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import Listing, Prediction, capped, parse_listing
+from pricemyride.events import Prediction
+from pricemyride.listing import Listing
+from pricemyride.parsing import capped, parse_listing
 from pricemyride.storage import DeadLetterRow, PredictionRow
 from pricemyride.topics import SiteTopics
 from pricing.path import Model, price_listings

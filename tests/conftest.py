@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.demo_drift import world_env
+from infra.harness import world_env
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pricemyride.datafile import read_listings_file
-from pricemyride.events import FEATURE_FIELDS, MAX_REASON_BYTES, Prediction
+from pricemyride.events import Prediction
+from pricemyride.listing import FEATURE_FIELDS
+from pricemyride.parsing import MAX_REASON_BYTES
 from producers.replay import row_event
 from stream_workers.scoring import RawMessage, score_batch
 from training.cleaning import clean

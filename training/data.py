@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from pricemyride.datafile import read_listings_file
-from pricemyride.events import FEATURE_FIELDS
 from pricemyride.generator import PARAMS_FILE, generate_listings
+from pricemyride.listing import FEATURE_FIELDS
 from training.cleaning import clean
 from training.splits import split_by_car, split_by_car_and_time
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from pricemyride.events import FEATURE_FIELDS
+from pricemyride.listing import FEATURE_FIELDS
 from training.features import is_missing
 
 SITE_LITE_BLANK: Final = ("model", "state", "title_status", "size", "lat", "long", "posting_date")

@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 from pydantic import ValidationError
 
-from pricemyride.events import Listing, capped
+from pricemyride.listing import Listing
+from pricemyride.parsing import capped
 from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricemyride.storage import write_predictions

@@ -22,6 +22,7 @@ from training import contracts, promotion
 from training.cleaning import CleaningReport, clean
 from training.data import Splits, clean_file, load_training_frame, make_splits, model_input, pooled, prices
 from training.gate import check_margin, compare, judge
+from training.limits import MIN_USABLE_ROWS
 from training.metrics import quality_metrics
 from training.model import PriceModel, TrainParams
 from training.registry import configure
@@ -30,7 +31,6 @@ from training.sources import SOURCE
 
 log = logging.getLogger(__name__)
 REFERENCE_ROWS = 5_000
-MIN_USABLE_ROWS = 1_000
 PIP_REQUIREMENTS = ["xgboost-cpu==3.2.0", "scikit-learn==1.7.2", "pandas==2.3.3"]
 
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from pricemyride.events import FEATURE_FIELDS, MAX_EVENT_BYTES
+from pricemyride.listing import FEATURE_FIELDS
+from pricemyride.parsing import MAX_EVENT_BYTES
 
 BROKER_MAX_BYTES = 1_048_588  # Kafka's default message.max.bytes (a whole record batch)
 Outcome = Literal["scored", "dead", "refused"]

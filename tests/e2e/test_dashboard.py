@@ -15,7 +15,7 @@ from dashboard.app import PREDICTION_COLUMNS
 from dashboard.figures import money
 from dashboard.valuation import listing_from_form, value
 from pricemyride.errors import InvalidListing
-from pricemyride.events import parse_listing
+from pricemyride.parsing import parse_listing
 from pricing.deal import MAX_RELATIVE_WIDTH, NOT_ENOUGH_INFORMATION
 from tests.e2e.conftest import ARTIFACTS, DEALS, Seeded
 from tests.integration.helpers import query, scalar

@@ -17,7 +17,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 
-from infra.demo_drift import borrow_champion, world_env
+from infra.harness import borrow_champion, world_env
 from pricemyride.bootstrap import prepare
 from pricemyride.kafka import kafka_python_options
 from pricemyride.settings import Settings

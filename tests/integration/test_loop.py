@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.demo_drift import promoted_after, realized_mae, rows, start_loop, stop_loop, summary, topic_keys
+from infra.demo_drift import promoted_after, realized_mae, start_loop, stop_loop, summary
+from infra.harness import rows, topic_keys
 from infra.services import Paths
 from pricemyride.bootstrap import prepare
 from pricemyride.datafile import read_listings_file

@@ -20,7 +20,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from infra import prometheus
-from infra.demo_drift import borrow_champion
+from infra.harness import borrow_champion
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings

@@ -13,8 +13,8 @@ from kafka import KafkaProducer
 
 from pricemyride.datafile import read_listings_file
 from pricemyride.errors import InvalidListing
-from pricemyride.events import parse_listing
 from pricemyride.kafka import kafka_python_options
+from pricemyride.parsing import parse_listing
 from pricemyride.settings import Settings
 from pricing.deal import DEAL_RATINGS, NOT_ENOUGH_INFORMATION
 from producers.replay import replay, row_event

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import SecretStr
 
-from infra.chaos import mlflow_server
+from infra.harness import mlflow_server
 from pricemyride.settings import Settings
 from tests.integration.conftest import RUN_ID
 from tests.integration.helpers import free_port

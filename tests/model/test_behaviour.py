@@ -14,7 +14,8 @@ import pytest
 from crepes import ConformalPredictiveSystem
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import FEATURE_FIELDS, Listing, parse_listing
+from pricemyride.listing import FEATURE_FIELDS, Listing
+from pricemyride.parsing import parse_listing
 from producers.replay import row_event
 from training.cleaning import clean
 from training.data import Splits, load_training_frame, make_splits, model_input, prices

@@ -4,6 +4,7 @@ sysexits code, secrets never show, services that do not answer fail within secon
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shlex
 import socket
@@ -263,7 +264,7 @@ def test_an_unexpected_error_is_one_line_with_exit_70(monkeypatch: pytest.Monkey
     def broken(args: argparse.Namespace, settings: Settings) -> int:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setitem(cli.COMMANDS, "schema", broken)
+    monkeypatch.setitem(cli.COMMANDS, "schema", dataclasses.replace(cli.COMMANDS["schema"], run=broken))
     assert cli.main(["schema"]) == 70
     assert capsys.readouterr().err == (
         "pricemyride schema: unexpected ZeroDivisionError: boom (run with --debug for the traceback)\n"

@@ -21,23 +21,20 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import (
+from pricemyride.listing import listing_json_schema
+from pricemyride.parsing import MAX_KEYS, MAX_NESTING, MAX_REASON_BYTES, parse_listing
+from pricemyride.rules import (
     CONDITIONS,
     CYLINDERS,
     DRIVES,
     FORBIDDEN_CHARS,
     FUELS,
-    MAX_KEYS,
-    MAX_NESTING,
-    MAX_REASON_BYTES,
     PAINT_COLORS,
     SIZES,
     TITLE_STATUSES,
     TRANSMISSIONS,
     TYPES,
     US_STATES,
-    listing_json_schema,
-    parse_listing,
 )
 
 VALIDATOR = Draft202012Validator(listing_json_schema(), format_checker=FormatChecker())

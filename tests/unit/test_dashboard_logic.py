@@ -7,7 +7,7 @@ import html
 from dashboard.app import form_listing
 from dashboard.figures import dead_letter_rows, reasons_figure, version_counts_figure
 from dashboard.valuation import FORM_ID, listing_from_form, top_factors
-from pricemyride.events import Listing
+from pricemyride.listing import Listing
 
 
 def test_blank_form_fields_are_not_given() -> None:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import MAX_EVENT_BYTES, Listing, listing_json_schema, parse_listing
+from pricemyride.listing import Listing, listing_json_schema
+from pricemyride.parsing import MAX_EVENT_BYTES, parse_listing
 
 NEXT_YEAR = datetime.now(UTC).year + 1
 

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from pricemyride.errors import ConfigError, InvalidListing
-from pricemyride.events import parse_listing
 from pricemyride.ops import BatchHistogram, Health, exported_names, ops_app, serve_ops
+from pricemyride.parsing import parse_listing
 from pricemyride.settings import Settings
 from pricemyride.storage import DeadLetterRow
 from stream_workers import metrics as worker_metrics

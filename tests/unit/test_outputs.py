@@ -9,7 +9,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, ProducerFenced
 
 from pricemyride.storage import DeadLetterRow
-from stream_workers.app import current
+from stream_workers.delivery import current
 from stream_workers.outputs import by_partition, fenced
 from stream_workers.scoring import Published, ScoredBatch
 

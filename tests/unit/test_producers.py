@@ -10,8 +10,8 @@ import pandas as pd
 
 from pricemyride.datafile import CRAIGSLIST_COLUMNS
 from pricemyride.errors import InvalidListing
-from pricemyride.events import parse_listing
 from pricemyride.generator import generate_listings, generator_params
+from pricemyride.parsing import parse_listing
 from producers.replay import row_event
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)

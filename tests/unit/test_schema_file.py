@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pricemyride.events import listing_json_schema
+from pricemyride.listing import listing_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from pricemyride.errors import InvalidListing
-from pricemyride.events import Listing, Prediction, parse_listing
+from pricemyride.events import Prediction
+from pricemyride.listing import Listing
+from pricemyride.parsing import parse_listing
 from pricemyride.topics import SiteTopics, site_name
 from pricing.path import listing_json
 from stream_workers import scoring

@@ -1,0 +1,65 @@
+"""The worker's Postgres: one transaction per batch, waited out through an outage; the dead letters' retention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from pricemyride.retry import retried
+from pricemyride.settings import Settings
+from pricemyride.storage import delete_old_dead_letters, write_batch
+from stream_workers.scoring import ScoredBatch
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600.0  # how often a worker deletes the dead letters past their retention
+
+
+class Store:
+    """One connection, opened when first needed and again after a database error."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def store(self, batch: ScoredBatch) -> None:
+        """Write the batch; on a database error back off and retry — the batch is never dropped."""
+
+        async def write() -> None:
+            if self.conn is None or self.conn.closed:
+                self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
+            await write_batch(self.conn, batch.rows, batch.dead_letters)
+
+        await retried(write, psycopg.OperationalError, "postgres write", on_failure=self.drop_connection)
+
+    async def drop_connection(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        self.conn = None
+
+
+async def prune_every(settings: Settings, every_s: float = PRUNE_EVERY_S) -> None:
+    """Prune the dead letters when the worker starts, then every ``every_s`` (off the event loop)."""
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, prune_dead_letters, settings)
+        except Exception:  # housekeeping never stops a worker; the next hour tries again
+            log.exception("dead letters not pruned")
+        await asyncio.sleep(every_s)
+
+
+def prune_dead_letters(settings: Settings) -> None:
+    """Delete the dead letters older than the retention setting; a database that does not answer is logged,
+    and the next run tries again (every worker runs it; one at a time holds the lock, the others skip)."""
+    before = datetime.now(UTC) - timedelta(days=settings.dead_letter_retention_days)
+    try:
+        with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
+            deleted = delete_old_dead_letters(conn, before)
+    except psycopg.Error as exc:
+        log.warning("dead letters not pruned (%s); trying again in an hour", type(exc).__name__)
+        return
+    if deleted:
+        log.info("deleted %d dead letters stored before %s", deleted, before.isoformat(timespec="seconds"))
