@@ -147,6 +147,13 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--listings", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument(
+        "--latency-workers",
+        type=int,
+        choices=[1, 2],
+        help="workers for the latency runs (default: "
+        "the fastest-draining configuration; fix it for an A/B, so both arms compare like with like)",
+    )
     parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
@@ -174,7 +181,7 @@ def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: st
     bench = stream.Bench(base, folder, registry, stamp)
     report |= {"listings": args.listings, "latency_seconds": args.latency_seconds}
     report["stream"] = stream.bench_stream(bench, listings, champion, model, args.repeats, args.latency_seconds,
-                                           args.naive_listings, latency_listings)  # fmt: skip
+                                           args.naive_listings, latency_listings, args.latency_workers)  # fmt: skip
     s = report["stream"]
     report["drain_listings_per_s"] = s["drain"][s["best_drain_configuration"]]["listings_per_s"]["median"]
     report["naive_listings_per_s"] = s["naive"]["listings_per_s"]["median"]

@@ -312,7 +312,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_stream(bench: Bench, listings: Path, model: Any, version: int, repeats: int, latency_s: int,
-                 naive_limit: int, latency_listings: Path) -> dict[str, Any]:  # fmt: skip
+                 naive_limit: int, latency_listings: Path,
+                 latency_workers: int | None = None) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {"drain": {}, "latency": {}}
     one = [drain_once(bench, f"drain1w{i}", listings, 1) for i in progress(range(repeats), "drain runs, 1 worker")]
     out["drain"]["1_worker"] = summarise(one)
@@ -325,7 +326,7 @@ def bench_stream(bench: Bench, listings: Path, model: Any, version: int, repeats
     shipped = [k for k in out["drain"] if not k.endswith("metrics_off")]
     best = max(shipped, key=lambda k: out["drain"][k]["listings_per_s"]["median"])
     out["best_drain_configuration"] = best
-    workers = int(best.split("_")[0])
+    workers = latency_workers or int(best.split("_")[0])
     for rate in LATENCY_RATES:
         runs = [latency_once(bench, f"lat{rate}r{i}", latency_listings, rate, latency_s, workers)
                 for i in progress(range(repeats), f"latency runs at {rate}/s", total=repeats)]  # fmt: skip
