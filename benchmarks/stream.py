@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from infra.harness import borrow_champion, rows, spawn, topic_keys, world_env
+from infra.harness import WORKER_ARGS, borrow_champion, rows, spawn, topic_keys, world_env
 from infra.services import Paths, pid_alive, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.errors import InvalidListing
@@ -42,7 +42,6 @@ from pricing.path import price_listings
 from producers.replay import replay
 
 log = logging.getLogger("bench.stream")
-WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
 METRICS_PORT = 9301  # the bench's workers' ops ports: 9301, 9302, …
 SCRAPE_S = 5.0
 LATENCY_RATES = (1_000, 5_000)  # offered listings/s

@@ -36,7 +36,7 @@ import mlflow
 from kafka import KafkaProducer
 from mlflow import MlflowClient
 
-from infra.harness import borrow_champion, free_port, mlflow_server, rows, spawn, world_env
+from infra.harness import WORKER_ARGS, borrow_champion, free_port, mlflow_server, rows, spawn, world_env
 from infra.kafka_cluster import start_kafka
 from infra.services import Paths, pid_alive, start_postgres, stop_pid, stop_postgres
 from pricemyride.bootstrap import prepare
@@ -53,9 +53,7 @@ from training.promotion import model_update, promote, publish_update, record_eve
 from training.train import train
 
 log = logging.getLogger("chaos")
-WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]
 ASSIGNED = re.compile(r"scoring partitions \[\d")  # a worker's log line on each assignment that is not empty
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from infra.harness import rows, spawn, topic_keys, world_env
+from infra.harness import WORKER_ARGS, rows, spawn, topic_keys, world_env
 from infra.services import Paths, stop_pid
 from pricemyride.bootstrap import prepare
 from pricemyride.process import configure_logging
@@ -38,7 +38,7 @@ from training.train import train
 
 log = logging.getLogger("demo-drift")
 LOOP_PROCESSES = {
-    "drift-worker": ["-m", "stream_workers", "worker", "-l", "info"],
+    "drift-worker": WORKER_ARGS,
     "drift-monitor": ["-m", "monitoring", "worker", "-l", "info"],
     "drift-retrainer": ["-m", "pricemyride_cli", "retrain-listener"],
 }

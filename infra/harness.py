@@ -29,6 +29,7 @@ from training.promotion import record_event
 from training.registry import champion_version, configure, last_promoted
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]  # a scoring worker, as spawn starts it
 
 
 def world_env(base: Settings, name: str, folder: Path, **overrides: str) -> dict[str, str]:

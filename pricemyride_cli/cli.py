@@ -167,7 +167,6 @@ def command(name: str, help: str, *options: Option | OneOf, needs: tuple[str, ..
 DATA = option("--data", type=Path, help=setting("data", "Craigslist CSV/Parquet; none: the generator"))
 TRAINING_LIMIT = option("--limit", type=training_rows,
                         help=f"use the first N rows only (at least {MIN_USABLE_ROWS:,}; default: all)")  # fmt: skip
-LIMIT = option("--limit", type=positive_int, help="use the first N rows only (default: all)")
 POOL = option("--pool", type=Path, help="a file of another year added to the training part only")
 MAX_ROUNDS = option("--max-rounds", type=positive_int, default=2000, help="most boosting rounds (early stopping)")
 MARGIN = option("--margin", type=margin, help=setting("promotion_margin", "MAE improvement the gate needs"))
@@ -309,7 +308,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 @command(
     "evaluate", "our model vs two baselines on an honest split → reports/",
-    DATA, LIMIT, OUT_DIR,
+    DATA, option("--limit", type=positive_int, help="use the first N rows only (default: all)"), OUT_DIR,
     option("--seeds", type=positive_int, default=1,
            help="split and train with seeds 1 … N; the report gives medians (default: 1)"),
     option("--vintage", type=Path, help="a file of another year: scored as the 'other vintage' slice"),

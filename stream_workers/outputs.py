@@ -217,13 +217,14 @@ class ExactlyOnce:
         through after all (its answer was lost) → DONE, else → TRANSACT. Broker trouble in any step waits
         out a back-off and tries that step again. A fence ends it with ``OutputsLost`` (another worker owns
         the partition now, or the transaction outlived ``TRANSACTION_TIMEOUT_MS`` and Kafka aborted it)."""
-        step, backoff = Step.TRANSACT, Backoff(f"transaction for {tp.topic}[{tp.partition}]")
+        step, backoff = Step.TRANSACT, None  # the back-off is made on the first failure, off the common path
         while step is not Step.DONE:
             try:
                 step = await self.advance(step, tp, outputs, offset)
             except KafkaError as exc:
                 if fenced(exc):
                     raise self.fenced_out(tp) from exc
+                backoff = backoff or Backoff(f"transaction for {tp.topic}[{tp.partition}]")
                 await backoff.wait(exc)
                 step = exc.then if isinstance(exc, TransactionFailed) else step
 
