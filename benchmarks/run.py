@@ -5,7 +5,9 @@
   per-message baseline in the same run, latency at 1,000 and 5,000 listings/s, memory and CPU, and
   conservation (lost, duplicated) in every run;
 - pricing (benchmarks/pricing.py): µs per listing of the pricing path against a point-price baseline;
-- dashboard: each page's refresh on 1,000,000 prediction rows against a 10,000-row baseline.
+- dashboard: each page's refresh on 1,000,000 prediction rows against a 10,000-row baseline;
+- api (benchmarks/api.py): the served valuation API under open-loop HTTP load over 1,000,000 stored
+  predictions (baseline: 10,000), batches of 100, and the comparables query from 10,000 to 1,000,000 rows.
 
 Each configuration runs ``--repeats`` times; the report gives the median and the range.
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks import api as api_bench
 from benchmarks import dashboard as dashboard_bench
 from benchmarks import pricing as pricing_bench
 from benchmarks import stream
@@ -83,6 +86,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += pricing_bench.pricing_markdown(report["pricing"])
     if "dashboard" in report:
         lines += dashboard_bench.markdown(report["dashboard"])
+    if "api" in report:
+        lines += api_bench.markdown(report["api"])
     if "guarantees" in report:
         lines += guarantees_markdown(report["guarantees"])
     return "\n".join(lines)
@@ -157,9 +162,16 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "metrics-latency", "guarantees"],
+    parser.add_argument(
+        "--api-rows",
+        type=lambda t: tuple(int(x) for x in t.split(",")),
+        default=(10_000, 100_000, 1_000_000),
+        help="stored predictions for the API runs",
+    )
+    parser.add_argument("--api-seconds", type=float, default=20.0, help="seconds of each API load run")
+    parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "api", "metrics-latency", "guarantees"],
                         help="one part (default: all but metrics-latency, which writes its own report; "
-                             "guarantees updates its section of an existing bench report)")  # fmt: skip
+                             "guarantees and api update their section of an existing bench report)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     return parser.parse_args()
 
@@ -273,10 +285,14 @@ def main() -> int:
         report["pricing"] = pricing_bench.bench_pricing(champion, args.repeats)
     if args.only in (None, "dashboard"):
         report["dashboard"] = dashboard_bench.bench_dashboard(base, folder, stamp, args.dashboard_rows, args.repeats)
+    if args.only in (None, "api"):
+        registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
+        bench = stream.Bench(base, folder, registry, stamp)
+        report["api"] = api_bench.bench_api(bench, args.api_rows, args.api_seconds, args.repeats)
     if args.only in (None, "guarantees"):
         run_guarantees(args, base, folder, stamp, report)
-    if args.only == "guarantees" and (args.out_dir / "bench.json").exists():
-        report = json.loads((args.out_dir / "bench.json").read_text()) | {"guarantees": report["guarantees"]}
+    if args.only in ("guarantees", "api") and (args.out_dir / "bench.json").exists():
+        report = json.loads((args.out_dir / "bench.json").read_text()) | {args.only: report[args.only]}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / "bench.md").write_text(markdown(report))

@@ -8,7 +8,7 @@ from typing import Any, Final
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.valuation import Factor
+from pricing.explain import Factor
 
 GREEN, RED, GREY, BLUE, ORANGE = "#1a7f37", "#b42318", "#6b7785", "#1f5fbf", "#c2620a"
 DEAL_COLORS: Final = {"great": GREEN, "good": "#4c9a2a", "fair": GREY, "high": ORANGE, "overpriced": RED,

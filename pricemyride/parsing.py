@@ -96,7 +96,9 @@ def _check_nesting(text: str) -> None:
         raise InvalidListing(f"listing: expected a flat JSON object, got nesting deeper than {MAX_NESTING} levels")
 
 
-def _decoded(raw: bytes | str) -> dict[str, Any]:
+def decode_object(raw: bytes | str) -> dict[str, Any]:
+    """One JSON object within the stream's limits (size, UTF-8, nesting, key count, keys once), or
+    ``InvalidListing`` naming what was expected and what arrived."""
     if raw is None:
         raise InvalidListing("listing: expected a JSON object, got an empty message")
     if len(raw) > MAX_EVENT_BYTES:
@@ -130,7 +132,7 @@ def capped(reason: str) -> str:
 
 def parse_listing(raw: bytes | str) -> Listing:
     """Validate one raw Kafka value; raise ``InvalidListing`` naming what was expected and what arrived."""
-    data = _decoded(raw)
+    data = decode_object(raw)
     try:
         return Listing.model_validate(data)
     except ValidationError as exc:

@@ -169,6 +169,24 @@ class Settings(BaseSettings):
         None, description="Logins, one 'user:hash' per line (`pricemyride hash-password`); required in production."
     )
 
+    # Valuation API (`pricemyride api`): sites price a listing over HTTP before they publish it.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8060, ge=1, le=65535, description="The valuation API's port.")
+    api_rate_per_minute: int = Field(
+        600, ge=1, description="Requests each API key may make per minute (moving window); more get 429."
+    )
+    api_max_body_bytes: int = Field(
+        2_097_152, ge=1024, description="Largest request body; a larger one is refused (413) before it is parsed."
+    )
+    api_batch_max: int = Field(1_000, ge=1, le=10_000, description="Most listings in one batch valuation.")
+    api_key_cache_s: float = Field(
+        5.0, ge=0, description="How long the API trusts a key it has looked up (a revoked key is refused after this)."
+    )
+    api_threads: int = Field(
+        2, ge=1, le=16, description="Threads pricing requests (XGBoost runs outside Python's lock: one per core)."
+    )
+    api_comparables: int = Field(10, ge=0, le=50, description="Comparable listings in a valuation (0: none).")
+
     # Metrics and health (/metrics, /livez, /readyz) of every long-running service, never on a public port.
     metrics_enabled: bool = True
     metrics_host: str = "127.0.0.1"

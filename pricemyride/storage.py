@@ -37,6 +37,10 @@ class ModelEventKind(StrEnum):
     FAILED = "failed"
 
 
+# A stored listing's make and model family as the comparables' index and query both write them.
+MAKE: Final = "(lower(listing->>'manufacturer'))"
+FAMILY: Final = "(lower(split_part(listing->>'model', ' ', 1)))"
+YEAR: Final = "((listing->>'year')::int)"
 _KINDS: Final = ", ".join(f"'{kind.value}'" for kind in ModelEventKind)
 
 SCHEMA: Final = f"""
@@ -137,7 +141,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS payload_bytes integer;  -- the size that arrived
 CREATE INDEX IF NOT EXISTS dead_letters_failed_at ON dead_letters (failed_at DESC);
-"""  # noqa: S608 - built from the ModelEventKind names only
+
+-- The valuation API's comparables (``api.comparables``): the latest stored listings of a make, model family
+-- and model year (or of a make), read in index order: a bounded scan however large the table grows.
+CREATE INDEX IF NOT EXISTS predictions_comparables ON predictions ({MAKE}, {FAMILY}, {YEAR} DESC, scored_at DESC);
+CREATE INDEX IF NOT EXISTS predictions_make ON predictions ({MAKE}, scored_at DESC);
+
+-- The valuation API's keys (``api.keys``): one row per key a site was given; only its hash is kept.
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id      text        PRIMARY KEY,
+    site        text        NOT NULL,
+    key_hash    bytea       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+"""  # noqa: S608 - built from the ModelEventKind names and the expressions above only
 
 GRANTS: Final = f"""
 DO $$

@@ -451,6 +451,41 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("api", "serve the valuation API (PRICEMYRIDE_API_HOST/PORT): sites price a listing over HTTP",
+         needs=("postgres",))  # fmt: skip
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from api.serve import serve
+
+    serve(settings)
+    return 0
+
+
+@command(
+    "api-key", "make, list or revoke the valuation API's keys (one site each; a key is shown once, its hash kept)",
+    option("action", choices=("create", "list", "revoke"), help="create SITE | list | revoke KEY_ID"),
+    option("name", nargs="?", help="the site (create) or the key id (revoke: the middle part of the key)"),
+    needs=("postgres",),
+)  # fmt: skip
+def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from api.keys import create_key, list_keys, revoke_key
+
+    if args.action != "list" and not args.name:
+        raise ConfigError(f"api-key {args.action}: expected a {'site' if args.action == 'create' else 'key id'}, got none")
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        if args.action == "create":
+            print(create_key(conn, args.name))
+            print(f"(the key for site {args.name}: shown this once, only its hash is kept)", file=sys.stderr)
+        elif args.action == "list":
+            for row in list_keys(conn):
+                state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M %Z}" if row.revoked_at else "live"
+                print(f"{row.key_id}  {row.site:<20} created {row.created_at:%Y-%m-%d %H:%M %Z}  {state}")
+        elif not revoke_key(conn, args.name):
+            raise ConfigError(f"api-key revoke: expected a key id from `api-key list`, got {args.name[:40]!r}")
+    return 0
+
+
 FAUST_COMMANDS: Final = tuple(name for name, declared in COMMANDS.items() if declared.faust)
 
 

@@ -30,9 +30,14 @@ def listing_json(listing: Listing) -> str:
 
 def predict_prices(model: Model, listings: Sequence[Listing]) -> np.ndarray:
     """(n, 3) array: fair price, range low, range high."""
-    values = np.asarray(model.price_ranges([listing.__dict__ for listing in listings]), dtype="float64")
-    if values.shape != (len(listings), 3):
-        raise ValueError(f"model returned shape {values.shape} for {len(listings)} listings")
+    return predict_ranges(model, [listing.__dict__ for listing in listings])
+
+
+def predict_ranges(model: Model, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """(n, 3) array for validated listings' fields (or variants of them): fair price, range low, range high."""
+    values = np.asarray(model.price_ranges(records), dtype="float64")
+    if values.shape != (len(records), 3):
+        raise ValueError(f"model returned shape {values.shape} for {len(records)} listings")
     return values
 
 
@@ -57,6 +62,13 @@ def predict_or_isolate(model: Model, listings: Sequence[Listing]) -> tuple[np.nd
 def price_listings(model: Model, version: int, listings: Sequence[Listing], now: datetime) -> list[PredictionRow | str]:
     """Per listing, the row to store — or why the model could not price it. One vectorised model call."""
     prices, failures = predict_or_isolate(model, listings)
+    return priced_rows(prices, failures, version, listings, now)
+
+
+def priced_rows(
+    prices: np.ndarray, failures: Mapping[int, str], version: int, listings: Sequence[Listing], now: datetime
+) -> list[PredictionRow | str]:
+    """The rows to store for ``listings`` from their model prices (fair, low, high), or why there is none."""
     asking = np.array([np.nan if x.price is None else x.price for x in listings], dtype="float64")
     ratings = deal_ratings(asking, prices[:, 0], prices[:, 1], prices[:, 2])
     usable = np.isfinite(prices).all(axis=1) & (prices[:, 0] > 0)

@@ -8,7 +8,7 @@ own Kafka client) in the same consumer group protocol. Each batch goes: validate
 transaction → its outputs and offsets to Kafka (``stream_workers.delivery`` owns the batch in flight,
 ``stream_workers.outputs`` writes it: one Kafka transaction per input partition, or publish-then-commit).
 A crash anywhere before that commit redelivers the batch; the keyed upserts make that harmless in Postgres,
-and the transactions on the output topics. The champion lives in ``stream_workers.champion``.
+and the transactions on the output topics. The champion lives in ``training.champion``.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from pricemyride.kafka import aiokafka_options
 from pricemyride.ops import Health, serve_or_exit
 from pricemyride.settings import Settings
 from pricemyride.topics import METADATA_MAX_AGE_MS, SiteTopics
-from stream_workers.champion import Champion, follow_model_updates, freeze_heap, poll_registry
 from stream_workers.delivery import Delivery, Fetched, FinishBatchFirst, produced_times, raw_messages
 from stream_workers.metrics import WorkerMetrics
 from stream_workers.outputs import outputs_for
 from stream_workers.scoring import ScoredBatch, score_batch
 from stream_workers.steps import StepTimes
 from stream_workers.store import Store, prune_every
+from training.champion import Champion, follow_model_updates, freeze_heap, poll_registry
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle

@@ -255,8 +255,10 @@ class PriceModel(BaseEstimator, RegressorMixin):  # type: ignore[misc]
         offsets = self.range_table_[mondrian_bins(classes, fair)].reshape(-1, 2)
         return np.column_stack([fair, fair * np.exp(sigma * offsets[:, 0]), fair * np.exp(sigma * offsets[:, 1])])
 
-    def contributions(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """Per-feature contributions to the log of the price (tree SHAP, log link), one row per listing."""
+    def contributions(self, records: Sequence[Mapping[str, Any]], approximate: bool = False) -> pd.DataFrame:
+        """Per-feature contributions to the log of the price (log link), one row per listing: exact tree SHAP,
+        or with ``approximate`` the path attribution (Saabas), which also adds up to the price, ~15x cheaper."""
         matrix = self._dmatrix(self.features_.matrix(records))
-        values = self.booster_.predict(matrix, pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1))
+        values = self.booster_.predict(matrix, pred_contribs=True, approx_contribs=approximate,
+                                       iteration_range=(0, self.best_iteration_ + 1))  # fmt: skip
         return pd.DataFrame(values, columns=[*FEATURES, "bias"])

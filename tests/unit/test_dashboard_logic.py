@@ -6,8 +6,9 @@ import html
 
 from dashboard.app import form_listing
 from dashboard.figures import dead_letter_rows, reasons_figure, version_counts_figure
-from dashboard.valuation import FORM_ID, listing_from_form, top_factors
+from dashboard.valuation import FORM_ID, listing_from_form
 from pricemyride.listing import Listing
+from pricing.explain import top_factors
 
 
 def test_blank_form_fields_are_not_given() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream_workers.champion import freeze_heap
+from training.champion import freeze_heap
 
 
 class Node:

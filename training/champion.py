@@ -1,5 +1,6 @@
-"""The champion in a worker: loaded once at start, followed on ``model-updates`` and by polling the registry,
-swapped in between batches so that every batch is scored by exactly one version.
+"""The champion in a serving process (a scoring worker, the valuation API): loaded once at start, followed on
+``model-updates`` and by polling the registry, swapped in between batches (or requests) so that every batch
+is scored by exactly one version.
 
 Only a crowned version is ever loaded (``training.registry.require_crowned``: the promotion the gate
 recorded); a version that cannot be loaded is refused with the reason, and the worker keeps the one it has.
@@ -11,6 +12,7 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
@@ -19,10 +21,25 @@ from pricemyride.errors import PriceMyRideError, UncrownedModel
 from pricemyride.events import ModelUpdate
 from pricemyride.kafka import aiokafka_options
 from pricemyride.settings import Settings
-from stream_workers.metrics import WorkerMetrics
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version, require_crowned
 
 log = logging.getLogger(__name__)
+
+
+class ModelMetrics(Protocol):
+    """What a serving process counts about its model (the worker's and the API's Prometheus metrics)."""
+
+    def model(self, version: int, swapped: bool = False) -> None: ...
+
+    def load_failed(self, uncrowned: bool = False) -> None: ...
+
+
+class Uncounted:
+    def model(self, version: int, swapped: bool = False) -> None:
+        return None
+
+    def load_failed(self, uncrowned: bool = False) -> None:
+        return None
 
 
 def single_threaded(loaded: LoadedModel) -> LoadedModel:
@@ -42,13 +59,14 @@ def freeze_heap(collect: bool) -> None:
     gc.freeze()
 
 
-def load_streaming_champion(settings: Settings) -> LoadedModel:
-    return single_threaded(load_champion(settings))
+def load_streaming_champion(settings: Settings, database_url: str | None = None) -> LoadedModel:
+    return single_threaded(load_champion(settings, database_url))
 
 
-def load_crowned(settings: Settings, version: int) -> LoadedModel:
-    """``version`` from the registry, once its promotion is confirmed (blocking: run it in a thread)."""
-    require_crowned(settings, version)
+def load_crowned(settings: Settings, version: int, database_url: str | None = None) -> LoadedModel:
+    """``version`` from the registry, once its promotion is confirmed (blocking: run it in a thread).
+    ``database_url``: where the promotion record is read (default: the writer's; the API reads as the reader)."""
+    require_crowned(settings, version, database_url)
     return single_threaded(load_version(configure(settings), settings, version))
 
 
@@ -58,9 +76,12 @@ class Champion:
     A new version is loaded off the hot path (a thread) and swapped in by ``for_batch``, between batches.
     """
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics | None = None) -> None:
+    def __init__(
+        self, settings: Settings, metrics: ModelMetrics | None = None, database_url: str | None = None
+    ) -> None:
         self.settings = settings
-        self.metrics = metrics or WorkerMetrics(enabled=False)
+        self.database_url = database_url
+        self.metrics: ModelMetrics = metrics or Uncounted()
         self.preloading: concurrent.futures.Future[LoadedModel] | None = None
         self.model: LoadedModel | None = None
         self.pending: LoadedModel | None = None
@@ -69,7 +90,7 @@ class Champion:
     def preload(self) -> None:
         """Start loading the champion now, in a thread, so it overlaps faust's own start-up."""
         executor = concurrent.futures.ThreadPoolExecutor(1, "preload")
-        self.preloading = executor.submit(load_streaming_champion, self.settings)
+        self.preloading = executor.submit(load_streaming_champion, self.settings, self.database_url)
 
     async def ready(self) -> LoadedModel:
         if self.model is None:
@@ -77,7 +98,7 @@ class Champion:
                 self.model = await asyncio.wrap_future(self.preloading)
             else:
                 loop = asyncio.get_running_loop()
-                self.model = await loop.run_in_executor(None, load_streaming_champion, self.settings)
+                self.model = await loop.run_in_executor(None, load_streaming_champion, self.settings, self.database_url)
             log.info("scoring with %s version %d", self.settings.model_name, self.model.version)
             self.metrics.model(self.model.version)
         return self.model
@@ -111,7 +132,8 @@ class Champion:
         self.loading = version
         log.info("loading %s version %d (%s)", self.settings.model_name, version, why)
         try:
-            self.pending = await asyncio.get_running_loop().run_in_executor(None, load_crowned, self.settings, version)
+            loop = asyncio.get_running_loop()
+            self.pending = await loop.run_in_executor(None, load_crowned, self.settings, version, self.database_url)
             freeze_heap(collect=False)  # the new version's objects; no full collection while scoring
             log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
