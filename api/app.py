@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
@@ -71,15 +71,15 @@ def openapi_of(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-async def caller(request: Request, response: Response, authorization: Annotated[str | None, Header()] = None) -> Caller:
+async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     """The key's site, once the key is live and within its rate; its ``RateLimit-*`` headers on the answer."""
     service: Service = request.app.state.service
     found = await service.keys.caller(authorization)
     request.state.key_id = found.key_id
     allowance = service.limits.take(found.key_id)
+    request.state.rate_headers = allowance.headers()  # on every answer, whatever the route returns (api.observe)
     if not allowance.allowed:
         raise RateLimited(allowance)
-    response.headers.update(allowance.headers())
     return found
 
 

@@ -25,7 +25,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RateLimited)
     async def limited(request: Request, exc: RateLimited) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=429, headers=exc.allowance.headers())
+        return JSONResponse({"detail": str(exc)}, status_code=429)  # its headers: api.observe adds them
 
     @app.exception_handler(Refusal)
     async def refused_listing(request: Request, exc: Refusal) -> JSONResponse:

@@ -1,5 +1,5 @@
-"""Every answer counted and timed (``api.metrics``), by route class, status and key: a pure ASGI middleware,
-so refusals before any route (413, 401) are counted too."""
+"""Every answer counted and timed (``api.metrics``), by route class, status and key, and given the key's
+``RateLimit-*`` headers: a pure ASGI middleware, so refusals before any route (413, 401) are counted too."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class Observed:
         async def watched(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                extra = scope.get("state", {}).get("rate_headers", {})
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k.encode(), v.encode()) for k, v in extra.items()),
+                ]
             await send(message)
 
         try:

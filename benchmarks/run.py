@@ -185,12 +185,17 @@ def bench_model(folder: Path) -> tuple[int, Any]:
     return model, load_champion(Settings()).model
 
 
+def bench_of(base: Settings, folder: Path, stamp: str) -> stream.Bench:
+    """Worlds on the shared services with the bench's own registry (``bench_model`` set it in the environment)."""
+    registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
+    return stream.Bench(base, folder, registry, stamp)
+
+
 def run_stream(args: argparse.Namespace, base: Settings, folder: Path, stamp: str, model: int, champion: Any,
                report: dict[str, Any]) -> None:  # fmt: skip
     listings = listings_file(folder, args.listings, seed=11)
     latency_listings = listings_file(folder, max(stream.LATENCY_RATES) * args.latency_seconds, seed=12)
-    registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
-    bench = stream.Bench(base, folder, registry, stamp)
+    bench = bench_of(base, folder, stamp)
     report |= {"listings": args.listings, "latency_seconds": args.latency_seconds}
     report["stream"] = stream.bench_stream(bench, listings, champion, model, args.repeats, args.latency_seconds,
                                            args.naive_listings, latency_listings, args.latency_workers)  # fmt: skip
@@ -262,6 +267,13 @@ def run_metrics_latency(args: argparse.Namespace, base: Settings, folder: Path, 
     return 0
 
 
+def write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "bench.md").write_text(markdown(report))
+    print(markdown(report))
+
+
 def main() -> int:
     args = arguments()
     configure_logging()
@@ -286,17 +298,13 @@ def main() -> int:
     if args.only in (None, "dashboard"):
         report["dashboard"] = dashboard_bench.bench_dashboard(base, folder, stamp, args.dashboard_rows, args.repeats)
     if args.only in (None, "api"):
-        registry = {k: os.environ[k] for k in ("PRICEMYRIDE_MLFLOW_TRACKING_URI", "PRICEMYRIDE_MLFLOW_ARTIFACT_ROOT")}
-        bench = stream.Bench(base, folder, registry, stamp)
-        report["api"] = api_bench.bench_api(bench, args.api_rows, args.api_seconds, args.repeats)
+        report["api"] = api_bench.bench_api(bench_of(base, folder, stamp), args.api_rows, args.api_seconds,
+                                            args.repeats)  # fmt: skip
     if args.only in (None, "guarantees"):
         run_guarantees(args, base, folder, stamp, report)
     if args.only in ("guarantees", "api") and (args.out_dir / "bench.json").exists():
         report = json.loads((args.out_dir / "bench.json").read_text()) | {args.only: report[args.only]}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out_dir / "bench.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out_dir, report)
     audited = [
         *report.get("stream", {}).get("drain", {}).values(),
         *report.get("stream", {}).get("latency", {}).values(),

@@ -1,4 +1,5 @@
-"""``make demo``: a champion model, a scoring worker, a producer and the dashboard, in the background.
+"""``make demo``: a champion model, a scoring worker, a producer, the dashboard and the valuation API, in the
+background.
 
     python -m infra.demo start [--data FILE] [--rate N]
     python -m infra.demo stop
@@ -14,11 +15,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from werkzeug.security import generate_password_hash
 
+from api.keys import create_key
 from infra import prometheus
 from infra.harness import spawn
 from infra.services import APP_PROCESSES, Paths, http_answers, log, stop_pid, wait_until
+from pricemyride.access import add_site
 from pricemyride.errors import ModelNotFound
 from pricemyride.process import configure_logging
 from pricemyride.settings import Settings
@@ -26,7 +30,7 @@ from training.registry import champion_version, configure
 from training.train import train
 
 DEMO_RATE = 20.0
-METRICS_PORT = 9101  # worker; monitor, retrainer and dashboard on the next three ports
+METRICS_PORT = 9101  # worker; monitor, retrainer, dashboard and api on the next four ports
 DEMO_USER = "analyst"
 # name: (command line, Prometheus job)
 PROCESSES = {
@@ -34,7 +38,9 @@ PROCESSES = {
     "monitor": (["-m", "monitoring", "worker", "-l", "info"], "pricemyride-monitor"),
     "retrainer": (["-m", "pricemyride_cli", "retrain-listener"], "pricemyride-retrain-listener"),
     "dashboard": (["-m", "pricemyride_cli", "dashboard"], "pricemyride-dashboard"),
+    "api": (["-m", "pricemyride_cli", "api"], "pricemyride-api"),
 }
+DEMO_SITE = "demo"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,20 @@ def demo_login(paths: Paths) -> Path:
     return login
 
 
+def demo_key(settings: Settings, paths: Paths) -> Path:
+    """The demo site's API key, made once and kept (owner-only) in the state folder, never printed; the site
+    gets its topics too, so ``?publish=true`` has somewhere to publish."""
+    key_file = paths.state / "api-key.txt"
+    if not key_file.is_file():
+        add_site(settings, DEMO_SITE)
+        with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+            key = create_key(conn, DEMO_SITE)
+        paths.state.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+    return key_file
+
+
 def dashboard_answers(settings: Settings) -> bool:
     """The dashboard is serving: it answers, with the login page (401) or a page."""
     return http_answers(f"http://{settings.dashboard_host}:{settings.dashboard_port}/", also=(401,))
@@ -102,9 +122,10 @@ def start_processes(settings: Settings, plan: DemoPlan, paths: Paths) -> dict[st
 def start(settings: Settings, plan: DemoPlan) -> None:
     paths = Paths(settings.state_path)
     version = ensure_champion(settings, plan)
-    login = demo_login(paths)
+    login, key_file = demo_login(paths), demo_key(settings, paths)
     ports = start_processes(settings, plan, paths)
     wait_until(lambda: dashboard_answers(settings), "the dashboard", 60)
+    wait_until(lambda: ready(settings.api_host, settings.api_port), "the valuation API (/readyz)", 90)
     wait_until(lambda: ready(settings.metrics_host, ports["worker"]), "the scoring worker (/readyz)", 90)
     url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
     metrics = ", ".join(f"{name} :{port}" for name, port in ports.items())
@@ -112,13 +133,14 @@ def start(settings: Settings, plan: DemoPlan) -> None:
         f"""
 PriceMyRide demo is running
   dashboard   {url}  (login: user '{DEMO_USER}', password in {login})
+  api         http://{settings.api_host}:{settings.api_port}/v1/valuations  (site '{DEMO_SITE}', key in {key_file})
   model       {settings.model_name} v{version} (@{settings.champion_alias}), MLflow {settings.tracking_uri}
   listings    {plan.source} → Kafka {settings.kafka_bootstrap} topic '{settings.listings_topic}' at {plan.rate:g}/s
   worker      faust score_listings → Postgres 'predictions' + topic '{settings.predictions_topic}'
   drift       faust monitor_predictions (windows of {settings.drift.window_events:,} predictions) → retrain-listener
   metrics     http://{settings.metrics_host}:PORT/metrics  ({metrics}; health: /livez, /readyz)
   prometheus  {settings.prometheus_url}/classic/targets  (alerts: {settings.prometheus_url}/classic/alerts)
-  logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, kafka, prometheus)
+  logs        {paths.logs}/  (worker, monitor, retrainer, producer, dashboard, api, kafka, prometheus)
   stop        make down
 """,
         flush=True,

@@ -19,7 +19,8 @@ from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
-JOBS = ("pricemyride-worker", "pricemyride-monitor", "pricemyride-retrain-listener", "pricemyride-dashboard")
+JOBS = ("pricemyride-worker", "pricemyride-monitor", "pricemyride-retrain-listener", "pricemyride-dashboard",
+        "pricemyride-api")  # fmt: skip
 SCRAPE_S = 5  # local: every 5 s (compose: 15 s), so an alert's `for:` dominates how soon it fires
 
 

@@ -32,6 +32,7 @@ from pricemyride.storage import READER_ROLE, READER_STATEMENT_TIMEOUT
 
 INFRA = Path(__file__).resolve().parent
 APP_PROCESSES = (
+    "api",
     "dashboard",
     "producer",
     "monitor",

@@ -9,6 +9,8 @@ user the brokers were started with — makes the principals and their ACLs:
 - ``pricemyride-trainer`` (the retrain listener and flow, ``pricemyride promote``) reads ``retrain-requests``
   and alone writes ``model-updates``;
 - ``pricemyride-producer`` writes the operator's own ``listings`` topic;
+- ``pricemyride-api`` (the valuation API) reads ``model-updates`` and writes each added site's
+  ``listings.<name>`` (``?publish=true``, for the site a key belongs to), nothing else;
 - ``site-<name>`` writes ``listings.<name>`` and reads ``price-predictions.<name>``, nothing else
   (``pricemyride add-site``). The topic a listing arrives on names its site, so ``source`` cannot be forged.
 
@@ -42,8 +44,8 @@ from pricemyride.settings import Settings
 from pricemyride.topics import SiteTopics, TopicSpec, new_topic, site_name
 
 WORKER, MONITOR, TRAINER = "pricemyride-worker", "pricemyride-monitor", "pricemyride-trainer"
-PRODUCER = "pricemyride-producer"
-ROLES = (WORKER, MONITOR, TRAINER, PRODUCER)
+PRODUCER, API = "pricemyride-producer", "pricemyride-api"
+ROLES = (WORKER, MONITOR, TRAINER, PRODUCER, API)
 READ, WRITE, DESCRIBE = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE
 EXACT, PREFIX = ACLResourcePatternType.LITERAL, ACLResourcePatternType.PREFIXED
 SCRAM_ITERATIONS = 8192
@@ -87,6 +89,7 @@ def role_grants(settings: Settings) -> dict[str, list[Grant]]:
         TRAINER: [topic(s.retrain_topic, EXACT, READ), group(f"{own}-retrainer"),
                   topic(s.model_updates_topic, EXACT, WRITE)],
         PRODUCER: [topic(s.listings_topic, EXACT, WRITE)],
+        API: [topic(s.model_updates_topic, EXACT, READ)],  # and each site's listings topic (add_site)
     }  # fmt: skip
 
 
@@ -175,6 +178,7 @@ def add_site(settings: Settings, name: str, password_file: Path | None = None) -
                 admin.create_topics([new_topic(settings, TopicSpec(topic_name, settings.listings_partitions))])
         set_login(admin, principal, read_password(password_file))
         grant(admin, principal, site_grants(settings, site))
+        grant(admin, API, [topic(access.writes, EXACT, WRITE)])  # the API publishes for this site's keys
     return access
 
 

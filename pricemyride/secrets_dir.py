@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 DB_ROLES = ("owner", "writer", "trainer", "reader", "mlflow")
-KAFKA_PRINCIPALS = ("pricemyride-worker", "pricemyride-monitor", "pricemyride-trainer", "pricemyride-producer")
+KAFKA_PRINCIPALS = ("pricemyride-worker", "pricemyride-monitor", "pricemyride-trainer", "pricemyride-producer",
+                    "pricemyride-api")  # fmt: skip
 MLFLOW_USERS = ("admin", "pricemyride-trainer", "pricemyride-reader")
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 CERT_DAYS = 825

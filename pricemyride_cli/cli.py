@@ -472,7 +472,8 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     from api.keys import create_key, list_keys, revoke_key
 
     if args.action != "list" and not args.name:
-        raise ConfigError(f"api-key {args.action}: expected a {'site' if args.action == 'create' else 'key id'}, got none")
+        wanted = "site" if args.action == "create" else "key id"
+        raise ConfigError(f"api-key {args.action}: expected a {wanted}, got none")
     with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
         if args.action == "create":
             print(create_key(conn, args.name))

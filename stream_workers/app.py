@@ -55,8 +55,9 @@ class ScoringLoop:
     """The worker's main loop: fetch a batch → score → store, then hand it to ``Delivery`` (which publishes it,
     commits its offsets, and decides when the worker must leave), one batch at a time."""
 
-    def __init__(self, settings: Settings, champion: Champion, health: Health | None = None) -> None:
-        self.settings, self.champion, self.metrics = settings, champion, champion.metrics
+    def __init__(self, settings: Settings, champion: Champion, metrics: WorkerMetrics, health: Health | None = None
+                 ) -> None:  # fmt: skip
+        self.settings, self.champion, self.metrics = settings, champion, metrics
         self.sites = SiteTopics.of(settings)  # the operator's listings topic and every site's, by pattern
         self.consumer = listings_consumer(settings)
         self.outputs = outputs_for(settings, self.consumer)
@@ -118,7 +119,8 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     # faust's own consumer and producer stay off: the scoring loop has its own (an idle faust consumer
     # thread polling for nothing took CPU from scoring, measured as 2x the time per small batch).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False, enable_kafka_producer=False)
-    champion, health = Champion(settings, WorkerMetrics(settings.metrics_enabled)), Health()
+    metrics, health = WorkerMetrics(settings.metrics_enabled), Health()
+    champion = Champion(settings, metrics)
     health.checks["champion loaded"] = lambda: champion.model is not None
     health.checks["partitions assigned"] = lambda: False  # until the scoring loop's consumer exists
     if preload:
@@ -127,7 +129,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     @app.task
     async def score_listings() -> None:
         serve_or_exit(settings, "worker", health)
-        await ScoringLoop(settings, champion, health).run()
+        await ScoringLoop(settings, champion, metrics, health).run()
 
     @app.task
     async def model_updates() -> None:

@@ -32,8 +32,10 @@ def services() -> None:
 
 def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: str) -> dict[str, str]:
     """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
-    topics, consumer groups, MLflow registry, Prefect home and state folder."""
-    return world_env(Settings(), prefix, folder, PRICEMYRIDE_DASHBOARD_PORT=str(dashboard_port), **overrides)
+    topics, consumer groups, MLflow registry, Prefect home and state folder; the valuation API on
+    ``dashboard_port + 10000`` (a demo beside the tests keeps its own ports)."""
+    ports = {"PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port), "PRICEMYRIDE_API_PORT": str(dashboard_port + 10_000)}
+    return world_env(Settings(), prefix, folder, **ports | overrides)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -33,6 +33,8 @@ from training.train import train
 
 pytestmark = pytest.mark.integration
 RATE = 240  # requests a minute per key in these tests
+# Where the API's contract differs from the stream's on purpose: a draft may come without an id (one is made).
+API_DIFFERS = {"no id": {200}}
 
 
 def new_key(settings: Settings, site: str) -> str:
@@ -151,9 +153,9 @@ def test_hostile_bodies_get_422_or_413_never_a_500(settings: Settings, api: http
             continue
         status = api.post("/v1/valuations", content=item.value, headers=bearer(key)).status_code
         seen[item.name] = status
-        allowed = {"scored": {200}, "dead": {422}, "refused": {413, 422}}[item.expect]
+        allowed = API_DIFFERS.get(item.name) or {"scored": {200}, "dead": {422}, "refused": {413, 422}}[item.expect]
         assert status in allowed, f"{item.name}: expected {allowed}, got {status}"
-    batch = api.post("/v1/valuations/batch", content=b"[" + b",".join([b"{}", b"[[[1]]]", b'"x"']) + b"]",
+    batch = api.post("/v1/valuations/batch", content=b"[" + b",".join([b'{"year": "x"}', b"[[[1]]]", b'"x"']) + b"]",
                      headers=bearer(key)).json()  # fmt: skip
     assert [r["error"] is not None for r in batch["results"]] == [True, True, True]
     assert api.get("/readyz").status_code == 200

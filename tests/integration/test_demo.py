@@ -101,6 +101,14 @@ def test_demo_starts_everything_and_the_dashboard_shows_predictions(
         assert rows, "the dashboard lists predictions"
         assert all(r["predicted_price"].startswith("$") and r["model_version"] == "v1" for r in rows)
         assert int(table["scored"]["children"].replace(",", "")) >= 20
+        key = (settings.state_path / "api-key.txt").read_text().strip()
+        assert (settings.state_path / "api-key.txt").stat().st_mode & 0o077 == 0
+        assert key not in started.stdout  # where the key is, never the key
+        asked = urllib.request.Request(f"http://127.0.0.1:{settings.api_port}/v1/valuations",
+                                       json.dumps({"manufacturer": "toyota", "year": 2016}).encode(),
+                                       {"Authorization": f"Bearer {key}"})  # fmt: skip
+        with urllib.request.urlopen(asked, timeout=10) as answer:
+            assert json.loads(answer.read())["model_version"] == 1
     finally:
         stopped = demo("stop")
     assert stopped.returncode == 0, stopped.stderr

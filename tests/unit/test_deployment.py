@@ -55,10 +55,10 @@ def test_secrets_have_no_defaults() -> None:
         assert all(u.startswith(":?") for u in uses), f"{secret} must be required (${{{secret}:?…}})"
 
 
-def test_dashboard_port_matches_its_settings() -> None:
-    dashboard = SERVICES["dashboard"]
-    port = str(dashboard["environment"]["PRICEMYRIDE_DASHBOARD_PORT"])
-    assert f"{port}:{port}" in dashboard["ports"]
+@pytest.mark.parametrize(("service", "variable"), [("dashboard", "DASHBOARD_PORT"), ("api", "API_PORT")])
+def test_published_ports_match_their_settings(service: str, variable: str) -> None:
+    port = str(SERVICES[service]["environment"][f"PRICEMYRIDE_{variable}"])
+    assert f"{port}:{port}" in SERVICES[service]["ports"]
 
 
 def pins(lock: str) -> dict[str, str]:
@@ -130,8 +130,14 @@ def grafana_logs_in(service: dict[str, Any]) -> bool:
             and required(env.get("GF_SECURITY_ADMIN_PASSWORD")))  # fmt: skip
 
 
+def api_asks_for_keys(service: dict[str, Any]) -> bool:
+    """The valuation API checks a key on every /v1 route, always; in production its docs are off too."""
+    env = service.get("environment", {})
+    return service.get("command") == ["pricemyride", "api"] and env.get("PRICEMYRIDE_ENVIRONMENT") == "production"
+
+
 # How each service that may be published asks for a login; any other published service is a finding.
-LOGINS = {"dashboard": dashboard_logs_in, "grafana": grafana_logs_in}
+LOGINS = {"dashboard": dashboard_logs_in, "grafana": grafana_logs_in, "api": api_asks_for_keys}
 
 
 def published_without_login(services: dict[str, Any]) -> list[str]:
@@ -141,7 +147,7 @@ def published_without_login(services: dict[str, Any]) -> list[str]:
 
 def test_no_service_is_reachable_from_outside_without_a_login() -> None:
     assert published_without_login(SERVICES) == []
-    assert {name for name, service in SERVICES.items() if service.get("ports")} == {"dashboard", "grafana"}
+    assert {name for name, service in SERVICES.items() if service.get("ports")} == {"dashboard", "grafana", "api"}
 
 
 def test_the_check_finds_a_published_service_without_a_login() -> None:

@@ -14,7 +14,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from infra.compose_kafka import broker_properties
-from pricemyride.access import MONITOR, PRODUCER, ROLES, TRAINER, WORKER
+from pricemyride.access import API, MONITOR, PRODUCER, ROLES, TRAINER, WORKER
 from pricemyride.secrets_dir import make_secrets
 from pricemyride.settings import Settings
 from training.registry import REGISTRY_USERS
@@ -26,7 +26,8 @@ TRAINER_SECRETS = {"kafka_ca.pem", "trainer_database_url", "kafka_trainer_passwo
 NEEDS: dict[str, set[str]] = {
     "prepare": {"kafka_ca.pem", "kafka_admin.pem", "owner_database_url", "mlflow_admin_password",
                 "kafka_worker_password", "kafka_monitor_password", "kafka_trainer_password",
-                "kafka_producer_password", "mlflow_trainer_password", "mlflow_reader_password"},
+                "kafka_producer_password", "kafka_api_password", "mlflow_trainer_password", "mlflow_reader_password"},
+    "api": {"kafka_ca.pem", "reader_database_url", "kafka_api_password", "mlflow_reader_password"},
     "worker": {"kafka_ca.pem", "writer_database_url", "kafka_worker_password", "mlflow_reader_password"},
     "monitor": {"kafka_ca.pem", "writer_database_url", "kafka_monitor_password", "mlflow_reader_password"},
     "retrain-listener": TRAINER_SECRETS,
@@ -46,6 +47,7 @@ LOGINS = {
     "prefect-worker": (TRAINER, "pricemyride_trainer", REGISTRY_USERS[0]),
     "dashboard": (None, None, REGISTRY_USERS[1]),
     "producer": (PRODUCER, None, None),
+    "api": (API, None, REGISTRY_USERS[1]),
     "prefect-deploy": (None, None, None),
 }
 
@@ -130,7 +132,7 @@ def test_each_service_logs_in_as_its_own_role_and_passes_production_checks(
     assert (settings.kafka_sasl_username if "PRICEMYRIDE_KAFKA_SASL_USERNAME" in SERVICES[name].get(
         "environment", {}) else None) == kafka  # fmt: skip
     url = settings.database_url if "database_url" in settings.model_fields_set else None
-    if name == "dashboard":
+    if name in ("dashboard", "api"):
         url = settings.reader_database_url
         role = "pricemyride_reader"
         assert "database_url" not in settings.model_fields_set  # the writer's URL is not in its environment

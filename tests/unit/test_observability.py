@@ -12,6 +12,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+import api.metrics
 import dashboard.login
 import dashboard.serving
 import monitoring.metrics
@@ -32,6 +33,7 @@ SERVICE_MODULES = (
     retrainer.metrics,
     dashboard.serving,
     dashboard.login,
+    api.metrics,
 )  # registered
 
 
