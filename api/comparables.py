@@ -3,8 +3,9 @@
 How similarity is chosen:
 1. candidates: the same make and model family (the model's first word: "f-150 xlt" → "f-150"), the
    ``PER_YEAR`` latest of each model year within ``YEARS`` of the listing's; without a year, the ``POOL``
-   latest of the newest model years; without a model, the make's ``POOL`` latest in those years. Each is
-   read in an index's order and stops at its limit, so the query does not grow with the table;
+   latest of the newest model years. Each is read in the order of one index and stops at its limit, so the
+   query does not grow with the table. Without a make and a model there are no comparables (a second index
+   by make alone would cost every stored row again);
 2. among them, those in the same state first, then the nearest by ``|Δyear| + |Δmiles| / 20,000`` (a year
    of age counts like 20,000 miles), then the most recent;
 3. one row per listing (its latest valuation), asking prices only (a comparable without one says nothing
@@ -39,10 +40,9 @@ _ONE_YEAR: Final = (f"(SELECT {_COLUMNS} FROM predictions WHERE {MAKE} = %(make)
                     f"AND {YEAR} = %(year{{i}})s ORDER BY scored_at DESC LIMIT {PER_YEAR})")  # fmt: skip
 _FAMILY: Final = (f"SELECT {_COLUMNS} FROM predictions WHERE {MAKE} = %(make)s AND {FAMILY} = %(family)s "  # noqa: S608
                   f"ORDER BY {YEAR} DESC, scored_at DESC LIMIT {POOL}")  # fmt: skip
-_MAKE: Final = f"SELECT {_COLUMNS} FROM predictions WHERE {MAKE} = %(make)s ORDER BY scored_at DESC LIMIT {POOL}"  # noqa: S608
 _RANKED: Final = f"""
     SELECT * FROM ({{candidates}}) AS candidates
-    WHERE asking_price IS NOT NULL {{years}}
+    WHERE asking_price IS NOT NULL
     ORDER BY (listing->>'state' IS NOT DISTINCT FROM %(state)s) DESC,
              coalesce(abs({YEAR} - %(year)s), 0) + coalesce(abs((listing->>'odometer')::float8 - %(odometer)s)
                                                             / %(per_year)s, 0),
@@ -50,11 +50,11 @@ _RANKED: Final = f"""
     LIMIT %(fetch)s"""  # noqa: S608 - built from constants only
 
 
-def candidates(family: str, year: int | None) -> str:
-    """The candidate rows' SQL: the same family by model year, or by newest year, or the make's latest."""
-    if family and year:
+def candidates(year: int | None) -> str:
+    """The candidate rows' SQL: the family's latest by model year around ``year``, or its newest years."""
+    if year:
         return " UNION ALL ".join(_ONE_YEAR.format(i=i) for i in range(2 * YEARS + 1))
-    return _FAMILY if family else _MAKE
+    return _FAMILY
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,14 @@ class Comparable:
 
 
 def query(listing: Listing, count: int) -> tuple[str, dict[str, Any]] | None:
-    """The SQL and its parameters for ``listing``'s comparables; None without a make to match on."""
-    if not listing.manufacturer:
-        return None
+    """The SQL and its parameters for ``listing``'s comparables; None without a make and model to match on."""
     family, year = (listing.model or "").split(" ")[0].lower(), listing.year
-    years = f"AND {YEAR} BETWEEN %(year_low)s AND %(year_high)s" if year and not family else ""
+    if not listing.manufacturer or not family:
+        return None
     params = {"make": listing.manufacturer.lower(), "family": family, "state": listing.state, "year": year,
-              "year_low": (year or 0) - YEARS, "year_high": (year or 0) + YEARS, "odometer": listing.odometer,
-              "per_year": MILES_PER_YEAR, "fetch": 4 * count}  # fmt: skip
+              "odometer": listing.odometer, "per_year": MILES_PER_YEAR, "fetch": 4 * count}  # fmt: skip
     params |= {f"year{i}": (year or 0) - YEARS + i for i in range(2 * YEARS + 1)}
-    return _RANKED.format(candidates=candidates(family, year), years=years), params
+    return _RANKED.format(candidates=candidates(year)), params
 
 
 def to_comparable(row: tuple[Any, ...], site: str) -> Comparable:

@@ -85,11 +85,12 @@ def test_comparables_read_bounded_candidate_sets() -> None:
     sql, params = query(full, 10)
     assert sql.count(f"LIMIT {PER_YEAR}") == 5
     assert (params["make"], params["family"], params["year0"], params["year4"]) == ("ford", "f-150", 2013, 2017)
-    make_only = read_listing(b'{"manufacturer": "ford", "year": 2015}', "s", False)
-    sql, _ = query(make_only, 10)
+    no_year = read_listing(b'{"manufacturer": "ford", "model": "f-150"}', "s", False)
+    sql, _ = query(no_year, 10)
     assert f"LIMIT {POOL}" in sql
-    assert "BETWEEN" in sql
+    assert f"LIMIT {PER_YEAR}" not in sql
     assert query(read_listing(b'{"model": "civic"}', "s", False), 10) is None
+    assert query(read_listing(b'{"manufacturer": "ford", "year": 2015}', "s", False), 10) is None
 
 
 def test_factors_in_dollars_add_up_to_the_gap_from_the_typical_price() -> None:
