@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.harness import world_env
+from infra.harness import free_port, world_env
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +32,9 @@ def services() -> None:
 
 def isolated_env(prefix: str, folder: Path, dashboard_port: int, **overrides: str) -> dict[str, str]:
     """Environment for a world of its own (the same recipe as `make demo-drift`): a fresh database,
-    topics, consumer groups, MLflow registry, Prefect home and state folder; the valuation API on
-    ``dashboard_port + 10000`` (a demo beside the tests keeps its own ports)."""
-    ports = {"PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port), "PRICEMYRIDE_API_PORT": str(dashboard_port + 10_000)}
+    topics, consumer groups, MLflow registry, Prefect home and state folder; the valuation API on a free port
+    (a demo beside the tests keeps its own ports)."""
+    ports = {"PRICEMYRIDE_DASHBOARD_PORT": str(dashboard_port), "PRICEMYRIDE_API_PORT": str(free_port())}
     return world_env(Settings(), prefix, folder, **ports | overrides)
 
 

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from infra.compose_kafka import broker_properties
 from infra.services import Paths, java_cmd, port_open, resolve_kafka_jars, wait_until
-from pricemyride.access import PRODUCER, WORKER, ensure_roles
+from pricemyride.access import API, PRODUCER, ROLES, WORKER, ensure_roles
 from pricemyride.kafka import aiokafka_options, kafka_python_options
 from pricemyride.secrets_dir import make_secrets
 from pricemyride.settings import Settings
@@ -99,11 +99,12 @@ def sent(settings: Settings, topic: str) -> bool:
 def test_the_compose_broker_takes_scram_over_tls_and_holds_each_principal_to_its_acls(broker: dict[str, Any]) -> None:
     root = admin(broker)
     assert set(ensure_topics(root)) >= {root.listings_topic, root.model_updates_topic}
-    assert sorted(ensure_roles(root, broker["secrets"] / "kafka")) == sorted(
-        ["pricemyride-worker", "pricemyride-monitor", "pricemyride-trainer", "pricemyride-producer"])  # fmt: skip
+    assert sorted(ensure_roles(root, broker["secrets"] / "kafka")) == sorted(ROLES)
     producer = service(broker, PRODUCER)
     assert sent(producer, producer.listings_topic)
     assert not sent(producer, producer.model_updates_topic)
+    api = service(broker, API)  # the valuation API writes only the topics of sites added after it
+    assert not sent(api, api.listings_topic)
 
     async def worker_publishes() -> None:  # aiokafka, the workers' client, with the same TLS context
         out = AIOKafkaProducer(**aiokafka_options(service(broker, WORKER)), acks="all")
