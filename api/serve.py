@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
 import uvicorn
 
 from api.app import create_api
-from pricemyride.ops import Health, serve_ops
+from pricemyride.ops import Health, reader_answers, serve_ops
 from pricemyride.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def database_answers(settings: Settings) -> bool:
-    with psycopg.connect(settings.reader_database_url.get_secret_value(), connect_timeout=2) as conn:
-        return conn.execute("SELECT 1").fetchone() is not None
-
-
 def serve(settings: Settings) -> None:
     app = create_api(settings)
     service = app.state.service
-    serve_ops(settings, "api", Health({"database": lambda: database_answers(settings),
+    serve_ops(settings, "api", Health({"database": lambda: reader_answers(settings),
                                        "model": lambda: service.champion.model is not None}))  # fmt: skip
     log.info("api: uvicorn on http://%s:%d/ (docs %s)", settings.api_host, settings.api_port,
              "at /docs" if settings.environment == "development" else "off in production")  # fmt: skip

@@ -111,6 +111,6 @@ class Service:
         try:
             async with self.pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1")
-        except (psycopg.Error, TimeoutError, Exception):  # noqa: BLE001 - any failure is a failing check
+        except Exception:  # noqa: BLE001 - any failure is a failing check
             failed.append("database")
         return failed

@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from api.keys import create_key
 from benchmarks.load import closed_loop, offered_load
 from benchmarks.stream import Bench
 from infra.harness import ROOT, free_port
+from infra.services import http_answers, wait_until
 from pricemyride.generator import generate_listings
 from pricemyride.listing import Listing
 from pricemyride.progress import progress
@@ -112,18 +112,9 @@ class ServedApi:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as answer:  # noqa: S310 - our own port
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        raise RuntimeError(f"the API did not become ready: {self.log_file.read_text()[-2000:]}")
+        wait_until(lambda: http_answers(f"{self.url}/readyz") or self.proc.poll() is not None, "the API", timeout_s)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the API exited: {self.log_file.read_text()[-2000:]}")
 
     def stop(self) -> None:
         self.proc.terminate()

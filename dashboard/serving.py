@@ -17,13 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import flask
-import psycopg
 from dash import Dash
 from prometheus_client import Counter, Histogram
 
 from dashboard.login import Login, Logins, load_users
 from pricemyride.errors import ConfigError
-from pricemyride.ops import PREFIX, SECONDS_BUCKETS, Health, serve_ops
+from pricemyride.ops import PREFIX, SECONDS_BUCKETS, Health, reader_answers, serve_ops
 from pricemyride.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
@@ -56,11 +55,6 @@ def instrument(server: flask.Flask) -> None:
         REQUESTS.labels(route, f"{response.status_code // 100}xx").inc()
         REQUEST_SECONDS.labels(route).observe(time.perf_counter() - flask.g.get("started", time.perf_counter()))
         return response
-
-
-def database_answers(settings: Settings) -> bool:
-    with psycopg.connect(settings.reader_database_url.get_secret_value(), connect_timeout=2) as conn:
-        return conn.execute("SELECT 1").fetchone() is not None
 
 
 def server_kind(settings: Settings) -> str:
@@ -97,7 +91,7 @@ def serve(settings: Settings, build: Callable[[Settings], Dash]) -> None:
     if logins is not None:
         Login(app, logins, secure_cookie=settings.secure_cookie)
     harden(app)
-    serve_ops(settings, "dashboard", Health({"database": lambda: database_answers(settings)}))
+    serve_ops(settings, "dashboard", Health({"database": lambda: reader_answers(settings)}))
     log.info("dashboard: %s on http://%s:%d/", kind, settings.dashboard_host, settings.dashboard_port)
     if kind == "werkzeug":
         app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)

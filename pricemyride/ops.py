@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
+import psycopg
 from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics, make_wsgi_app
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,6 +39,12 @@ SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 C = TypeVar("C", bound=Collector)
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def reader_answers(settings: Settings) -> bool:
+    """The read-only role's database answers (a readiness check of the dashboard and the API)."""
+    with psycopg.connect(settings.reader_database_url.get_secret_value(), connect_timeout=2) as conn:
+        return conn.execute("SELECT 1").fetchone() is not None
 
 
 @dataclass
