@@ -50,7 +50,9 @@ class RetrainRequest(BaseModel):
 
 
 class ModelUpdate(BaseModel):
-    """Published on ``model-updates`` when a version becomes the champion; workers hot-swap to it."""
+    """Published on ``model-updates`` when a version becomes the champion (``alias``: the champion alias; workers
+    hot-swap to it), or starts or stops scoring in shadow (``alias``: the shadow alias; workers look up the
+    recorded shadow). ``promoted_at`` is when it was sent."""
 
     model_config = ConfigDict(frozen=True)
 

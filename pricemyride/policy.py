@@ -88,3 +88,29 @@ class SourcePolicy(BaseModel):
     """The gate judges a source from this many held-out listings on."""
     gate_margin: float = Field(0.10, ge=0, lt=1)
     """The challenger is refused if its MAE on any judged source is worse than the champion's by more than this."""
+
+
+class ShadowPolicy(BaseModel):
+    """How a challenger earns promotion on live listings, and how a promotion is watched (``settings.shadow``,
+    read from ``PRICEMYRIDE_SHADOW_<FIELD>``; applied by ``training.live_gate``). The MAE margin is
+    ``promotion_margin``, the coverage band and the per-source rule the offline gate's."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, extra="forbid")
+
+    enabled: bool = True
+    """A challenger that passes the offline gate is shadowed on live listings first; false promotes it at once."""
+    min_rows: int = Field(1_000, ge=50)
+    """The live gate decides once the shadow has priced this many listings with a usable asking price…"""
+    min_s: float = Field(0.0, ge=0)
+    """…and has been running at least this many seconds."""
+    watch_rows: int = Field(1_000, ge=50)
+    """After a live promotion the previous champion is shadowed for this many labelled listings: if the new
+    champion is worse by the same test, it is rolled back."""
+    alert_s: float = Field(21_600.0, gt=0)
+    """A shadow running this long without a decision raises the PriceMyRideShadowUndecided alert."""
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    """Confidence level of the paired bootstrap interval for the MAE difference."""
+    resamples: int = Field(2_000, ge=200)
+    """Bootstrap resamples."""
+    check_s: float = Field(10.0, gt=0)
+    """The retrain listener checks a running shadow this often."""

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pricemyride.errors import ConfigError
-from pricemyride.policy import DriftPolicy, SourcePolicy
+from pricemyride.policy import DriftPolicy, ShadowPolicy, SourcePolicy
 
 ENV_PREFIX = "PRICEMYRIDE_"
 
@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     model_name: str = "pricemyride"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+    shadow_alias: str = "shadow"
 
     # Scoring workers
     batch_size: int = Field(2_000, ge=1, description="Most listings scored in one micro-batch (one fetch, up to this).")
@@ -134,6 +135,8 @@ class Settings(BaseSettings):
     # Drift monitoring: what is compared, how windows are cut, when a retrain is requested (PRICEMYRIDE_DRIFT_*).
     drift: DriftPolicy = Field(default_factory=DriftPolicy)
     sources: SourcePolicy = Field(default_factory=SourcePolicy)
+    # Shadow scoring and the live gate (PRICEMYRIDE_SHADOW_*).
+    shadow: ShadowPolicy = Field(default_factory=ShadowPolicy)
     promotion_margin: float = Field(
         0.02, ge=0, lt=1, description="MAE improvement a challenger needs to be promoted (0.02 = 2%)."
     )

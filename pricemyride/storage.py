@@ -35,6 +35,9 @@ class ModelEventKind(StrEnum):
     PROMOTED = "promoted"
     REJECTED = "rejected"
     FAILED = "failed"
+    SHADOWED = "shadowed"  # a version starts scoring in shadow (a challenger, or the old champion watching)
+    SHADOW_ENDED = "shadow_ended"  # … and stops (its metrics say how: promoted, rejected, kept, rolled back)
+    ROLLED_BACK = "rolled_back"  # a champion the live test found worse than the one before it
 
 
 # A stored listing's make and model family as the comparables' index and query both write them.
@@ -122,12 +125,36 @@ CREATE TABLE IF NOT EXISTS model_events (
 );
 
 DO $$
-BEGIN  -- tables made before the kinds were checked get the check too
-    IF NOT EXISTS (SELECT FROM pg_constraint
-                   WHERE conrelid = 'model_events'::regclass AND conname = 'model_events_kind') THEN
+BEGIN  -- tables made before the kinds were checked, or before the last kind was added, get today's check
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'model_events'::regclass AND conname = 'model_events_kind'
+                   AND pg_get_constraintdef(oid) LIKE '%''{ModelEventKind.ROLLED_BACK}''%') THEN
+        ALTER TABLE model_events DROP CONSTRAINT IF EXISTS model_events_kind;
         ALTER TABLE model_events ADD CONSTRAINT model_events_kind CHECK (kind IN ({_KINDS}));
     END IF;
 END $$;
+
+-- Shadow scoring (``training.shadow``): a shadow version's price for each listing the champion priced, in the
+-- same transaction as the champion's row; never published, never shown to sites. The champion's price and the
+-- listing are in ``predictions`` (source, listing_id, champion_version).
+CREATE TABLE IF NOT EXISTS shadow_predictions (
+    source           text             NOT NULL,
+    listing_id       text             NOT NULL,
+    shadow_version   integer          NOT NULL,
+    champion_version integer          NOT NULL,
+    predicted_price  double precision NOT NULL,
+    price_low        double precision NOT NULL,
+    price_high       double precision NOT NULL,
+    event_time       timestamptz      NOT NULL,
+    stored_at        timestamptz      NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (shadow_version, source, listing_id)
+);
+-- A worker whose shadow could not load or raised: the live gate ends that shadow with the reason.
+CREATE TABLE IF NOT EXISTS shadow_drops (
+    shadow_version integer     NOT NULL,
+    worker         text        NOT NULL,
+    reason         text        NOT NULL,
+    dropped_at     timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     topic       text        NOT NULL,
@@ -171,6 +198,8 @@ BEGIN
         GRANT SELECT, INSERT, DELETE ON dead_letters TO {WRITER_ROLE};
         GRANT SELECT, INSERT ON drift_windows, drift_features, retrain_requests TO {WRITER_ROLE};
         GRANT SELECT ON model_events TO {WRITER_ROLE};
+        GRANT SELECT, INSERT, UPDATE ON shadow_predictions TO {WRITER_ROLE};
+        GRANT INSERT ON shadow_drops TO {WRITER_ROLE};
         GRANT USAGE ON SEQUENCE drift_windows_id_seq TO {WRITER_ROLE};
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{TRAINER_ROLE}') THEN
@@ -242,6 +271,43 @@ DELETE_OLD_DEAD_LETTERS: Final = """
 DELETE FROM dead_letters WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM dead_letters WHERE failed_at < %s ORDER BY failed_at LIMIT %s))
 """
+
+
+UPSERT_SHADOW: Final = """
+INSERT INTO shadow_predictions (source, listing_id, shadow_version, champion_version, predicted_price, price_low,
+                                price_high, event_time)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[], %s::float8[], %s::float8[],
+                     %s::float8[], %s::timestamptz[])
+ON CONFLICT (shadow_version, source, listing_id) DO UPDATE
+SET champion_version = EXCLUDED.champion_version, predicted_price = EXCLUDED.predicted_price,
+    price_low = EXCLUDED.price_low, price_high = EXCLUDED.price_high, event_time = EXCLUDED.event_time,
+    stored_at = clock_timestamp()
+WHERE EXCLUDED.event_time > shadow_predictions.event_time
+"""
+INSERT_SHADOW_DROP: Final = "INSERT INTO shadow_drops (shadow_version, worker, reason) VALUES (%s, %s, %s)"
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """One row of ``shadow_predictions`` (field order = the column order of ``UPSERT_SHADOW``)."""
+
+    source: str
+    listing_id: str
+    shadow_version: int
+    champion_version: int
+    predicted_price: float
+    price_low: float
+    price_high: float
+    event_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowDrop:
+    """A worker stopped scoring with a shadow version, and why (a row of ``shadow_drops``)."""
+
+    shadow_version: int
+    worker: str
+    reason: str
 
 
 _STAGED: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()  # sessions with the staging table
@@ -323,13 +389,26 @@ def delete_old_dead_letters(conn: psycopg.Connection[Any], before: datetime, sli
             conn.execute("SELECT pg_advisory_unlock(%s)", [PRUNE_LOCK])
 
 
+def latest_shadow_rows(rows: Sequence[ShadowRow]) -> list[ShadowRow]:
+    """The newest event per (shadow version, source, listing): one upsert may not touch a row twice."""
+    newest: dict[tuple[int, str, str], ShadowRow] = {}
+    for row in rows:
+        key = (row.shadow_version, row.source, row.listing_id)
+        if key not in newest or row.event_time >= newest[key].event_time:
+            newest[key] = row
+    return list(newest.values())
+
+
 async def write_batch(
     conn: psycopg.AsyncConnection[Any],
     predictions: Sequence[PredictionRow],
     dead_letters: Sequence[DeadLetterRow],
+    shadow: Sequence[ShadowRow] = (),
+    drops: Sequence[ShadowDrop] = (),
 ) -> None:
     """Store one micro-batch in one transaction: predictions by binary COPY into the staging table and one
-    merge (upsert keyed by source, listing and version), dead letters by one insert keyed by their Kafka coordinate."""
+    merge (upsert keyed by source, listing and version), dead letters by one insert keyed by their Kafka
+    coordinate, a shadow's prices by one upsert keyed by (shadow version, source, listing), and its drops."""
     staged = conn in _STAGED  # the temporary table lives as long as the session, once its creation committed
     async with conn.transaction():
         if predictions:
@@ -342,6 +421,10 @@ async def write_batch(
             await conn.execute(MERGE_STAGED)
         if dead_letters:
             await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
+        if shadow:
+            await conn.execute(UPSERT_SHADOW, _columns(latest_shadow_rows(shadow)))
+        for drop in drops:
+            await conn.execute(INSERT_SHADOW_DROP, [drop.shadow_version, drop.worker, drop.reason])
     if predictions:
         _STAGED.add(conn)
 

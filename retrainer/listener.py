@@ -1,9 +1,11 @@
-"""`pricemyride retrain-listener`: turn retrain requests into Prefect flow runs, and promotions into updates.
+"""`pricemyride retrain-listener`: turn retrain requests into Prefect flow runs, and run the live gate.
 
 A kafka-python consumer of ``retrain-requests``. For each request it runs the ``retrain`` flow on the
 labelled listings stored since the champion was trained (cleaned by the same rules) together with the
 champion's own training files; a promotion publishes a ``ModelUpdate`` on ``model-updates``
-(``training.promotion.promote``).
+(``training.promotion.promote``); a challenger that passes over a champion scores in shadow first, and
+between requests (every ``PRICEMYRIDE_SHADOW_CHECK_S``) the listener looks at it: the live gate
+(``training.live_gate``) promotes it, rejects it, or rolls a worse new champion back.
 A failed flow run is retried with backoff; after the last try the failure is recorded in
 ``model_events`` and logged — never silently dropped. The offset is committed only after that.
 """
@@ -15,6 +17,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -29,6 +32,7 @@ from pricemyride.kafka import kafka_python_options
 from pricemyride.ops import Health, serve_ops
 from pricemyride.settings import Settings
 from retrainer import metrics
+from training import live_gate
 from training.contracts import TAG_TRAINING_FILES
 from training.gate import GateDecision
 from training.promotion import EventKind, record_event
@@ -84,12 +88,12 @@ def run_deployed(settings: Settings, parameters: dict[str, Any]) -> GateDecision
 def recorded_decision(settings: Settings, request_id: str) -> GateDecision:
     with psycopg.connect(settings.database_url.get_secret_value()) as conn:
         row = conn.execute(
-            "SELECT metrics FROM model_events WHERE metrics->>'request_id' = %s AND kind IN ('promoted', 'rejected') "
-            "ORDER BY at DESC LIMIT 1", [request_id],
+            "SELECT metrics, kind FROM model_events WHERE metrics->>'request_id' = %s "
+            "AND kind IN ('promoted', 'rejected', 'shadowed') ORDER BY at DESC LIMIT 1", [request_id],
         ).fetchone()  # fmt: skip
     if row is None:
         raise RuntimeError(f"request {request_id}: the flow run completed but recorded no decision in model_events")
-    return GateDecision.from_record(dict(row[0]))
+    return replace(GateDecision.from_record(dict(row[0])), shadowed=row[1] == "shadowed")
 
 
 def with_retries(attempt: Callable[[], T], backoff: Sequence[float]) -> T:
@@ -133,10 +137,25 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         record_failure(settings, request, exc)
         metrics.handled("failed")
         return None
-    metrics.handled("promoted" if decision.promote else "rejected")
-    if decision.promote:  # the flow's promote() has set the alias and published the ModelUpdate
-        log.warning("request %s: version %d promoted", request.request_id, decision.challenger)
+    metrics.handled("shadowed" if decision.shadowed else "promoted" if decision.promote else "rejected")
+    if decision.promote:  # the flow has set the alias and published the ModelUpdate
+        log.warning("request %s: version %d %s", request.request_id, decision.challenger,
+                    "scores in shadow until the live gate decides" if decision.shadowed else "promoted")  # fmt: skip
     return decision
+
+
+def check_shadow(settings: Settings) -> None:
+    """One look at the running shadow: its figures to the metrics, and the live gate's decision when due.
+    A failure is logged and tried again at the next look (it never stops the listener)."""
+    try:
+        looked = live_gate.check(settings, champion_version(configure(settings), settings))
+    except Exception as exc:  # noqa: BLE001 - the registry or database may be away; the next look retries
+        log.warning("live gate check failed (%s: %s); trying again in %.0f s", type(exc).__name__, exc,
+                    settings.shadow.check_s)  # fmt: skip
+        return
+    metrics.shadow_seen(looked)
+    if looked is not None and looked.outcome is not None:
+        log.warning("live gate: version %d (%s) → %s", looked.shadow.version, looked.shadow.role.value, looked.outcome)
 
 
 def exit_on_sigterm() -> None:
@@ -164,9 +183,13 @@ def listen(settings: Settings, max_requests: int | None = None) -> int:
     exit_on_sigterm()
     held = [0]  # partitions held after the last poll, read by the readiness check
     serve_ops(settings, "retrain-listener", Health({"retrain-requests assigned": lambda: held[0] > 0}))
-    consumer, handled = retrain_consumer(settings), 0
+    metrics.ALERT_AFTER.set(settings.shadow.alert_s)
+    consumer, handled, looked_at = retrain_consumer(settings), 0, 0.0
     try:
         while max_requests is None or handled < max_requests:
+            if time.monotonic() - looked_at >= settings.shadow.check_s:
+                check_shadow(settings)
+                looked_at = time.monotonic()
             polled = consumer.poll(timeout_ms=1000)
             held[0] = len(consumer.assignment())
             for message in (m for records in polled.values() for m in records):

@@ -13,6 +13,7 @@ and the transactions on the output topics. The champion lives in ``training.cham
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -31,7 +32,7 @@ from stream_workers.outputs import outputs_for
 from stream_workers.scoring import ScoredBatch, score_batch
 from stream_workers.steps import StepTimes
 from stream_workers.store import Store, prune_every
-from training.champion import Champion, follow_model_updates, freeze_heap, poll_registry
+from training.champion import Champion, Shadow, follow_model_updates, freeze_heap, poll_registry
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 0.5  # how soon a worker hears of a rebalance: a worker that joins waits for this, idle
@@ -55,9 +56,10 @@ class ScoringLoop:
     """The worker's main loop: fetch a batch → score → store, then hand it to ``Delivery`` (which publishes it,
     commits its offsets, and decides when the worker must leave), one batch at a time."""
 
-    def __init__(self, settings: Settings, champion: Champion, metrics: WorkerMetrics, health: Health | None = None
-                 ) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, champion: Champion, metrics: WorkerMetrics, health: Health | None = None,
+                 shadow: Shadow | None = None) -> None:  # fmt: skip
         self.settings, self.champion, self.metrics = settings, champion, metrics
+        self.shadow = shadow or Shadow(settings, metrics)
         self.sites = SiteTopics.of(settings)  # the operator's listings topic and every site's, by pattern
         self.consumer = listings_consumer(settings)
         self.outputs = outputs_for(settings, self.consumer)
@@ -68,6 +70,7 @@ class ScoringLoop:
 
     async def run(self) -> None:
         await self.champion.wait()  # joins the group only with a model to score with
+        await self.shadow.refresh("start")
         self.consumer.subscribe(pattern=self.sites.listings_pattern(), listener=FinishBatchFirst(self.delivery))
         await self.outputs.start()
         await self.consumer.start()
@@ -103,6 +106,9 @@ class ScoringLoop:
         model, messages = await self.champion.for_batch(), raw_messages(fetched)
         with self.times.step("score"):
             batch = score_batch(model.model, model.version, messages, self.sites)
+        with self.times.step("shadow"):
+            shadow = self.shadow.price(model.version, batch.rows, batch.listings)
+            batch = dataclasses.replace(batch, shadow=shadow, drops=self.shadow.take_drops())
         with self.times.step("store"):
             await self.store.store(batch)
         self.stored_at = time.time()
@@ -120,7 +126,7 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     # thread polling for nothing took CPU from scoring, measured as 2x the time per small batch).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False, enable_kafka_producer=False)
     metrics, health = WorkerMetrics(settings.metrics_enabled), Health()
-    champion = Champion(settings, metrics)
+    champion, shadow = Champion(settings, metrics), Shadow(settings, metrics)
     health.checks["champion loaded"] = lambda: champion.model is not None
     health.checks["partitions assigned"] = lambda: False  # until the scoring loop's consumer exists
     if preload:
@@ -129,15 +135,15 @@ def create_app(settings: Settings, preload: bool = False) -> faust.App:
     @app.task
     async def score_listings() -> None:
         serve_or_exit(settings, "worker", health)
-        await ScoringLoop(settings, champion, metrics, health).run()
+        await ScoringLoop(settings, champion, metrics, health, shadow).run()
 
     @app.task
     async def model_updates() -> None:
-        await follow_model_updates(settings, champion)
+        await follow_model_updates(settings, champion, shadow)
 
     @app.timer(interval=settings.registry_poll_s)
     async def registry_poll() -> None:
-        await poll_registry(settings, champion)
+        await poll_registry(settings, champion, shadow)
 
     @app.task
     async def dead_letter_retention() -> None:

@@ -23,7 +23,7 @@ DEAD_LETTERED = Counter(
 )
 BATCHES = Counter(f"{PREFIX}batches_total", "Batches stored, published and committed.")
 STEP_SECONDS = Histogram(
-    f"{PREFIX}batch_step_seconds", "Seconds per batch in each step (fetch, score, store, publish, commit).",
+    f"{PREFIX}batch_step_seconds", "Seconds per batch in each step (fetch, score, shadow, store, publish, commit).",
     ["step"], buckets=SECONDS_BUCKETS,
 )  # fmt: skip
 STORED_LATENCY = registered(
@@ -43,11 +43,14 @@ UNCROWNED = Counter(
     f"{PREFIX}model_uncrowned_total",
     "Versions refused because the gate recorded no promotion of them (alias moved by hand, forged event).",
 )
+SHADOW_VERSION = Gauge(f"{PREFIX}shadow_version", "The version scoring in shadow in this worker (0: none).")
+SHADOW_ROWS = Counter(f"{PREFIX}shadow_rows_total", "Listings a shadow priced beside the champion (stored only).")
+SHADOW_DROPS = Counter(f"{PREFIX}shadow_drops_total", "Shadow versions this worker dropped: could not load, or raised.")
 
 REASON_CLASSES = ("malformed", "invalid_field", "unpriceable", "internal")
 for each_class in REASON_CLASSES:  # every class and step is exported from the start, at 0
     DEAD_LETTERED.labels(each_class)
-for each_step in ("fetch", "score", "store", "publish", "commit"):
+for each_step in ("fetch", "score", "shadow", "store", "publish", "commit"):
     STEP_SECONDS.labels(each_step)
 
 
@@ -109,3 +112,11 @@ class WorkerMetrics:
         LOAD_FAILURES.inc()
         if uncrowned:
             UNCROWNED.inc()
+
+    def shadow(self, version: int | None, rows: int = 0, dropped: bool = False) -> None:
+        """The shadow in use (None: none), listings it priced in a batch, or one dropped."""
+        SHADOW_VERSION.set(version or 0)
+        if dropped:
+            SHADOW_DROPS.inc()
+        if rows and self.enabled:
+            SHADOW_ROWS.inc(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from pricemyride.errors import InvalidListing
 from pricemyride.events import Prediction
 from pricemyride.listing import Listing
 from pricemyride.parsing import capped, parse_listing
-from pricemyride.storage import DeadLetterRow, PredictionRow
+from pricemyride.storage import DeadLetterRow, PredictionRow, ShadowDrop, ShadowRow
 from pricemyride.topics import SiteTopics
 from pricing.path import Model, price_listings
 
@@ -44,11 +44,15 @@ class Published:
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """The outcome of one micro-batch: rows to store and events to publish (``rows[i]`` is ``published[i]``)."""
+    """The outcome of one micro-batch: rows to store and events to publish (``rows[i]`` is ``published[i]``, priced
+    from ``listings[i]``); a shadow's prices of the same listings and its drops, stored only (``training.shadow``)."""
 
     rows: list[PredictionRow]
     published: list[Published]
     dead_letters: list[DeadLetterRow]
+    listings: list[Listing] = field(default_factory=list)
+    shadow: list[ShadowRow] = field(default_factory=list)
+    drops: list[ShadowDrop] = field(default_factory=list)
 
     @property
     def predictions(self) -> list[Prediction]:
@@ -138,9 +142,9 @@ def score_batch(
     if not valid:
         return ScoredBatch([], [], dead)
     priced = price_isolated(model, version, [listing for _, listing in valid], now)
-    rows, published = [], []
+    rows, published, listings = [], [], []
     scored_at = now.isoformat().replace("+00:00", "Z")
-    for (message, _), outcome in zip(valid, priced, strict=True):
+    for (message, listing), outcome in zip(valid, priced, strict=True):
         if isinstance(outcome, str):
             dead.append(dead_letter(message, outcome, now))
             continue
@@ -150,7 +154,8 @@ def score_batch(
             dead.append(dead_letter(message, internal_error(exc), now))
             continue
         rows.append(outcome)
-    return ScoredBatch(rows, published, dead)
+        listings.append(listing)
+    return ScoredBatch(rows, published, dead, listings)
 
 
 def prediction_json(row: PredictionRow, scored_at: str) -> bytes:

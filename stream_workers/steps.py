@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from stream_workers.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-STEPS = ("fetch", "score", "store", "publish", "commit")  # publish: the batch's outputs and offsets to Kafka
-# (in the background); commit: waiting for the previous batch's
+STEPS = ("fetch", "score", "shadow", "store", "publish", "commit")  # shadow: a shadow model's prices (none without
+# one); publish: the batch's outputs and offsets to Kafka (in the background); commit: waiting for the previous's
 
 
 @dataclass

@@ -31,7 +31,7 @@ class Store:
         async def write() -> None:
             if self.conn is None or self.conn.closed:
                 self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
-            await write_batch(self.conn, batch.rows, batch.dead_letters)
+            await write_batch(self.conn, batch.rows, batch.dead_letters, batch.shadow, batch.drops)
 
         await retried(write, psycopg.OperationalError, "postgres write", on_failure=self.drop_connection)
 

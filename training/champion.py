@@ -12,16 +12,24 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import os
+import socket
+from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from pricemyride.errors import PriceMyRideError, UncrownedModel
 from pricemyride.events import ModelUpdate
 from pricemyride.kafka import aiokafka_options
+from pricemyride.listing import Listing
 from pricemyride.settings import Settings
+from pricemyride.storage import PredictionRow, ShadowDrop, ShadowRow
+from pricing.path import predict_prices
 from training.registry import LoadedModel, champion_version, configure, load_champion, load_version, require_crowned
+from training.shadow import active_shadow, load_shadow
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +42,20 @@ class ModelMetrics(Protocol):
     def load_failed(self, uncrowned: bool = False) -> None: ...
 
 
+class ShadowMetrics(Protocol):
+    """What a worker counts about its shadow."""
+
+    def shadow(self, version: int | None, rows: int = 0, dropped: bool = False) -> None: ...
+
+
 class Uncounted:
     def model(self, version: int, swapped: bool = False) -> None:
         return None
 
     def load_failed(self, uncrowned: bool = False) -> None:
+        return None
+
+    def shadow(self, version: int | None, rows: int = 0, dropped: bool = False) -> None:
         return None
 
 
@@ -86,6 +103,7 @@ class Champion:
         self.model: LoadedModel | None = None
         self.pending: LoadedModel | None = None
         self.loading: int | None = None
+        self.wanted: int | None = None  # the version last offered
 
     def preload(self) -> None:
         """Start loading the champion now, in a thread, so it overlaps faust's own start-up."""
@@ -125,15 +143,25 @@ class Champion:
         return current
 
     async def offer(self, version: int, why: str) -> None:
-        """Load ``version`` in the background if it is new; keep serving the current model meanwhile."""
-        known = {v for v in (self.model and self.model.version, self.pending and self.pending.version, self.loading)}
-        if version in known:
+        """Load ``version`` in the background if it is new; keep serving the current model meanwhile. The latest
+        offer wins: a rollback announced while a promotion is loading, or waiting for the next batch, cancels it."""
+        self.wanted = version
+        if version == (self.model and self.model.version):
+            if self.pending is not None:
+                log.warning("version %d is the champion again: swap to %d cancelled", version, self.pending.version)
+                self.pending = None
+            return
+        if version in {self.pending and self.pending.version, self.loading}:
             return
         self.loading = version
         log.info("loading %s version %d (%s)", self.settings.model_name, version, why)
         try:
             loop = asyncio.get_running_loop()
-            self.pending = await loop.run_in_executor(None, load_crowned, self.settings, version, self.database_url)
+            loaded = await loop.run_in_executor(None, load_crowned, self.settings, version, self.database_url)
+            if self.wanted != version:
+                log.warning("version %d is loaded, but %d was announced since: no swap to it", version, self.wanted)
+                return
+            self.pending = loaded
             freeze_heap(collect=False)  # the new version's objects; no full collection while scoring
             log.info("version %d is loaded; it scores from the next batch on", version)
         except Exception as exc:  # noqa: BLE001 - a bad version must not stop scoring
@@ -144,8 +172,87 @@ class Champion:
             self.loading = None
 
 
-async def follow_model_updates(settings: Settings, champion: Champion) -> None:
-    """Every worker reads every ``model-updates`` event (no consumer group), from the moment it starts."""
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Shadow:
+    """The version scoring in shadow in this worker, if any (``training.shadow``): loaded off the hot path,
+    asked about again on every shadow update and registry poll. A shadow that cannot load or raises is
+    dropped — this worker stops using that version and records why (``drops``, stored with the next batch) —
+    and the champion's path goes on untouched."""
+
+    def __init__(self, settings: Settings, metrics: ShadowMetrics | None = None, database_url: str | None = None
+                 ) -> None:  # fmt: skip
+        self.settings, self.database_url = settings, database_url
+        self.metrics: ShadowMetrics = metrics or Uncounted()
+        self.model: LoadedModel | None = None
+        self.dropped: set[int] = set()
+        self.drops: list[ShadowDrop] = []
+        self.lock = asyncio.Lock()
+
+    async def refresh(self, why: str) -> None:
+        """Load the recorded shadow if it is new to this worker; let go of one that has ended."""
+        async with self.lock:
+            loop = asyncio.get_running_loop()
+            try:
+                recorded = await loop.run_in_executor(None, active_shadow, self.settings, self.database_url)
+            except PriceMyRideError as exc:
+                log.warning("shadow not checked (%s); keeping %s", exc, self.model and self.model.version)
+                return
+            version = recorded.version if recorded else None
+            if version == (self.model and self.model.version):
+                return
+            self.model = None
+            if version is not None and version not in self.dropped:
+                await self.load(version, why)
+            self.metrics.shadow(version if self.model else None)
+
+    async def load(self, version: int, why: str) -> None:
+        log.info("loading version %d to score in shadow (%s)", version, why)
+        try:
+            loop = asyncio.get_running_loop()
+            loaded = await loop.run_in_executor(None, load_shadow, self.settings, version, self.database_url)
+        except Exception as exc:  # noqa: BLE001 - a shadow never stops a worker
+            self.drop(version, f"could not load: {type(exc).__name__}: {exc}")
+            return
+        self.model = single_threaded(loaded)
+        freeze_heap(collect=False)
+        log.info("version %d is loaded; it scores in shadow from the next batch on", version)
+
+    def drop(self, version: int, reason: str) -> None:
+        log.error("dropping shadow version %d: %s", version, reason)
+        self.dropped.add(version)
+        self.drops.append(ShadowDrop(version, WORKER_ID, reason[:500]))
+        if self.model is not None and self.model.version == version:
+            self.model = None
+        self.metrics.shadow(None, dropped=True)
+
+    def price(self, champion: int, rows: Sequence[PredictionRow], listings: Sequence[Listing]) -> list[ShadowRow]:
+        """The shadow's prices for the listings the champion priced (``rows[i]`` is ``listings[i]``); none
+        without a shadow, and none if it raises (it is dropped). One vectorised call, like the champion's."""
+        model = self.model
+        if model is None or model.version == champion or not rows:
+            return []
+        try:
+            prices = predict_prices(model.model, listings)
+        except Exception as exc:  # noqa: BLE001 - see drop
+            self.drop(model.version, f"raised on a batch of {len(listings)}: {type(exc).__name__}: {exc}"[:500])
+            return []
+        usable = np.isfinite(prices).all(axis=1) & (prices[:, 0] > 0)
+        priced = zip(rows, np.round(prices, 2).tolist(), usable, strict=True)
+        out = [ShadowRow(row.source, row.listing_id, model.version, champion, fair, low, high, row.event_time)
+               for row, (fair, low, high), ok in priced if ok]  # fmt: skip
+        self.metrics.shadow(model.version, rows=len(out))
+        return out
+
+    def take_drops(self) -> list[ShadowDrop]:
+        drops, self.drops = self.drops, []
+        return drops
+
+
+async def follow_model_updates(settings: Settings, champion: Champion, shadow: Shadow | None = None) -> None:
+    """Every worker reads every ``model-updates`` event (no consumer group), from the moment it starts. An update
+    of the shadow goes to ``shadow`` (a process without one, the API, ignores it)."""
     consumer = AIOKafkaConsumer(
         settings.model_updates_topic,
         **aiokafka_options(settings),
@@ -164,14 +271,21 @@ async def follow_model_updates(settings: Settings, champion: Champion) -> None:
             if update.model and update.model != settings.model_name:
                 log.info("ignoring an update of model %s (this worker serves %s)", update.model, settings.model_name)
                 continue
+            if update.alias == settings.shadow_alias:
+                if shadow is not None:
+                    await shadow.refresh(f"model-updates: {update.reason}")
+                continue
             await champion.offer(update.version, f"model-updates: {update.reason}")
     finally:
         await consumer.stop()
 
 
-async def poll_registry(settings: Settings, champion: Champion) -> None:
-    """The fallback when an update event is missed: compare the champion alias with the model in use."""
+async def poll_registry(settings: Settings, champion: Champion, shadow: Shadow | None = None) -> None:
+    """The fallback when an update event is missed: compare the champion alias with the model in use (and the
+    recorded shadow with the one in use)."""
     loop = asyncio.get_running_loop()
+    if shadow is not None:
+        await shadow.refresh("registry poll")
     try:
         version = await loop.run_in_executor(None, lambda: champion_version(configure(settings), settings))
     except Exception as exc:  # noqa: BLE001 - the registry may be down; scoring goes on

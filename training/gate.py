@@ -27,6 +27,7 @@ from training.data import model_input, prices
 from training.metrics import point_metrics, quality_metrics
 from training.promotion import promote, reject
 from training.registry import champion_version, configure, load_version
+from training.shadow import Role, start_shadow
 
 log = logging.getLogger(__name__)
 COVERAGE_BOUNDS: Final = (0.75, 0.85)
@@ -45,6 +46,7 @@ class GateDecision:
     baseline_mae: float | None = None
     challenger_coverage: float | None = None
     by_source: dict[str, dict[str, float]] | None = None
+    shadowed: bool = False  # passed, and scores in shadow until the live gate decides (``training.live_gate``)
 
     @classmethod
     def from_record(cls, metrics: dict[str, Any]) -> GateDecision:
@@ -183,7 +185,14 @@ def judge(settings: Settings, version: int, comparison: Comparison, margin: floa
 
 
 def apply(settings: Settings, decision: GateDecision, extra: dict[str, Any]) -> GateDecision:
+    """Act on the offline verdict: a winner over a champion is shadowed on live listings first
+    (``training.live_gate`` promotes it or not; ``PRICEMYRIDE_SHADOW_ENABLED=false`` promotes at once), a winner
+    with no champion to beat is promoted, a loser is recorded as rejected."""
     metrics = asdict(decision) | extra
+    if decision.promote and settings.shadow.enabled and decision.champion is not None:
+        start_shadow(settings, decision.challenger, decision.champion, Role.CHALLENGER,
+                     f"offline gate: {decision.reason}", metrics)  # fmt: skip
+        return replace(decision, shadowed=True)
     if decision.promote:
         promote(settings, decision.challenger, decision.reason, metrics)
     else:

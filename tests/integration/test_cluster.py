@@ -1,4 +1,4 @@
-"""The cluster scenarios of `make chaos` with smaller counts, on a real 3-broker KRaft cluster (replication 3,
+"""Cluster scenarios of `make chaos` with smaller counts, on a real 3-broker KRaft cluster (replication 3,
 min.insync.replicas 2) started for this module, and workers writing their outputs in Kafka transactions.
 
 After each, every listing offered is stored once in Postgres and is once on the read_committed output
@@ -102,14 +102,9 @@ def test_the_leader_broker_killed_mid_stream_loses_and_doubles_nothing(
     assert_exactly_once(outcome)
 
 
-def test_two_of_three_brokers_down_makes_writes_wait_not_vanish(world: chaos.World, cluster: KafkaCluster) -> None:
-    outcome = chaos_cluster.two_down(world, cluster, n=3_000, rate=300, down_s=10)
-    assert_exactly_once(outcome)
-
-
-def test_a_rolling_restart_of_every_broker_loses_and_doubles_nothing(world: chaos.World, cluster: KafkaCluster) -> None:
-    outcome = chaos_cluster.rolling_restart(world, cluster, n=6_000, rate=300)
-    assert_exactly_once(outcome)
+# The other broker outages — two of three down (writes wait, nothing vanishes) and a rolling restart of every
+# broker — run in `make chaos` (``infra.chaos_cluster.run_all``, 30,000 and 60,000 listings at 1,000/s): the
+# leader kill above is their one fast case here, to keep `make test` within CI's 20 minutes.
 
 
 def test_a_worker_killed_twice_doubles_nothing_on_the_output_topics(world: chaos.World) -> None:

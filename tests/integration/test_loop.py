@@ -1,7 +1,8 @@
 """The closed loop on the real broker, database, registry and Prefect, with small windows.
 
-Drift: a 2020 champion meets 2021 listings in posting order → a retrain request → a promoted version →
-later predictions carry it, with a lower realized error than the old champion on the same listings.
+Drift: a 2020 champion meets 2021 listings in posting order → a retrain request → a challenger in shadow →
+the live gate promotes it on the next listings → later predictions carry it, with a lower realized error
+than the old champion on the same listings.
 Control: a 2021 champion meets other 2021 listings → no retrain request. Both: nothing lost or doubled.
 """
 
@@ -40,6 +41,8 @@ SMALL_WINDOWS = {
     "PRICEMYRIDE_DRIFT_CONSECUTIVE_WINDOWS": "2",
     "PRICEMYRIDE_DRIFT_COOLDOWN_S": "600",
     "PRICEMYRIDE_REGISTRY_POLL_S": "300",  # the swap must come from the model-updates event
+    "PRICEMYRIDE_SHADOW_MIN_ROWS": "300",
+    "PRICEMYRIDE_SHADOW_CHECK_S": "1",
 }
 
 
@@ -87,15 +90,22 @@ def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir
     start_loop(world)
 
     replay(world, stream, limit=6_000, progress=False)
-    wait_for(lambda: promoted_after(world, first) is not None, 300, "a promotion after drift")
+    worker_log = Paths(world.state_path).logs / "drift-worker.log"
+    shadowed = "SELECT version FROM model_events WHERE kind = 'shadowed'"
+    wait_for(lambda: bool(rows(world, shadowed)), 300, "a challenger in shadow after drift")
+    challenger = rows(world, shadowed)[0][0]
+    wait_for(lambda: f"version {challenger} is loaded; it scores in shadow" in worker_log.read_text(), 60,
+             "the worker to load the challenger in shadow")  # fmt: skip
+    replay(world, stream, skip=6_000, limit=2_000, progress=False)  # the live gate judges it on these
+    wait_for(lambda: promoted_after(world, first) is not None, 120, "the live gate to promote it")
     promoted, _ = promoted_after(world, first)  # type: ignore[misc]
+    assert promoted == challenger
     assert rows(world, "SELECT count(*) FROM retrain_requests")[0][0] >= 1
     assert rows(world, "SELECT count(*) FROM drift_windows WHERE cardinality(fired) > 0")[0][0] >= 2
 
-    worker_log = Paths(world.state_path).logs / "drift-worker.log"
-    wait_for(lambda: f"version {promoted} is loaded" in worker_log.read_text(), 60,
+    wait_for(lambda: f"version {promoted} is loaded; it scores from" in worker_log.read_text(), 60,
              "the worker to load the new champion on the model-updates event")  # fmt: skip
-    replay(world, stream, skip=6_000, limit=3_000, progress=False)
+    replay(world, stream, skip=8_000, limit=3_000, progress=False)
     produced = topic_keys(world, world.listings_topic)
     wait_for(lambda: handled(world) >= len(set(produced)), 180, "every listing stored")
     logs = Paths(world.state_path).logs
@@ -105,13 +115,14 @@ def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir
     assert (worker["pricemyride_model_version"], worker["pricemyride_model_swaps_total"]) == (promoted, 1)
     assert monitor['pricemyride_drift_windows_total{fired="true"}'] >= 2
     assert monitor["pricemyride_retrain_requests_published_total"] >= 1
-    assert listener['pricemyride_retrain_runs_total{outcome="promoted"}'] == 1
+    assert listener['pricemyride_retrain_runs_total{outcome="shadowed"}'] == 1
+    assert listener['pricemyride_live_gate_decisions_total{outcome="promoted"}'] == 1
     result = summary(world, produced, first, promoted_after(world, first))
     assert (result["lost"], result["duplicated"]) == (0, 0), result
 
     later = pd.DataFrame([{**r[0], "predicted_price": r[1], "model_version": r[2]} for r in rows(
         world, "SELECT listing, predicted_price, model_version FROM predictions WHERE listing_id = ANY(%s)",
-        [list(read_listings_file(stream).iloc[6_000:9_000]["id"].dropna())])])  # fmt: skip
+        [list(read_listings_file(stream).iloc[8_000:11_000]["id"].dropna())])])  # fmt: skip
     assert (later["model_version"] == promoted).all(), "every listing after the swap is scored by the new version"
     by_new = later[later["model_version"] == promoted]
     old_model = load_version(configure(world), world, first).model

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pricemyride.policy import DriftPolicy, SourcePolicy
+from pricemyride.policy import DriftPolicy, ShadowPolicy, SourcePolicy
 from pricemyride.settings import Settings
 from pricemyride_cli import cli
 
@@ -187,8 +187,8 @@ def test_config_prints_the_effective_settings_with_secrets_masked() -> None:
     assert re.search(r"PRICEMYRIDE_READER_DATABASE_URL\s+\*\*\*\n", done.stdout)
     assert "mlflow.example:443" in done.stdout
     assert re.search(r"PRICEMYRIDE_BATCH_SIZE\s+77", done.stdout)
-    nested = len(DriftPolicy.model_fields) + len(SourcePolicy.model_fields)  # policies print field by field
-    assert len(done.stdout.splitlines()) == len(Settings.model_fields) - 2 + nested
+    nested = sum(len(policy.model_fields) for policy in (DriftPolicy, SourcePolicy, ShadowPolicy))  # field by field
+    assert len(done.stdout.splitlines()) == len(Settings.model_fields) - 3 + nested
 
 
 BAD_FILES: dict[str, tuple[bytes, int, str]] = {
