@@ -31,6 +31,7 @@ import pandas as pd
 from benchmarks import api as api_bench
 from benchmarks import dashboard as dashboard_bench
 from benchmarks import pricing as pricing_bench
+from benchmarks import shadow as shadow_bench
 from benchmarks import stream
 from benchmarks.stream import summary_of
 from infra.chaos_cluster import chaos_cluster, cluster_env
@@ -90,6 +91,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += api_bench.markdown(report["api"])
     if "guarantees" in report:
         lines += guarantees_markdown(report["guarantees"])
+    if "shadow" in report:
+        lines += shadow_bench.markdown(report["shadow"])
     return "\n".join(lines)
 
 
@@ -169,7 +172,8 @@ def arguments() -> argparse.Namespace:
         help="stored predictions for the API runs",
     )
     parser.add_argument("--api-seconds", type=float, default=20.0, help="seconds of each API load run")
-    parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "api", "metrics-latency", "guarantees"],
+    parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "api", "metrics-latency", "guarantees",
+                                           "shadow"],
                         help="one part (default: all but metrics-latency, which writes its own report; "
                              "guarantees and api update their section of an existing bench report)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
@@ -267,6 +271,13 @@ def run_metrics_latency(args: argparse.Namespace, base: Settings, folder: Path, 
     return 0
 
 
+def run_shadow(args: argparse.Namespace, bench: stream.Bench, folder: Path) -> dict[str, Any]:
+    """One worker with and without a shadow version: drain and p99 at 1,000/s (``benchmarks.shadow``)."""
+    listings = listings_file(folder, args.listings, seed=11)
+    latency = listings_file(folder, shadow_bench.RATE * args.latency_seconds, seed=12)
+    return shadow_bench.bench_shadow(bench, listings, latency, args.repeats, args.latency_seconds)
+
+
 def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -302,7 +313,9 @@ def main() -> int:
                                             args.repeats)  # fmt: skip
     if args.only in (None, "guarantees"):
         run_guarantees(args, base, folder, stamp, report)
-    if args.only in ("guarantees", "api") and (args.out_dir / "bench.json").exists():
+    if args.only in (None, "shadow"):
+        report["shadow"] = run_shadow(args, bench_of(base, folder, stamp), folder)
+    if args.only in ("guarantees", "api", "shadow") and (args.out_dir / "bench.json").exists():
         report = json.loads((args.out_dir / "bench.json").read_text()) | {args.only: report[args.only]}
     write_report(args.out_dir, report)
     audited = [

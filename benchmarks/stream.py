@@ -40,6 +40,7 @@ from pricemyride.progress import progress
 from pricemyride.settings import Settings
 from pricing.path import price_listings
 from producers.replay import replay
+from training.shadow import Role, start_shadow
 
 log = logging.getLogger("bench.stream")
 METRICS_PORT = 9301  # the bench's workers' ops ports: 9301, 9302, …
@@ -69,14 +70,18 @@ class Bench:
     folder: Path
     registry: dict[str, str]
     stamp: str
+    shadow: int | None = None  # a version of the registry to score in shadow in every world (issue 27's bench)
 
     def world(self, name: str, **overrides: str) -> Settings:
-        """A fresh world on the shared broker (or the Kafka and guarantee ``overrides`` name)."""
+        """A fresh world on the shared broker (or the Kafka and guarantee ``overrides`` name), with the registry's
+        champion (and ``shadow`` in shadow, as the gate would start it)."""
         os.environ.update(world_env(self.base, f"bench-{self.stamp}-{name}", self.folder / name) | self.registry
                           | overrides)  # fmt: skip
         settings = Settings()
         prepare(settings)
-        borrow_champion(settings)
+        champion = borrow_champion(settings)
+        if self.shadow is not None:
+            start_shadow(settings, self.shadow, champion, Role.CHALLENGER, "bench: a second version in shadow", {})
         return settings
 
 

@@ -29,6 +29,8 @@ from pricemyride.rules import (
     US_STATES,
 )
 from pricemyride.settings import Settings
+from training.live_gate import compare_live, labelled
+from training.shadow import Role
 
 REFRESH_MS: Final = 2_000
 LIVE_MINUTES: Final = 10
@@ -40,6 +42,10 @@ PREDICTION_COLUMNS: Final = (("scored_at", "Scored at"), ("source", "Source"), (
                              ("state", "State"),
                              ("asking_price", "Asking price"), ("predicted_price", "Fair price"),
                              ("range", "80% range"), ("deal_rating", "Deal"), ("model_version", "Model"))  # fmt: skip
+SHADOW_COLUMNS: Final = (("group", "Slice kind"), ("name", "Slice"), ("rows", "Labelled live listings"),
+                         ("champion_mae", "Champion MAE"), ("shadow_mae", "Shadow MAE"),
+                         ("champion_coverage", "Champion coverage"),
+                         ("shadow_coverage", "Shadow coverage"))  # fmt: skip
 EVENT_COLUMNS: Final = (("at", "When"), ("kind", "Decision"), ("version", "Version"), ("champion", "Against"),
                         ("reason", "Why"))  # fmt: skip
 SLICE_COLUMNS: Final = (("group", "Slice kind"), ("slice", "Slice"), ("rows", "Rows"), ("mae", "MAE"),
@@ -144,7 +150,10 @@ def models_page() -> list[Any]:
         table("champion-slices", SLICE_COLUMNS, page_size=25),
         html.H2("Listings scored per version"),
         graph("version-counts"),
-        html.H2("Promotions and rejections"),
+        html.H2("Shadow on live listings"),
+        html.P(id="shadow-summary", className="hint"),
+        table("shadow-groups", SHADOW_COLUMNS, page_size=20),
+        html.H2("Promotions, shadows and rejections"),
         table("model-events", EVENT_COLUMNS, page_size=15),
         dcc.Interval(id="models-tick", interval=REFRESH_MS * 5),
     ]
@@ -272,7 +281,17 @@ def models_outputs(pool: ConnectionPool, registry: RegistryView) -> tuple[Any, .
     empty = "" if versions else "No model registered yet: run `pricemyride train` (make demo trains one)."
     champion = next((v for v in versions if registry.settings.champion_alias in v.aliases), None)
     slices = figures.slice_rows(registry.slices(champion.run_id)) if champion else []
-    return figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty, slices
+    return (figures.version_rows(versions, counts), figures.version_counts_figure(counts), events, empty, slices,
+            *shadow_outputs(pool, registry.settings))  # fmt: skip
+
+
+def shadow_outputs(pool: ConnectionPool, settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+    """The running shadow against the champion so far, computed as the live gate computes it."""
+    shadow = queries.active_shadow(pool, settings.model_name)
+    comparison = compare_live(labelled(queries.shadow_live_rows(pool, shadow)), settings.shadow) if shadow else None
+    watching = shadow is not None and shadow.role is Role.WATCH
+    needed = settings.shadow.watch_rows if watching else settings.shadow.min_rows
+    return figures.shadow_summary(shadow, comparison, needed), figures.shadow_group_rows(comparison)
 
 
 def dead_letters_outputs(pool: ConnectionPool) -> tuple[Any, ...]:
@@ -300,7 +319,8 @@ def register_drift(app: Dash, pool: ConnectionPool, threshold: float) -> None:
 def register_models(app: Dash, pool: ConnectionPool, registry: RegistryView) -> None:
     @app.callback(
         Output("model-versions", "data"), Output("version-counts", "figure"), Output("model-events", "data"),
-        Output("models-empty", "children"), Output("champion-slices", "data"), Input("models-tick", "n_intervals"),
+        Output("models-empty", "children"), Output("champion-slices", "data"), Output("shadow-summary", "children"),
+        Output("shadow-groups", "data"), Input("models-tick", "n_intervals"),
     )  # fmt: skip
     def refresh_models(_: int | None) -> tuple[Any, ...]:
         return models_outputs(pool, registry)

@@ -9,6 +9,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pricing.explain import Factor
+from training.live_gate import LiveComparison
+from training.shadow import ActiveShadow
 
 GREEN, RED, GREY, BLUE, ORANGE = "#1a7f37", "#b42318", "#6b7785", "#1f5fbf", "#c2620a"
 DEAL_COLORS: Final = {"great": GREEN, "good": "#4c9a2a", "fair": GREY, "high": ORANGE, "overpriced": RED,
@@ -226,3 +228,33 @@ def reasons_figure(reasons: list[dict[str, Any]]) -> go.Figure:
                    marker_color=RED, text=[f"{r['events']:,}" for r in ordered], textposition="auto")  # fmt: skip
     figure.update_layout(height=60 + 28 * len(reasons), xaxis_title="dead letters", **LAYOUT)
     return figure
+
+
+def shadow_summary(shadow: ActiveShadow | None, comparison: LiveComparison | None, needed: int) -> str:
+    """One paragraph on the running shadow: who, since when, how far, and the figures so far."""
+    if shadow is None:
+        return "No version scores in shadow now. Past decisions, with their figures, are in the table below."
+    head = (f"Version {shadow.version} scores in shadow as the {shadow.role.value} beside version {shadow.champion} "
+            f"since {stamp(shadow.since)}")  # fmt: skip
+    if comparison is None:
+        return f"{head}: no labelled live listings yet (the gate decides at {needed:,})."
+    c = comparison
+    return (f"{head}: {c.rows:,} labelled live listings of the {needed:,} the gate decides at. MAE: shadow "
+            f"{money(c.shadow_mae)}, champion {money(c.champion_mae)}; shadow − champion in "
+            f"[{c.ci_low:+,.0f}, {c.ci_high:+,.0f}] $ (bootstrap interval). 80% coverage: shadow "
+            f"{c.shadow_coverage:.1%}, champion {c.champion_coverage:.1%}. Median APE: shadow {c.shadow_mdape:.1%}, "
+            f"champion {c.champion_mdape:.1%}.")  # fmt: skip
+
+
+def shadow_group_rows(comparison: LiveComparison | None) -> list[dict[str, Any]]:
+    """Per source and per band of the champion's price: rows and both models' MAE and coverage."""
+    if comparison is None:
+        return []
+    rows = []
+    for group, parts in (("source", comparison.by_source), ("band of champion's price", comparison.by_band)):
+        for name, f in sorted(parts.items()):
+            rows.append({"group": group, "name": name, "rows": f"{f['rows']:,.0f}",
+                         "champion_mae": money(f["champion_mae"]), "shadow_mae": money(f["challenger_mae"]),
+                         "champion_coverage": f"{f['champion_coverage']:.1%}",
+                         "shadow_coverage": f"{f['challenger_coverage']:.1%}"})  # fmt: skip
+    return rows

@@ -10,6 +10,9 @@ from typing import Any, Final
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from training.live_gate import LIVE_ROWS
+from training.shadow import ACTIVE_SHADOW, ActiveShadow, shadow_of
+
 LATEST_LIMIT: Final = 50
 RECENT_DEAD_LETTERS: Final = 100_000  # counts by reason look at this many of the newest dead letters
 
@@ -121,3 +124,16 @@ def dead_letters(pool: ConnectionPool, limit: int = 50, preview_bytes: int = 300
 
 def dead_letter_reasons(pool: ConnectionPool, recent: int = RECENT_DEAD_LETTERS) -> list[dict[str, Any]]:
     return _all(pool, DEAD_LETTER_REASONS, [recent])
+
+
+def active_shadow(pool: ConnectionPool, model_name: str) -> ActiveShadow | None:
+    """The version scoring in shadow, as ``model_events`` records it (the live gate's own query)."""
+    with pool.connection() as conn:
+        return shadow_of(conn.execute(ACTIVE_SHADOW, [model_name]).fetchone())
+
+
+def shadow_live_rows(pool: ConnectionPool, shadow: ActiveShadow) -> list[tuple[Any, ...]]:
+    """Both models' prices of the listings the shadow priced (the live gate's own query: bounded by the
+    shadow period, which the gate ends after ``PRICEMYRIDE_SHADOW_MIN_ROWS`` labelled listings)."""
+    with pool.connection() as conn:
+        return conn.execute(LIVE_ROWS, [shadow.version, shadow.since]).fetchall()

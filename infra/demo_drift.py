@@ -3,7 +3,8 @@
 The champion is trained on the 2020 Craigslist sample; the 2021 sample is then streamed in posting
 order (the 2021 used-car price surge). The drift worker sees realized error and asking prices move,
 requests a retrain, the retrain listener runs the Prefect flow on the labelled 2021 listings stored so
-far plus the 2020 file, the gate promotes the challenger, and the scoring worker hot-swaps to it.
+far plus the 2020 file, the offline gate passes the challenger, it scores in shadow until the live gate
+promotes it (or not), and the scoring worker hot-swaps to it.
 It ends by printing one line of JSON and exits non-zero if any listing was lost or duplicated.
 
 Everything runs in a world of its own (database, topics, consumer groups, MLflow registry) so it never
@@ -119,6 +120,36 @@ def summary(
     }
 
 
+LIVE_DECISIONS = """
+SELECT kind, version, metrics->'live' FROM model_events
+WHERE kind IN ('promoted', 'rejected') AND metrics ? 'live' AND metrics->>'role' = 'challenger' ORDER BY id
+"""
+
+
+def live_gate_figures(settings: Settings, promotion: tuple[int, datetime] | None) -> dict[str, Any]:
+    """The live gate's decision on the challenger that replaced the champion (else the last one it judged):
+    its figures, and whether that promotion was rolled back later."""
+    judged = rows(settings, LIVE_DECISIONS)
+    chosen = [j for j in judged if promotion and j[1] == promotion[0]] or judged[-1:]
+    kind, live = (chosen[0][0], chosen[0][2]) if chosen else (None, {})
+    rolled = rows(settings, "SELECT count(*) FROM model_events WHERE kind = 'rolled_back'")[0][0]
+    return {"shadow_rows": live.get("rows"), "shadow_mae_champion": live.get("champion_mae"),
+            "shadow_mae_challenger": live.get("shadow_mae"), "shadow_ci_high": live.get("ci_high"),
+            "live_gate": "rolled_back" if rolled and kind == "promoted" else kind}  # fmt: skip
+
+
+def onset_to_promotion(settings: Settings, promotion: tuple[int, datetime] | None) -> dict[str, Any]:
+    """From the first drifting window's close to the promotion: the windows closed in between (the onset
+    window counted) and the seconds."""
+    onset = rows(settings, "SELECT min(closed_at) FROM drift_windows WHERE cardinality(fired) > 0")[0][0]
+    if onset is None or promotion is None:
+        return {"onset_to_promotion_windows": None, "onset_to_promotion_s": None}
+    windows = rows(settings, "SELECT count(*) FROM drift_windows WHERE closed_at >= %s AND closed_at <= %s",
+                   [onset, promotion[1]])[0][0]  # fmt: skip
+    return {"onset_to_promotion_windows": int(windows),
+            "onset_to_promotion_s": round((promotion[1] - onset).total_seconds(), 1)}  # fmt: skip
+
+
 def start_dashboard(settings: Settings, run_paths: Paths) -> str:
     """The dashboard on this world's database; it stays up after the demo (`make down` stops it)."""
     stop_pid("drift-dashboard", run_paths)
@@ -142,7 +173,9 @@ def run(settings: Settings, old: Path, new: Path, rate: float, limit: int | None
         producer.join(timeout=timeout_s)
         produced = topic_keys(settings, settings.listings_topic)
         wait_for(lambda: all_handled(settings, len(set(produced))), 120, "every listing to be stored")
-        return summary(settings, produced, first, promoted_after(settings, first) if promoted else None)
+        promotion = promoted_after(settings, first) if promoted else None
+        figures = summary(settings, produced, first, promotion)
+        return figures | live_gate_figures(settings, promotion) | onset_to_promotion(settings, promotion)
     finally:
         stop_loop(settings)
 

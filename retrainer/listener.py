@@ -3,8 +3,8 @@
 A kafka-python consumer of ``retrain-requests``. For each request it runs the ``retrain`` flow on the
 labelled listings stored since the champion was trained (cleaned by the same rules) together with the
 champion's own training files; a promotion publishes a ``ModelUpdate`` on ``model-updates``
-(``training.promotion.promote``); a challenger that passes over a champion scores in shadow first, and
-between requests (every ``PRICEMYRIDE_SHADOW_CHECK_S``) the listener looks at it: the live gate
+(``training.promotion.promote``); a challenger that passes over a champion scores in shadow first, and a
+thread of the listener looks at it every ``PRICEMYRIDE_SHADOW_CHECK_S`` (flow runs or not): the live gate
 (``training.live_gate``) promotes it, rejects it, or rolls a worse new champion back.
 A failed flow run is retried with backoff; after the last try the failure is recorded in
 ``model_events`` and logged — never silently dropped. The offset is committed only after that.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -37,6 +38,7 @@ from training.contracts import TAG_TRAINING_FILES
 from training.gate import GateDecision
 from training.promotion import EventKind, record_event
 from training.registry import champion_version, configure
+from training.shadow import Role, active_shadow
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -114,6 +116,18 @@ def record_failure(settings: Settings, request: RetrainRequest, error: BaseExcep
                  f"retrain failed: {error!r}", {"request_id": str(request.request_id)})  # fmt: skip
 
 
+def stale(settings: Settings, request: RetrainRequest) -> str | None:
+    """Why ``request`` needs no retrain now: the champion it was about has been replaced, or a challenger for
+    that champion already scores in shadow (the live gate is answering this drift)."""
+    current = champion_version(configure(settings), settings)
+    if current != request.champion_version:
+        return f"it was about version {request.champion_version}, the champion is now {current}"
+    shadow = active_shadow(settings)
+    if shadow is not None and shadow.role is Role.CHALLENGER and shadow.champion == current:
+        return f"version {shadow.version} already scores in shadow as the challenger to version {current}"
+    return None
+
+
 def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S) -> GateDecision | None:
     """One request: run the flow (with retries); the gate's decision, or None when nothing was run."""
     metrics.RECEIVED.inc()
@@ -123,10 +137,8 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         log.error("ignoring malformed retrain request: %s", exc)
         metrics.handled("skipped")
         return None
-    current = champion_version(configure(settings), settings)
-    if current != request.champion_version:
-        log.info("skipping request %s: it was about version %d, the champion is now %d",
-                 request.request_id, request.champion_version, current)  # fmt: skip
+    if (why := stale(settings, request)) is not None:
+        log.info("skipping request %s: %s", request.request_id, why)
         metrics.handled("skipped")
         return None
     try:
@@ -142,6 +154,12 @@ def handle(settings: Settings, raw: bytes, backoff: Sequence[float] = BACKOFF_S)
         log.warning("request %s: version %d %s", request.request_id, decision.challenger,
                     "scores in shadow until the live gate decides" if decision.shadowed else "promoted")  # fmt: skip
     return decision
+
+
+def watch_shadows(settings: Settings, stop: threading.Event) -> None:
+    """The live gate's own thread: a look every ``PRICEMYRIDE_SHADOW_CHECK_S``, also while a flow runs."""
+    while not stop.wait(settings.shadow.check_s):
+        check_shadow(settings)
 
 
 def check_shadow(settings: Settings) -> None:
@@ -184,12 +202,10 @@ def listen(settings: Settings, max_requests: int | None = None) -> int:
     held = [0]  # partitions held after the last poll, read by the readiness check
     serve_ops(settings, "retrain-listener", Health({"retrain-requests assigned": lambda: held[0] > 0}))
     metrics.ALERT_AFTER.set(settings.shadow.alert_s)
-    consumer, handled, looked_at = retrain_consumer(settings), 0, 0.0
+    consumer, handled, stop = retrain_consumer(settings), 0, threading.Event()
+    threading.Thread(target=watch_shadows, args=(settings, stop), name="live-gate", daemon=True).start()
     try:
         while max_requests is None or handled < max_requests:
-            if time.monotonic() - looked_at >= settings.shadow.check_s:
-                check_shadow(settings)
-                looked_at = time.monotonic()
             polled = consumer.poll(timeout_ms=1000)
             held[0] = len(consumer.assignment())
             for message in (m for records in polled.values() for m in records):
@@ -197,5 +213,6 @@ def listen(settings: Settings, max_requests: int | None = None) -> int:
                 consumer.commit()
                 handled += 1
     finally:
+        stop.set()
         consumer.close()
     return handled

@@ -88,8 +88,13 @@ def read_live(settings: Settings, shadow: ActiveShadow) -> tuple[pd.DataFrame, t
     with psycopg.connect(settings.database_url.get_secret_value(), connect_timeout=10) as conn:
         rows = conn.execute(LIVE_ROWS, [shadow.version, shadow.since]).fetchall()
         drop = conn.execute(FIRST_DROP, [shadow.version, shadow.since]).fetchone()
+    return labelled(rows), (drop[0], drop[1]) if drop else None
+
+
+def labelled(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """``LIVE_ROWS`` as a frame, only the listings whose asking price is a usable label."""
     frame = live_frame(rows) if rows else pd.DataFrame(columns=["price", "source", *PRICES])
-    return frame[is_usable_label(frame)] if len(frame) else frame, (drop[0], drop[1]) if drop else None
+    return frame[is_usable_label(frame)] if len(frame) else frame
 
 
 def errors_of(frame: pd.DataFrame, who: str) -> dict[str, float]:

@@ -30,7 +30,7 @@ from training.registry import LoadedModel, configure, load_version
 log = logging.getLogger(__name__)
 
 ACTIVE_SHADOW = """
-SELECT kind, version, champion, metrics->>'role', at FROM model_events
+SELECT kind, version, champion, metrics->>'role' AS role, at FROM model_events
 WHERE metrics->>'model' = %s AND kind IN ('shadowed', 'shadow_ended') ORDER BY id DESC LIMIT 1
 """
 
@@ -59,6 +59,11 @@ def active_shadow(settings: Settings, database_url: str | None = None) -> Active
     except psycopg.Error as exc:
         raise ModelLoadFailed(f"{settings.model_name}: expected the shadow record from Postgres, got "
                               f"{type(exc).__name__}") from None  # fmt: skip
+    return shadow_of(row)
+
+
+def shadow_of(row: tuple[Any, ...] | None) -> ActiveShadow | None:
+    """An ``ACTIVE_SHADOW`` row as the running shadow, or None (no row, or the last one ended it)."""
     if row is None or row[0] != EventKind.SHADOWED:
         return None
     return ActiveShadow(int(row[1]), row[2], Role(row[3] or Role.CHALLENGER), row[4])

@@ -102,10 +102,24 @@ def seed(settings: Settings, v1_rows: int, v2_rows: int) -> tuple[dict[str, int]
             "INSERT INTO retrain_requests (request_id, requested_at, reason, champion_version) VALUES (%s, %s, %s, 1)",
             [uuid.uuid4(), now - timedelta(minutes=1), "asking_price"],
         )
+        seed_shadow(conn, settings, now, v1_rows)
         conn.execute(
             "INSERT INTO model_events (kind, version, champion, reason) VALUES ('rejected', 2, 1, %s)", [rejection]
         )
     return dead, features, rejection
+
+
+def seed_shadow(conn: psycopg.Connection[Any], settings: Settings, now: datetime, v1_rows: int) -> None:
+    """Version 2 in shadow beside version 1 for the last hour, closer to the asking prices (0.92 of v1's)."""
+    conn.execute("INSERT INTO model_events (at, kind, version, champion, reason, metrics) VALUES "
+                 "(%s, 'shadowed', 2, 1, 'offline gate: seeded', %s)",
+                 [now - timedelta(hours=1), Jsonb({"model": settings.model_name, "role": "challenger"})])  # fmt: skip
+    conn.execute(
+        "INSERT INTO shadow_predictions (source, listing_id, shadow_version, champion_version, predicted_price, "
+        "price_low, price_high, event_time) SELECT source, listing_id, 2, 1, predicted_price * 0.92, "
+        "price_low * 0.92, price_high * 0.92, event_time FROM predictions WHERE model_version = 1 LIMIT %s",
+        [v1_rows],
+    )
 
 
 @pytest.fixture(scope="session")

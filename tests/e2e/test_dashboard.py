@@ -103,6 +103,21 @@ def test_models_page_shows_versions_aliases_figures_and_decisions(
     assert all(re.fullmatch(r"\d+\.\d%", r[6]) for r in slices.values()), slices
 
 
+def test_models_page_shows_the_shadow_against_the_champion_on_live_listings(
+    browser: WebDriver, dashboard_url: str, seeded: Seeded
+) -> None:
+    open_page(browser, dashboard_url + "/models", lambda b: bool(table_cells(b, "shadow-groups")), "models-shadow")
+    summary = text_of(browser, "shadow-summary")
+    assert summary.startswith("Version 2 scores in shadow as the challenger beside version 1"), summary
+    groups = {(r[0], r[1]): r for r in table_cells(browser, "shadow-groups")}
+    labelled = int(groups[("source", "unknown")][2].replace(",", ""))
+    assert 0 < labelled <= seeded.v1_rows
+    assert f"{labelled:,} labelled live listings of the 1,000" in summary
+    shadow_mae, champion_mae = (float(groups[("source", "unknown")][k].strip("$").replace(",", "")) for k in (4, 3))
+    assert shadow_mae < champion_mae, groups  # seeded 0.92 of the champion's price, nearer the asking 0.9
+    assert any(kind == "band of champion's price" for kind, _ in groups)
+
+
 def test_dead_letters_page_lists_them_with_counts_by_field(
     browser: WebDriver, dashboard_url: str, seeded: Seeded
 ) -> None:
