@@ -25,6 +25,7 @@ import pandas as pd
 import psycopg
 from scipy import stats
 
+from pricemyride.listing import Listing
 from pricemyride.policy import ShadowPolicy, SourcePolicy
 from pricemyride.settings import Settings
 from pricemyride.storage import ModelEventKind as EventKind
@@ -77,8 +78,10 @@ class LiveVerdict:
 
 
 def live_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The joined rows as one frame: the listing's fields, ``source``, and both models' prices."""
+    """The joined rows as one frame: the listing's fields (every field of the contract, None where a stored
+    listing lacks it), ``source``, and both models' prices."""
     listings = pd.DataFrame([row[7] for row in rows])
+    listings = listings.reindex(columns=list(dict.fromkeys([*Listing.model_fields, *listings.columns])))
     prices = pd.DataFrame([row[1:7] for row in rows], columns=list(PRICES), dtype="float64")
     return listings.assign(source=[row[0] for row in rows]).join(prices)
 

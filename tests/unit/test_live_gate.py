@@ -16,7 +16,7 @@ from pricemyride.policy import ShadowPolicy, SourcePolicy
 from pricemyride.settings import Settings
 from pricemyride.storage import PredictionRow
 from training.champion import Shadow
-from training.live_gate import band_of, compare_live, decide_live, live_frame
+from training.live_gate import PRICES, band_of, compare_live, decide_live, live_frame
 from training.registry import LoadedModel
 
 POLICY = ShadowPolicy(resamples=500)
@@ -84,9 +84,20 @@ def test_bands_are_of_the_champions_own_price_and_too_few_rows_give_no_compariso
 def test_live_rows_become_one_frame_of_listing_fields_and_both_prices() -> None:
     rows = [("site-a", 10.0, 8.0, 12.0, 11.0, 9.0, 13.0, {"price": 10.5, "year": 2015})]
     frame = live_frame(rows)
-    assert frame.iloc[0].to_dict() == {"price": 10.5, "year": 2015, "source": "site-a", "shadow_fair": 10.0,
-                                       "shadow_low": 8.0, "shadow_high": 12.0, "champion_fair": 11.0,
-                                       "champion_low": 9.0, "champion_high": 13.0}  # fmt: skip
+    assert set(Listing.model_fields) <= set(frame.columns), "every field, even one a stored listing lacks"
+    picked = frame.iloc[0][["price", "year", "source", *PRICES]].to_dict()
+    assert picked == {
+        "price": 10.5,
+        "year": 2015,
+        "source": "site-a",
+        "shadow_fair": 10.0,
+        "shadow_low": 8.0,
+        "shadow_high": 12.0,
+        "champion_fair": 11.0,
+        "champion_low": 9.0,
+        "champion_high": 13.0,
+    }
+    assert frame.iloc[0]["title_status"] is None or pd.isna(frame.iloc[0]["title_status"])
 
 
 class Priced:
