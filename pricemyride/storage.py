@@ -10,12 +10,12 @@ the retention setting are deleted (``delete_old_dead_letters``).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import psycopg
 
@@ -39,6 +39,13 @@ class ModelEventKind(StrEnum):
     SHADOW_ENDED = "shadow_ended"  # … and stops (its metrics say how: promoted, rejected, kept, rolled back)
     ROLLED_BACK = "rolled_back"  # a champion the live test found worse than the one before it
 
+
+class _Timed(Protocol):
+    @property
+    def event_time(self) -> datetime: ...
+
+
+Row = TypeVar("Row", bound=_Timed)
 
 # A stored listing's make and model family as the comparables' index and query both write them.
 MAKE: Final = "(lower(listing->>'manufacturer'))"
@@ -333,14 +340,19 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
         conn.execute(GRANTS)
 
 
-def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
-    """Keep the newest event per (source, listing, version): one upsert may not touch a row twice."""
-    newest: dict[tuple[str, str, int], PredictionRow] = {}
+def newest_per_key(rows: Sequence[Row], key: Callable[[Row], tuple[Any, ...]]) -> list[Row]:
+    """Keep the newest event per ``key``: one upsert may not touch a row twice."""
+    newest: dict[tuple[Any, ...], Row] = {}
     for row in rows:
-        key = (row.source, row.listing_id, row.model_version)
-        if key not in newest or row.event_time >= newest[key].event_time:
-            newest[key] = row
+        k = key(row)
+        if k not in newest or row.event_time >= newest[k].event_time:
+            newest[k] = row
     return list(newest.values())
+
+
+def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
+    """The newest event per (source, listing, version)."""
+    return newest_per_key(rows, lambda r: (r.source, r.listing_id, r.model_version))
 
 
 def _columns(rows: Sequence[Any]) -> list[list[Any]]:
@@ -389,16 +401,6 @@ def delete_old_dead_letters(conn: psycopg.Connection[Any], before: datetime, sli
             conn.execute("SELECT pg_advisory_unlock(%s)", [PRUNE_LOCK])
 
 
-def latest_shadow_rows(rows: Sequence[ShadowRow]) -> list[ShadowRow]:
-    """The newest event per (shadow version, source, listing): one upsert may not touch a row twice."""
-    newest: dict[tuple[int, str, str], ShadowRow] = {}
-    for row in rows:
-        key = (row.shadow_version, row.source, row.listing_id)
-        if key not in newest or row.event_time >= newest[key].event_time:
-            newest[key] = row
-    return list(newest.values())
-
-
 async def write_batch(
     conn: psycopg.AsyncConnection[Any],
     predictions: Sequence[PredictionRow],
@@ -422,7 +424,8 @@ async def write_batch(
         if dead_letters:
             await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
         if shadow:
-            await conn.execute(UPSERT_SHADOW, _columns(latest_shadow_rows(shadow)))
+            newest = newest_per_key(shadow, lambda r: (r.shadow_version, r.source, r.listing_id))
+            await conn.execute(UPSERT_SHADOW, _columns(newest))
         for drop in drops:
             await conn.execute(INSERT_SHADOW_DROP, [drop.shadow_version, drop.worker, drop.reason])
     if predictions:

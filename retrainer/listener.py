@@ -166,7 +166,7 @@ def check_shadow(settings: Settings) -> None:
     """One look at the running shadow: its figures to the metrics, and the live gate's decision when due.
     A failure is logged and tried again at the next look (it never stops the listener)."""
     try:
-        looked = live_gate.check(settings, champion_version(configure(settings), settings))
+        looked = live_gate.check(settings)
     except Exception as exc:  # noqa: BLE001 - the registry or database may be away; the next look retries
         log.warning("live gate check failed (%s: %s); trying again in %.0f s", type(exc).__name__, exc,
                     settings.shadow.check_s)  # fmt: skip

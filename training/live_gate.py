@@ -33,6 +33,7 @@ from training.cleaning import is_usable_label
 from training.gate import COVERAGE_BOUNDS, worse_sources
 from training.metrics import PRICE_BANDS, band_name
 from training.promotion import promote, record_event, reject
+from training.registry import champion_version, configure
 from training.shadow import ActiveShadow, Role, active_shadow, end_shadow, start_shadow
 
 log = logging.getLogger(__name__)
@@ -228,8 +229,9 @@ def enough(settings: Settings, shadow: ActiveShadow, comparison: LiveComparison 
     return comparison is not None and comparison.rows >= needed and elapsed_s(shadow) >= settings.shadow.min_s
 
 
-def check(settings: Settings, champion: int | None) -> LiveCheck | None:
-    """Judge the running shadow (None without one) once it has enough labelled live listings, and act on it."""
+def check(settings: Settings) -> LiveCheck | None:
+    """Judge the running shadow (None without one) once it has enough labelled live listings, and act on it
+    (the registry is asked for the champion only then)."""
     shadow = active_shadow(settings)
     if shadow is None:
         return None
@@ -239,4 +241,5 @@ def check(settings: Settings, champion: int | None) -> LiveCheck | None:
     comparison = compare_live(frame, settings.shadow)
     if comparison is None or not enough(settings, shadow, comparison):
         return LiveCheck(shadow, comparison)
+    champion = champion_version(configure(settings), settings)
     return LiveCheck(shadow, comparison, apply_live(settings, shadow, champion, comparison))
