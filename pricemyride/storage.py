@@ -9,7 +9,6 @@ the retention setting are deleted (``delete_old_dead_letters``).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -238,31 +237,57 @@ class PredictionRow:
     listing: str = field(metadata={"copy": "text", "cast": "::jsonb"})  # JSON text; jsonb in the table
 
 
-PREDICTION_COLUMNS: Final = tuple(f.name for f in fields(PredictionRow))
-STAGING_TYPES: Final = tuple(f.metadata["copy"] for f in fields(PredictionRow))  # binary COPY types, same order
-_LIST: Final = ", ".join(PREDICTION_COLUMNS)
-KEY: Final = ("source", "listing_id", "model_version")
-_UPDATED: Final = [c for c in PREDICTION_COLUMNS if c not in KEY]
+@dataclass(frozen=True)
+class Staging:
+    """How rows of one dataclass are written: binary COPY into a per-session temporary table, then one merge into
+    ``table`` keyed by ``key`` (a replayed event changes nothing; a newer one of the same key replaces it). The
+    SQL is derived from the row type's fields — each names its COPY type in ``metadata["copy"]`` — so it is
+    written once for every table stored this way."""
 
-# Predictions are written as: COPY into a per-session staging table, then one merge into ``predictions``.
-STAGING_TABLE: Final = (
-    "CREATE TEMP TABLE IF NOT EXISTS predictions_staging ("
-    + ", ".join(f"{c} {t}" for c, t in zip(PREDICTION_COLUMNS, STAGING_TYPES, strict=True))
-    + ") ON COMMIT DELETE ROWS"
-)
-COPY_STAGING: Final = f"COPY predictions_staging ({_LIST}) FROM STDIN (FORMAT BINARY)"
-_SELECTED: Final = ", ".join(f.name + f.metadata.get("cast", "") for f in fields(PredictionRow))
-_SET: Final = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
-# Built from the row type's field names only (no outside text): S608 does not apply.
-MERGE_STAGED: Final = f"""
-INSERT INTO predictions ({_LIST})
-SELECT {_SELECTED}
-FROM predictions_staging
-ON CONFLICT (source, listing_id, model_version) DO UPDATE
-SET {_SET}, stored_at = clock_timestamp()
-WHERE EXCLUDED.event_time > predictions.event_time
+    table: str
+    row: type
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.row))
+
+    @property
+    def types(self) -> list[str]:
+        return [f.metadata["copy"] for f in fields(self.row)]
+
+    @property
+    def create(self) -> str:
+        typed = ", ".join(f"{c} {t}" for c, t in zip(self.columns, self.types, strict=True))
+        return f"CREATE TEMP TABLE IF NOT EXISTS {self.table}_staging ({typed}) ON COMMIT DELETE ROWS"
+
+    @property
+    def copy(self) -> str:
+        return f"COPY {self.table}_staging ({', '.join(self.columns)}) FROM STDIN (FORMAT BINARY)"
+
+    def staged(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows to COPY: the newest per key (one merge may not touch a row twice), as tuples in column order."""
+        values, key = attrgetter(*self.columns), attrgetter(*self.key)
+        return [values(row) for row in newest_per_key(rows, key)]
+
+    @property
+    def merge(self) -> str:
+        """Built from the row type's field names only (no outside text): S608 does not apply."""
+        selected = ", ".join(f.name + f.metadata.get("cast", "") for f in fields(self.row))
+        updated = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.columns if c not in self.key)
+        return f"""
+INSERT INTO {self.table} ({", ".join(self.columns)})
+SELECT {selected}
+FROM {self.table}_staging
+ON CONFLICT ({", ".join(self.key)}) DO UPDATE
+SET {updated}, stored_at = clock_timestamp()
+WHERE EXCLUDED.event_time > {self.table}.event_time
 """  # noqa: S608
-_row_values: Final = attrgetter(*PREDICTION_COLUMNS)
+
+
+PREDICTIONS: Final = Staging("predictions", PredictionRow, ("source", "listing_id", "model_version"))
+PREDICTION_COLUMNS: Final = PREDICTIONS.columns
+STAGING_TYPES: Final = tuple(PREDICTIONS.types)  # binary COPY types, in PREDICTION_COLUMNS order
 
 INSERT_DEAD_LETTERS: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at, payload_bytes)
@@ -280,32 +305,24 @@ DELETE FROM dead_letters WHERE ctid = ANY (ARRAY(
 """
 
 
-UPSERT_SHADOW: Final = """
-INSERT INTO shadow_predictions (source, listing_id, shadow_version, champion_version, predicted_price, price_low,
-                                price_high, event_time)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[], %s::float8[], %s::float8[],
-                     %s::float8[], %s::timestamptz[])
-ON CONFLICT (shadow_version, source, listing_id) DO UPDATE
-SET champion_version = EXCLUDED.champion_version, predicted_price = EXCLUDED.predicted_price,
-    price_low = EXCLUDED.price_low, price_high = EXCLUDED.price_high, event_time = EXCLUDED.event_time,
-    stored_at = clock_timestamp()
-WHERE EXCLUDED.event_time > shadow_predictions.event_time
-"""
 INSERT_SHADOW_DROP: Final = "INSERT INTO shadow_drops (shadow_version, worker, reason) VALUES (%s, %s, %s)"
 
 
 @dataclass(frozen=True, slots=True)
 class ShadowRow:
-    """One row of ``shadow_predictions`` (field order = the column order of ``UPSERT_SHADOW``)."""
+    """One row of ``shadow_predictions``; each field's metadata names its binary COPY type (``SHADOWS``)."""
 
-    source: str
-    listing_id: str
-    shadow_version: int
-    champion_version: int
-    predicted_price: float
-    price_low: float
-    price_high: float
-    event_time: datetime
+    source: str = field(metadata={"copy": "text"})
+    listing_id: str = field(metadata={"copy": "text"})
+    shadow_version: int = field(metadata={"copy": "int4"})
+    champion_version: int = field(metadata={"copy": "int4"})
+    predicted_price: float = field(metadata={"copy": "float8"})
+    price_low: float = field(metadata={"copy": "float8"})
+    price_high: float = field(metadata={"copy": "float8"})
+    event_time: datetime = field(metadata={"copy": "timestamptz"})
+
+
+SHADOWS: Final = Staging("shadow_predictions", ShadowRow, ("shadow_version", "source", "listing_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,9 +332,6 @@ class ShadowDrop:
     shadow_version: int
     worker: str
     reason: str
-
-
-_STAGED: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()  # sessions with the staging table
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,12 +376,9 @@ def _columns(rows: Sequence[Any]) -> list[list[Any]]:
 
 
 def staged_rows(rows: Sequence[PredictionRow]) -> list[tuple[Any, ...]]:
-    """The rows to COPY: the newest per (source, listing, version), as tuples in ``PREDICTION_COLUMNS`` order."""
-    return [astuple_row(row) for row in latest_per_listing(rows)]
-
-
-def astuple_row(row: PredictionRow) -> tuple[Any, ...]:
-    return _row_values(row)  # type: ignore[no-any-return]
+    """The predictions to COPY: the newest per (source, listing, version), as tuples in ``PREDICTION_COLUMNS``
+    order."""
+    return PREDICTIONS.staged(rows)
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:
@@ -401,43 +412,49 @@ def delete_old_dead_letters(conn: psycopg.Connection[Any], before: datetime, sli
             conn.execute("SELECT pg_advisory_unlock(%s)", [PRUNE_LOCK])
 
 
-async def write_batch(
-    conn: psycopg.AsyncConnection[Any],
-    predictions: Sequence[PredictionRow],
-    dead_letters: Sequence[DeadLetterRow],
-    shadow: Sequence[ShadowRow] = (),
-    drops: Sequence[ShadowDrop] = (),
-) -> None:
-    """Store one micro-batch in one transaction: predictions by binary COPY into the staging table and one
-    merge (upsert keyed by source, listing and version), dead letters by one insert keyed by their Kafka
-    coordinate, a shadow's prices by one upsert keyed by (shadow version, source, listing), and its drops."""
-    staged = conn in _STAGED  # the temporary table lives as long as the session, once its creation committed
+async def prepare_session(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Create this session's staging tables (temporary: they live as long as the connection)."""
     async with conn.transaction():
-        if predictions:
-            if not staged:
-                await conn.execute(STAGING_TABLE)
-            async with conn.cursor().copy(COPY_STAGING) as copy:
-                copy.set_types(list(STAGING_TYPES))
-                for row in staged_rows(predictions):
-                    await copy.write_row(row)
-            await conn.execute(MERGE_STAGED)
-        if dead_letters:
-            await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
-        if shadow:
-            newest = newest_per_key(shadow, lambda r: (r.shadow_version, r.source, r.listing_id))
-            await conn.execute(UPSERT_SHADOW, _columns(newest))
-        for drop in drops:
-            await conn.execute(INSERT_SHADOW_DROP, [drop.shadow_version, drop.worker, drop.reason])
+        for staging in (PREDICTIONS, SHADOWS):
+            await conn.execute(staging.create)
+
+
+async def copy_merge(conn: psycopg.AsyncConnection[Any], staging: Staging, rows: Sequence[Any]) -> None:
+    """``rows`` into ``staging.table`` by binary COPY and one merge, in the caller's transaction."""
+    async with conn.cursor().copy(staging.copy) as copy:
+        copy.set_types(staging.types)
+        for row in staging.staged(rows):
+            await copy.write_row(row)
+    await conn.execute(staging.merge)
+
+
+async def write_outputs(
+    conn: psycopg.AsyncConnection[Any], predictions: Sequence[PredictionRow], dead_letters: Sequence[DeadLetterRow]
+) -> None:
+    """A batch's predictions (keyed by source, listing and version) and dead letters (keyed by their Kafka
+    coordinate), in the caller's transaction on a ``prepare_session`` connection."""
     if predictions:
-        _STAGED.add(conn)
+        await copy_merge(conn, PREDICTIONS, predictions)
+    if dead_letters:
+        await conn.execute(INSERT_DEAD_LETTERS, dead_letter_params(dead_letters))
+
+
+async def write_shadow(conn: psycopg.AsyncConnection[Any], shadow: Sequence[ShadowRow], drops: Sequence[ShadowDrop]
+                       ) -> None:  # fmt: skip
+    """A shadow's prices of a batch (keyed by shadow version, source and listing) and its drops, in the caller's
+    transaction on a ``prepare_session`` connection."""
+    if shadow:
+        await copy_merge(conn, SHADOWS, shadow)
+    for drop in drops:
+        await conn.execute(INSERT_SHADOW_DROP, [drop.shadow_version, drop.worker, drop.reason])
 
 
 def write_predictions(conn: psycopg.Connection[Any], predictions: Sequence[PredictionRow]) -> None:
-    """The synchronous twin of ``write_batch`` for predictions (batch jobs such as rescore)."""
+    """The synchronous twin of ``write_outputs`` for predictions (batch jobs such as rescore)."""
     with conn.transaction():
-        conn.execute(STAGING_TABLE)
-        with conn.cursor().copy(COPY_STAGING) as copy:
-            copy.set_types(list(STAGING_TYPES))
-            for row in staged_rows(predictions):
+        conn.execute(PREDICTIONS.create)
+        with conn.cursor().copy(PREDICTIONS.copy) as copy:
+            copy.set_types(PREDICTIONS.types)
+            for row in PREDICTIONS.staged(predictions):
                 copy.write_row(row)
-        conn.execute(MERGE_STAGED)
+        conn.execute(PREDICTIONS.merge)

@@ -13,7 +13,7 @@ and the transactions on the output topics. The champion lives in ``training.cham
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import logging
 import time
 
@@ -63,7 +63,8 @@ class ScoringLoop:
         self.sites = SiteTopics.of(settings)  # the operator's listings topic and every site's, by pattern
         self.consumer = listings_consumer(settings)
         self.outputs = outputs_for(settings, self.consumer)
-        self.times, self.store, self.lag_at, self.stored_at = StepTimes(self.metrics), Store(settings), 0.0, 0.0
+        self.times, self.lag_at, self.stored_at = StepTimes(self.metrics), 0.0, 0.0
+        self.store = Store(settings, self.times)
         self.delivery = Delivery(self.outputs, self.consumer, self.metrics, self.times)
         if health is not None:
             health.checks["partitions assigned"] = lambda: self.delivery.held > 0
@@ -106,11 +107,13 @@ class ScoringLoop:
         model, messages = await self.champion.for_batch(), raw_messages(fetched)
         with self.times.step("score"):
             batch = score_batch(model.model, model.version, messages, self.sites)
-        with self.times.step("shadow"):
-            shadow = self.shadow.price(model.version, batch.rows, batch.listings)
-            batch = dataclasses.replace(batch, shadow=shadow, drops=self.shadow.take_drops())
-        with self.times.step("store"):
-            await self.store.store(batch)
+        pending = self.shadow.start(model.version, batch.rows, batch.listings)  # on its thread from now
+        shadow = asyncio.ensure_future(self.shadow.outcome(pending))
+        try:
+            with self.times.step("store"):
+                await self.store.store(batch, shadow)
+        finally:
+            shadow.cancel()  # done by now, unless the store was cancelled (the worker stopping)
         self.stored_at = time.time()
         self.metrics.batch(len(messages), len(batch.rows), batch.dead_letters, produced_times(fetched), self.stored_at)
         for row in batch.dead_letters:

@@ -14,7 +14,7 @@ from pricemyride.errors import InvalidListing
 from pricemyride.events import Prediction
 from pricemyride.listing import Listing
 from pricemyride.parsing import capped, parse_listing
-from pricemyride.storage import DeadLetterRow, PredictionRow, ShadowDrop, ShadowRow
+from pricemyride.storage import DeadLetterRow, PredictionRow
 from pricemyride.topics import SiteTopics
 from pricing.path import Model, price_listings
 
@@ -45,14 +45,12 @@ class Published:
 @dataclass(frozen=True)
 class ScoredBatch:
     """The outcome of one micro-batch: rows to store and events to publish (``rows[i]`` is ``published[i]``, priced
-    from ``listings[i]``); a shadow's prices of the same listings and its drops, stored only (``training.shadow``)."""
+    from ``listings[i]``, which a shadow prices too: ``training.champion.Shadow``)."""
 
     rows: list[PredictionRow]
     published: list[Published]
     dead_letters: list[DeadLetterRow]
     listings: list[Listing] = field(default_factory=list)
-    shadow: list[ShadowRow] = field(default_factory=list)
-    drops: list[ShadowDrop] = field(default_factory=list)
 
     @property
     def predictions(self) -> list[Prediction]:

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from stream_workers.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
-STEPS = ("fetch", "score", "shadow", "store", "publish", "commit")  # shadow: a shadow model's prices (none without
-# one); publish: the batch's outputs and offsets to Kafka (in the background); commit: waiting for the previous's
+STEPS = ("fetch", "score", "shadow", "store", "publish", "commit")  # shadow: waiting for a shadow model's prices
+# (priced on its thread while the champion's rows are stored; within store; none without one); publish: the batch's
+# outputs and offsets to Kafka (in the background); commit: waiting for the previous's
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,29 +12,51 @@ import psycopg
 
 from pricemyride.retry import retried
 from pricemyride.settings import Settings
-from pricemyride.storage import delete_old_dead_letters, write_batch
+from pricemyride.storage import (
+    ShadowDrop,
+    ShadowRow,
+    delete_old_dead_letters,
+    prepare_session,
+    write_outputs,
+    write_shadow,
+)
 from stream_workers.scoring import ScoredBatch
+from stream_workers.steps import StepTimes
 
 log = logging.getLogger(__name__)
+ShadowOutcome = tuple[list[ShadowRow], list[ShadowDrop]]  # a shadow's prices of a batch, and its drops
 PRUNE_EVERY_S = 3600.0  # how often a worker deletes the dead letters past their retention
 
 
 class Store:
     """One connection, opened when first needed and again after a database error."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, times: StepTimes | None = None) -> None:
+        self.settings, self.times = settings, times or StepTimes()
         self.conn: psycopg.AsyncConnection[Any] | None = None
 
-    async def store(self, batch: ScoredBatch) -> None:
-        """Write the batch; on a database error back off and retry — the batch is never dropped."""
+    async def store(self, batch: ScoredBatch, shadow: Awaitable[ShadowOutcome] | None = None) -> None:
+        """Write the batch in one transaction — its predictions and dead letters, then the shadow's prices of it
+        (``shadow``: priced on the shadow's thread meanwhile; awaited again on a retry, so a task or future).
+        On a database error back off and retry: the batch is never dropped."""
 
         async def write() -> None:
-            if self.conn is None or self.conn.closed:
-                self.conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
-            await write_batch(self.conn, batch.rows, batch.dead_letters, batch.shadow, batch.drops)
+            conn = await self.connected()
+            async with conn.transaction():
+                await write_outputs(conn, batch.rows, batch.dead_letters)
+                if shadow is not None:
+                    with self.times.step("shadow"):  # only the wait the champion's rows did not hide
+                        rows, drops = await shadow
+                    await write_shadow(conn, rows, drops)
 
         await retried(write, psycopg.OperationalError, "postgres write", on_failure=self.drop_connection)
+
+    async def connected(self) -> psycopg.AsyncConnection[Any]:
+        if self.conn is None or self.conn.closed:
+            conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
+            await prepare_session(conn)
+            self.conn = conn
+        return self.conn
 
     async def drop_connection(self) -> None:
         if self.conn is not None:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -175,10 +176,29 @@ class Champion:
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A shadow's prices of one batch, being computed on its thread."""
+
+    version: int
+    size: int
+    rows: asyncio.Future[list[ShadowRow]]
+
+
+def shadow_rows(model: LoadedModel, champion: int, rows: Sequence[PredictionRow], listings: Sequence[Listing]
+                ) -> list[ShadowRow]:  # fmt: skip
+    """The shadow's price rows for the listings the champion priced (the usable ones: finite and positive)."""
+    prices = predict_prices(model.model, listings)
+    usable = np.isfinite(prices).all(axis=1) & (prices[:, 0] > 0)
+    priced = zip(rows, np.round(prices, 2).tolist(), usable, strict=True)
+    return [ShadowRow(row.source, row.listing_id, model.version, champion, fair, low, high, row.event_time)
+            for row, (fair, low, high), ok in priced if ok]  # fmt: skip
+
+
 class Shadow:
     """The version scoring in shadow in this worker, if any (``training.shadow``): loaded off the hot path,
     asked about again on every shadow update and registry poll. A shadow that cannot load or raises is
-    dropped — this worker stops using that version and records why (``drops``, stored with the next batch) —
+    dropped — this worker stops using that version and records why (``drops``, stored with the batch) —
     and the champion's path goes on untouched."""
 
     def __init__(self, settings: Settings, metrics: ShadowMetrics | None = None, database_url: str | None = None
@@ -189,6 +209,7 @@ class Shadow:
         self.dropped: set[int] = set()
         self.drops: list[ShadowDrop] = []
         self.lock = asyncio.Lock()
+        self.thread = concurrent.futures.ThreadPoolExecutor(1, "shadow")  # XGBoost lets go of the GIL as it predicts
 
     async def refresh(self, why: str) -> None:
         """Load the recorded shadow if it is new to this worker; let go of one that has ended."""
@@ -227,23 +248,26 @@ class Shadow:
             self.model = None
         self.metrics.shadow(None, dropped=True)
 
-    def price(self, champion: int, rows: Sequence[PredictionRow], listings: Sequence[Listing]) -> list[ShadowRow]:
-        """The shadow's prices for the listings the champion priced (``rows[i]`` is ``listings[i]``); none
-        without a shadow, and none if it raises (it is dropped). One vectorised call, like the champion's."""
+    def start(self, champion: int, rows: Sequence[PredictionRow], listings: Sequence[Listing]) -> Pending | None:
+        """Start pricing the listings the champion priced (``rows[i]`` is ``listings[i]``) on the shadow's own
+        thread, while the event loop stores the champion's rows; none without a shadow. One vectorised call."""
         model = self.model
         if model is None or model.version == champion or not rows:
-            return []
-        try:
-            prices = predict_prices(model.model, listings)
-        except Exception as exc:  # noqa: BLE001 - see drop
-            self.drop(model.version, f"raised on a batch of {len(listings)}: {type(exc).__name__}: {exc}"[:500])
-            return []
-        usable = np.isfinite(prices).all(axis=1) & (prices[:, 0] > 0)
-        priced = zip(rows, np.round(prices, 2).tolist(), usable, strict=True)
-        out = [ShadowRow(row.source, row.listing_id, model.version, champion, fair, low, high, row.event_time)
-               for row, (fair, low, high), ok in priced if ok]  # fmt: skip
-        self.metrics.shadow(model.version, rows=len(out))
-        return out
+            return None
+        future = self.thread.submit(shadow_rows, model, champion, rows, listings)
+        return Pending(model.version, len(listings), asyncio.wrap_future(future))
+
+    async def outcome(self, pending: Pending | None) -> tuple[list[ShadowRow], list[ShadowDrop]]:
+        """The shadow's prices of a batch (none if it raised: it is dropped) and the drops to store with them."""
+        rows: list[ShadowRow] = []
+        if pending is not None:
+            try:
+                rows = await pending.rows
+            except Exception as exc:  # noqa: BLE001 - see drop
+                self.drop(pending.version, f"raised on a batch of {pending.size}: {type(exc).__name__}: {exc}"[:500])
+            else:
+                self.metrics.shadow(pending.version, rows=len(rows))
+        return rows, self.take_drops()
 
     def take_drops(self) -> list[ShadowDrop]:
         drops, self.drops = self.drops, []

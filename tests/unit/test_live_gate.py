@@ -14,7 +14,7 @@ import pytest
 from pricemyride.listing import Listing
 from pricemyride.policy import ShadowPolicy, SourcePolicy
 from pricemyride.settings import Settings
-from pricemyride.storage import PredictionRow
+from pricemyride.storage import PredictionRow, ShadowDrop, ShadowRow
 from training.champion import Shadow
 from training.live_gate import PRICES, band_of, compare_live, decide_live, live_frame
 from training.registry import LoadedModel
@@ -123,23 +123,36 @@ def holder(prices: list[list[float]] | None, version: int = 4) -> Shadow:
     return shadow
 
 
+def priced(shadow: Shadow, champion: int, rows: list[PredictionRow], listings: list[Listing]
+           ) -> tuple[list[ShadowRow], list[ShadowDrop]]:  # fmt: skip
+    """A batch through the holder as the worker sends it: started on the shadow's thread, then its outcome."""
+
+    async def run() -> tuple[list[ShadowRow], list[ShadowDrop]]:
+        return await shadow.outcome(shadow.start(champion, rows, listings))
+
+    return asyncio.run(run())
+
+
 def test_the_shadow_prices_beside_the_champion_and_skips_what_it_cannot_price() -> None:
     rows, listings = rows_and_listings(3)
-    out = holder([[9_000, 8_000, 10_000], [float("nan"), 1, 2], [8_500, 7_000, 9_900]]).price(3, rows, listings)
+    shadow = holder([[9_000, 8_000, 10_000], [float("nan"), 1, 2], [8_500, 7_000, 9_900]])
+    out, drops = priced(shadow, 3, rows, listings)
     assert [(r.listing_id, r.shadow_version, r.champion_version, r.predicted_price) for r in out] == [
         ("l0", 4, 3, 9_000), ("l2", 4, 3, 8_500)]  # fmt: skip
-    assert holder([[1, 1, 1]] * 3, version=3).price(3, rows, listings) == [], "the champion is no shadow of itself"
+    assert drops == []
+    assert holder([[1, 1, 1]] * 3, version=3).start(3, rows, listings) is None, "the champion is no shadow of itself"
 
 
 def test_a_shadow_that_raises_is_dropped_with_its_reason_and_never_raises() -> None:
     rows, listings = rows_and_listings(2)
     shadow = holder(None)
-    assert shadow.price(3, rows, listings) == []
+    out, drops = priced(shadow, 3, rows, listings)
+    assert out == []
     assert shadow.model is None
-    drops = shadow.take_drops()
     assert [(d.shadow_version, "broken shadow" in d.reason) for d in drops] == [(4, True)]
     assert shadow.take_drops() == []
     assert 4 in shadow.dropped
+    assert shadow.start(3, rows, listings) is None, "a dropped shadow prices nothing more"
 
 
 @pytest.mark.parametrize("recorded", [None, 4])
