@@ -277,7 +277,7 @@ def drift_outputs(pool: ConnectionPool, threshold: float) -> tuple[Any, ...]:
 def models_outputs(pool: ConnectionPool, registry: RegistryView) -> tuple[Any, ...]:
     versions = registry.versions()
     counts = queries.version_counts(pool)
-    events = [{**e, "at": figures.stamp(e["at"])} for e in queries.model_events(pool)]
+    events = figures.event_rows(queries.model_events(pool))
     empty = "" if versions else "No model registered yet: run `pricemyride train` (make demo trains one)."
     champion = next((v for v in versions if registry.settings.champion_alias in v.aliases), None)
     slices = figures.slice_rows(registry.slices(champion.run_id)) if champion else []

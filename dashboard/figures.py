@@ -140,6 +140,36 @@ def drift_timeline(
     return figure
 
 
+# What each model_events row means to an analyst: (kind, shadow role, shadow outcome) → the decision it records.
+DECISIONS: Final = {
+    ("promoted", None, None): "promoted",
+    ("rejected", None, None): "rejected offline",
+    ("rolled_back", None, None): "rolled back",
+    ("shadowed", "challenger", None): "passed offline → shadow",
+    ("shadowed", "watch", None): "old champion watches",
+    ("shadow_ended", "challenger", "promoted"): "live gate: better",
+    ("shadow_ended", "challenger", "rejected"): "live gate: rejected",
+    ("shadow_ended", "watch", "kept"): "watch: new one holds",
+    ("shadow_ended", "watch", "rolled_back"): "watch: worse live",
+}
+
+
+def event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Models page's decisions, newest first, each named by what it decided (a shadow that ended some other
+    way — dropped by the workers, replaced — says so)."""
+    return [{"at": stamp(e["at"]), "kind": decision(e), "version": e["version"], "champion": e["champion"],
+             "reason": e["reason"]} for e in events]  # fmt: skip
+
+
+def decision(event: dict[str, Any]) -> str:
+    key = (event["kind"], event.get("role"), event.get("outcome"))
+    if key in DECISIONS:
+        return DECISIONS[key]
+    if event["kind"] == "shadow_ended":
+        return f"shadow ended: {event.get('outcome') or 'unknown'}"
+    return str(event["kind"])
+
+
 def version_rows(versions: list[Any], counts: dict[int, int]) -> list[dict[str, Any]]:
     return [
         {

@@ -59,7 +59,8 @@ SELECT request_id, requested_at, reason, champion_version FROM retrain_requests 
 """
 
 MODEL_EVENTS: Final = """
-SELECT at, kind, version, champion, reason FROM model_events ORDER BY at DESC LIMIT %s
+SELECT at, kind, version, champion, reason, metrics->>'role' AS role, metrics->>'outcome' AS outcome
+FROM model_events ORDER BY at DESC LIMIT %s
 """
 
 VERSION_COUNTS: Final = """

@@ -10,7 +10,9 @@ a stored dead letter (invalid ones, by Kafka coordinate) — ``lost`` and ``dupl
 3. database outage: stop Postgres mid-run, start it again;
 4. broker restart: restart Kafka mid-run; producer and worker recover;
 5. registry trouble: a corrupt version announced, then the MLflow server down when a version is announced;
-6. scale out: two workers share four partitions; one leaves and the other takes over.
+6. scale out: two workers share four partitions; one leaves and the other takes over;
+7. worker crash in shadow: as 2, with a second version scoring in shadow — each listing's shadow price is stored
+   once, in the same transaction as the champion's, and never published.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from pricemyride.topics import read_topic, uncommitted
 from producers.replay import row_event
 from training.model import TrainParams
 from training.promotion import model_update, promote, publish_update, record_event
+from training.shadow import Role, start_shadow
 from training.train import train
 
 log = logging.getLogger("chaos")
@@ -132,7 +135,7 @@ class World:
         os.environ.update(world_env(base, name, folder / name) | registry | overrides)
         self.settings = Settings()
         prepare(self.settings)
-        borrow_champion(self.settings)
+        self.champion = borrow_champion(self.settings)
         self.paths = Paths(self.settings.state_path)
         self.producer_errors = 0
 
@@ -313,9 +316,15 @@ def bad_input(world: World, valid: int, bad: int) -> Outcome:
 
 @timed
 def worker_crash(world: World, n: int, kills: int = 3, scenario: str = "worker crash") -> Outcome:
-    world.produce(valid_events(n, 4, "crash"))
+    outcome = killed_and_restarted(world, Outcome(scenario), n, kills, seed=4)
+    world.stop_workers()
+    return world.audit(outcome)
+
+
+def killed_and_restarted(world: World, outcome: Outcome, n: int, kills: int, seed: int) -> Outcome:
+    """``n`` listings in the topic, the worker SIGKILLed ``kills`` times while it scores them, restarted each time."""
+    world.produce(valid_events(n, seed, "crash"))
     world.start_worker()
-    outcome = Outcome(scenario)
     recoveries = []
     for k in range(1, kills + 1):
         world.wait_rows(n * k // (kills + 1), 300)
@@ -327,7 +336,29 @@ def worker_crash(world: World, n: int, kills: int = 3, scenario: str = "worker c
         recoveries.append(world.wait_progress(before, n, 120) - restarted)
     outcome.recovery_s = round(max(recoveries), 1)
     outcome.checks["all handled in time"] = world.wait_handled(n, 300)
+    return outcome
+
+
+@timed
+def shadow_crash(world: World, n: int, kills: int = 3) -> Outcome:
+    """Issue 27: the worker killed while a second version scores in shadow (as the offline gate starts one)."""
+    if world.champion is None:
+        raise RuntimeError("expected a champion in the shared registry, found none")
+    spare = train(world.settings, None, limit=3000, params=TrainParams(max_rounds=60, seed=7), promote=False).version
+    start_shadow(world.settings, spare, world.champion, Role.CHALLENGER, "chaos: a version in shadow", {})
+    outcome = killed_and_restarted(world, Outcome("worker crash in shadow"), n, kills, seed=9)
     world.stop_workers()
+    shadow = rows(world.settings, "SELECT count(*), count(DISTINCT (source, listing_id)), "
+                                  "count(*) FILTER (WHERE shadow_version <> %s OR champion_version <> %s) "
+                                  "FROM shadow_predictions", [spare, world.champion])[0]  # fmt: skip
+    scored = rows(world.settings, "SELECT count(DISTINCT (source, listing_id)) FROM predictions")[0][0]
+    published = {json.loads(m.value)["model_version"] for m in read_topic(world.settings,
+                                                                        world.settings.predictions_topic)}  # fmt: skip
+    outcome.checks["every scored listing has one shadow price"] = shadow[0] == shadow[1] == scored > 0
+    outcome.checks["shadow rows name the shadow and the champion"] = shadow[2] == 0
+    outcome.checks["only the champion's prices published"] = published == {world.champion}
+    outcome.checks["no shadow dropped"] = rows(world.settings, "SELECT count(*) FROM shadow_drops")[0][0] == 0
+    outcome.notes.append(f"{shadow[0]:,} shadow prices of version {spare} beside version {world.champion}")
     return world.audit(outcome)
 
 

@@ -19,6 +19,7 @@ from infra.chaos import (
     database_outage,
     registry_trouble,
     scale_out,
+    shadow_crash,
     shared_champion,
     worker_crash,
 )
@@ -77,6 +78,7 @@ def main() -> int:
         broker_restart(world("broker"), base, infra, n=count(30_000), rate=1_000),
         registry_trouble(world("registry"), folder, n=count(20_000), rate=1_000),
         scale_out(world("scale"), n=count(40_000), rate=2_000),
+        shadow_crash(world("shadow"), n=count(40_000)),
     ]
     if not args.single_broker_only:
         outcomes += chaos_cluster.run_all(base, folder, world, count)

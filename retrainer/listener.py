@@ -43,6 +43,28 @@ from training.shadow import Role, active_shadow
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 BACKOFF_S = (5.0, 20.0, 60.0)
+PREFECT_WARM = threading.Event()  # clear while ``warm_prefect`` starts Prefect's temporary server
+PREFECT_WARM.set()
+PREFECT_WARM_WAIT_S = 120.0
+
+
+def warm_prefect(settings: Settings) -> None:
+    """In-process flow runs need a Prefect API. With none configured, Prefect starts a temporary server at the
+    first flow run, which made the first retrain after a drift wait ~20 s in demo-drift; started here, when the
+    listener starts, the wait is over before a drift is. A deployment (production) needs none."""
+    try:
+        from prefect.settings import PREFECT_API_URL
+
+        if not settings.retrain_deployment and not PREFECT_API_URL.value():
+            from prefect.client.orchestration import get_client
+
+            with get_client(sync_client=True) as client:  # starts the temporary server, kept for the process
+                client.hello()
+            log.info("prefect: temporary server ready for in-process flow runs")
+    except Exception:  # the first flow run starts it then, or says why it cannot
+        log.exception("prefect: temporary server not started ahead; the first flow run will start it")
+    finally:
+        PREFECT_WARM.set()
 
 
 def retrain_inputs(settings: Settings) -> tuple[list[str], datetime | None]:
@@ -63,6 +85,7 @@ def run_flow(settings: Settings, request: RetrainRequest) -> GateDecision:
                   "request_id": str(request.request_id)}  # fmt: skip
     if settings.retrain_deployment:
         return run_deployed(settings, parameters)
+    PREFECT_WARM.wait(PREFECT_WARM_WAIT_S)  # one temporary server: the warm-up's, not a second of the run's own
     from training.flow import retrain
 
     return retrain(data=files, since=since, margin=settings.promotion_margin, request_id=str(request.request_id))
@@ -204,6 +227,8 @@ def listen(settings: Settings, max_requests: int | None = None) -> int:
     metrics.ALERT_AFTER.set(settings.shadow.alert_s)
     consumer, handled, stop = retrain_consumer(settings), 0, threading.Event()
     threading.Thread(target=watch_shadows, args=(settings, stop), name="live-gate", daemon=True).start()
+    PREFECT_WARM.clear()
+    threading.Thread(target=warm_prefect, args=(settings,), name="prefect-warm-up", daemon=True).start()
     try:
         while max_requests is None or handled < max_requests:
             polled = consumer.poll(timeout_ms=1000)

@@ -17,7 +17,14 @@ def car_groups(frame: pd.DataFrame) -> pd.Series:
     missing, the price and car fields too (``LISTING_KEY``): "ford f-150, no year, no odometer" is many
     cars, not one, and must not move to one side of a split as a block."""
     key, complete, whole = car_keys(frame)
-    return key.fillna("?").agg("|".join, axis=1).where(complete, whole.fillna("?").agg("|".join, axis=1))
+    return joined(key).where(complete, joined(whole))
+
+
+def joined(fields: pd.DataFrame) -> pd.Series:
+    """Each row's fields as one text, "|" between them and "?" for a missing one (column-wise: a row-wise
+    join took 2 s for 18,000 listings, three times in every retrain)."""
+    filled = [fields[c].fillna("?").astype(object) for c in fields.columns]
+    return filled[0].str.cat(filled[1:], sep="|")
 
 
 def split_by_car_and_time(

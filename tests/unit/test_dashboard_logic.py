@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from dashboard.app import form_listing
-from dashboard.figures import dead_letter_rows, reasons_figure, version_counts_figure
+from dashboard.figures import dead_letter_rows, event_rows, reasons_figure, version_counts_figure
 from dashboard.valuation import FORM_ID, listing_from_form
 from pricemyride.listing import Listing
 from pricing.explain import top_factors
@@ -62,3 +62,15 @@ def test_a_senders_json_key_is_drawn_as_text_not_markup() -> None:
     label = figure.data[0].y[0]
     assert "<a" not in label
     assert html.unescape(label) == hostile  # Plotly shows the entities as the characters they stand for
+
+
+def test_model_events_are_named_by_the_decision_they_record() -> None:
+    def event(kind: str, role: str | None = None, outcome: str | None = None) -> dict[str, object]:
+        return {"at": None, "kind": kind, "version": 2, "champion": 1, "reason": "r", "role": role, "outcome": outcome}
+
+    events = [event("shadowed", "challenger"), event("shadow_ended", "challenger", "promoted"), event("promoted"),
+              event("shadowed", "watch"), event("shadow_ended", "watch", "rolled_back"), event("rolled_back"),
+              event("shadow_ended", "challenger", "dropped"), event("rejected")]  # fmt: skip
+    assert [r["kind"] for r in event_rows(events)] == [
+        "passed offline → shadow", "live gate: better", "promoted", "old champion watches", "watch: worse live",
+        "rolled back", "shadow ended: dropped", "rejected offline"]  # fmt: skip
