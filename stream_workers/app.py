@@ -13,7 +13,6 @@ and the transactions on the output topics. The champion lives in ``training.cham
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -107,13 +106,13 @@ class ScoringLoop:
         model, messages = await self.champion.for_batch(), raw_messages(fetched)
         with self.times.step("score"):
             batch = score_batch(model.model, model.version, messages, self.sites)
-        pending = self.shadow.start(model.version, batch.rows, batch.listings)  # on its thread from now
-        shadow = asyncio.ensure_future(self.shadow.outcome(pending))
+        shadow = self.shadow.pending(model.version, batch.rows, batch.listings)  # priced meanwhile, or None
         try:
             with self.times.step("store"):
                 await self.store.store(batch, shadow)
         finally:
-            shadow.cancel()  # done by now, unless the store was cancelled (the worker stopping)
+            if shadow is not None:
+                shadow.cancel()  # done by now, unless the store was cancelled (the worker stopping)
         self.stored_at = time.time()
         self.metrics.batch(len(messages), len(batch.rows), batch.dead_letters, produced_times(fetched), self.stored_at)
         for row in batch.dead_letters:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,9 +34,9 @@ class Store:
         self.settings, self.times = settings, times or StepTimes()
         self.conn: psycopg.AsyncConnection[Any] | None = None
 
-    async def store(self, batch: ScoredBatch, shadow: Awaitable[ShadowOutcome] | None = None) -> None:
+    async def store(self, batch: ScoredBatch, shadow: asyncio.Future[ShadowOutcome] | None = None) -> None:
         """Write the batch in one transaction — its predictions and dead letters, then the shadow's prices of it
-        (``shadow``: priced on the shadow's thread meanwhile; awaited again on a retry, so a task or future).
+        (``shadow``: priced on the shadow's thread meanwhile; a future, so a retry awaits the same outcome).
         On a database error back off and retry: the batch is never dropped."""
 
         async def write() -> None:
@@ -47,14 +46,31 @@ class Store:
                 if shadow is not None:
                     with self.times.step("shadow"):  # only the wait the champion's rows did not hide
                         rows, drops = await shadow
-                    await write_shadow(conn, rows, drops)
+                    await self.store_shadow(conn, rows, drops)
 
         await retried(write, psycopg.OperationalError, "postgres write", on_failure=self.drop_connection)
+
+    async def store_shadow(self, conn: psycopg.AsyncConnection[Any], rows: list[ShadowRow], drops: list[ShadowDrop]
+                           ) -> None:  # fmt: skip
+        """In a savepoint: shadow rows the database refuses are logged and left out, and never hold back the
+        champion's (a refusal would come back with every redelivery of the batch). A lost connection is retried."""
+        try:
+            async with conn.transaction():
+                await write_shadow(conn, rows, drops)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            log.error("shadow prices of a batch not stored (%d rows, %d drops): %s: %s", len(rows), len(drops),
+                      type(exc).__name__, str(exc)[:200])  # fmt: skip
 
     async def connected(self) -> psycopg.AsyncConnection[Any]:
         if self.conn is None or self.conn.closed:
             conn = await psycopg.AsyncConnection.connect(self.settings.database_url.get_secret_value())
-            await prepare_session(conn)
+            try:
+                await prepare_session(conn)
+            except BaseException:
+                await conn.close()
+                raise
             self.conn = conn
         return self.conn
 

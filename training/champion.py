@@ -265,9 +265,18 @@ class Shadow:
                 rows = await pending.rows
             except Exception as exc:  # noqa: BLE001 - see drop
                 self.drop(pending.version, f"raised on a batch of {pending.size}: {type(exc).__name__}: {exc}"[:500])
-            else:
-                self.metrics.shadow(pending.version, rows=len(rows))
+            else:  # the version in use now: a refresh may have ended this one while the batch was priced
+                self.metrics.shadow(self.model.version if self.model else None, rows=len(rows))
         return rows, self.take_drops()
+
+    def pending(self, champion: int, rows: Sequence[PredictionRow], listings: Sequence[Listing]
+                ) -> asyncio.Task[tuple[list[ShadowRow], list[ShadowDrop]]] | None:  # fmt: skip
+        """What the batch's transaction stores for the shadow, as a task (started now, on the shadow's thread;
+        a task, so a retried transaction awaits the same outcome again); none without prices or drops to store."""
+        started = self.start(champion, rows, listings)
+        if started is None and not self.drops:
+            return None
+        return asyncio.ensure_future(self.outcome(started))
 
     def take_drops(self) -> list[ShadowDrop]:
         drops, self.drops = self.drops, []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -59,3 +59,48 @@ def sigterm_and_wait(pid: int, sleep: Any) -> None:
 
     os.kill(pid, signal.SIGTERM)
     sleep(5)  # the handler raises before this returns
+
+
+class FakeClient:
+    hellos: ClassVar[list[str]] = []
+
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def hello(self) -> None:
+        FakeClient.hellos.append("hello")
+
+
+@pytest.mark.parametrize(("deployment", "api_url", "started"), [("", "", True), ("retrain/prod", "", False),
+                                                                ("", "http://prefect:4200/api", False)])  # fmt: skip
+def test_the_temporary_prefect_server_is_started_ahead_only_for_in_process_runs(
+    monkeypatch: pytest.MonkeyPatch, deployment: str, api_url: str, started: bool
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from pricemyride.settings import Settings
+    from retrainer import listener
+
+    FakeClient.hellos = []
+    monkeypatch.setattr("prefect.client.orchestration.get_client", lambda sync_client: FakeClient())
+    listener.PREFECT_WARM.clear()
+    with temporary_settings({PREFECT_API_URL: api_url or None}):
+        listener.warm_prefect(Settings(retrain_deployment=deployment))
+    assert FakeClient.hellos == (["hello"] if started else [])
+    assert listener.PREFECT_WARM.is_set(), "flow runs never wait for a warm-up that is over"
+
+
+def test_a_warm_up_that_fails_lets_flow_runs_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pricemyride.settings import Settings
+    from retrainer import listener
+
+    def broken(sync_client: bool) -> FakeClient:
+        raise OSError("no port free")
+
+    monkeypatch.setattr("prefect.client.orchestration.get_client", broken)
+    listener.PREFECT_WARM.clear()
+    listener.warm_prefect(Settings(retrain_deployment=""))
+    assert listener.PREFECT_WARM.is_set()

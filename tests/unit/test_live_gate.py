@@ -15,7 +15,7 @@ from pricemyride.listing import Listing
 from pricemyride.policy import ShadowPolicy, SourcePolicy
 from pricemyride.settings import Settings
 from pricemyride.storage import PredictionRow, ShadowDrop, ShadowRow
-from training.champion import Shadow
+from training.champion import WORKER_ID, Shadow
 from training.live_gate import PRICES, band_of, compare_live, decide_live, live_frame
 from training.registry import LoadedModel
 
@@ -168,3 +168,16 @@ def test_a_dropped_version_is_not_loaded_again_and_an_ended_shadow_is_let_go(
     shadow.dropped.add(4)
     asyncio.run(shadow.refresh("test"))
     assert shadow.model is None
+
+
+def test_a_batch_without_a_shadow_or_drops_stores_nothing_for_it_and_a_drop_is_stored_with_the_next() -> None:
+    rows, listings = rows_and_listings(2)
+    shadow = Shadow(Settings())
+
+    async def run() -> tuple[list[ShadowRow], list[ShadowDrop]] | None:
+        assert shadow.pending(3, rows, listings) is None, "no shadow, no drop: no task in the batch's way"
+        shadow.drop(4, "could not load: broken pickle")
+        task = shadow.pending(3, rows, listings)
+        return None if task is None else await task
+
+    assert asyncio.run(run()) == ([], [ShadowDrop(4, WORKER_ID, "could not load: broken pickle")])
