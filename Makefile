@@ -15,6 +15,9 @@ CASES ?= 100000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# A temporary Prefect server (a flow called in-process) gets 20 s to start by default: not always enough on a busy
+# 2-core machine (a CI run timed out there)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 .PHONY: help install system up down status demo demo-drift bench chaos fuzz audit test test-unit test-e2e test-integration lint format schema train evaluate tune share-choice clean
 
 help: ## list the targets
@@ -54,6 +57,7 @@ bench: up ## benchmarks on the real broker and database → reports/bench.{json,
 	@$(PY) -m benchmarks.run
 
 chaos: up ## failure scenarios (bad input, crashes, outages, registry, scale-out) → reports/reliability.{json,md}
+	@$(PY) -m pytest -m long tests/integration
 	@$(PY) -m infra.chaos_run
 
 fuzz: install ## fuzz the worker's scoring step with a real model, CASES (100,000) → reports/fuzz.log
@@ -63,8 +67,11 @@ fuzz: install ## fuzz the worker's scoring step with a real model, CASES (100,00
 audit: install ## known vulnerabilities in the image's packages (pip-audit over requirements.prod.lock; needs PyPI's per-version JSON or OSV)
 	@$(VENV)/bin/uv tool run --quiet pip-audit==2.10.1 -r requirements.prod.lock --disable-pip --progress-spinner off
 
+# Unit and model tests need no services and run on both cores (pytest-xdist: 3 min → under 2); the integration
+# and browser tests share one broker, database and registry and run one at a time after them.
 test: up ## run every test against the real broker, database and registry
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n 2 tests/unit tests/model
+	@$(PY) -m pytest tests/integration tests/e2e
 
 test-e2e: up ## dashboard tests in headless Chromium over a seeded database (screenshots: test-artifacts/e2e)
 	@$(PY) -m pytest tests/e2e
@@ -73,7 +80,7 @@ test-integration: up ## integration tests against the real broker, database, reg
 	@$(PY) -m pytest tests/integration
 
 test-unit: install ## unit tests only (no services)
-	@$(PY) -m pytest tests/unit
+	@$(PY) -m pytest -n 2 tests/unit
 
 lint: install ## ruff + mypy + import-linter's layer contracts (never modifies)
 	@$(VENV)/bin/ruff check .

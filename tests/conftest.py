@@ -13,6 +13,9 @@ from infra.harness import free_port, world_env
 from pricemyride.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# A flow called in-process starts a temporary Prefect server, given 20 s by default: a busy 2-core CI machine
+# once needed more (the Makefile sets the same)
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @pytest.fixture(scope="session")

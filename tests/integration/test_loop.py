@@ -133,6 +133,7 @@ def test_drift_triggers_retrain_promotion_and_hot_swap(world: Settings, data_dir
     assert mae_new < mae_old, f"realized MAE after the swap {mae_new:.0f} vs the old champion's {mae_old:.0f}"
 
 
+@pytest.mark.long  # `make chaos`; make test keeps the drift case above (and test_monitoring's same-data case)
 def test_no_drift_control_requests_no_retrain(world: Settings, data_dir: Path, tmp_path: Path) -> None:
     frame = read_listings_file(data_dir / "craigslist_2021.csv").sample(frac=1.0, random_state=7)
     half = len(frame) // 2

@@ -81,6 +81,7 @@ def test_a_database_outage_is_waited_out(world: chaos.World, base: Settings) -> 
     assert outcome.recovery_s is not None
 
 
+@pytest.mark.long  # `make chaos`; make test's broker fault is the cluster's leader kill (test_cluster)
 def test_a_broker_restart_is_recovered_from(world: chaos.World, base: Settings) -> None:
     outcome = chaos.broker_restart(world, base, Paths(base.state_path), n=3_000, rate=500)
     assert_exactly_once(outcome)

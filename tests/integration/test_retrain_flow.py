@@ -26,14 +26,14 @@ def test_retrain_promotes_a_first_model_then_gates_a_challenger(
 ) -> None:
     files = [str(data_dir / "craigslist_2020.csv")]
     started = datetime.now(UTC)
-    first = retrain(data=files, max_rounds=150)
+    first = retrain(data=files, max_rounds=50)
     assert first.promote is True
     assert events(own_registry, first.challenger, started) == [("promoted", "no champion this code can run")]
 
     # The same data again cannot beat the champion by 50% (the margin from PRICEMYRIDE_PROMOTION_MARGIN):
     # rejected, with the reason recorded.
     monkeypatch.setenv("PRICEMYRIDE_PROMOTION_MARGIN", "0.5")
-    second = retrain(data=files, max_rounds=150)
+    second = retrain(data=files, max_rounds=50)
     assert second.promote is False
     assert second.champion == first.challenger
     ((kind, reason),) = events(own_registry, second.challenger, started)

@@ -15,7 +15,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
-from infra.services import Paths, superuser_socket
+from infra.services import Paths, bootstrap_roles, superuser_socket
+from monitoring import market
 from pricemyride.settings import Settings
 from pricemyride.storage import (
     PRUNE_LOCK,
@@ -148,10 +149,12 @@ ROLES = ("owner", "writer", "trainer", "reader", "mlflow")
 
 
 @pytest.fixture(scope="module")
-def production_roles(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def production_roles(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Compose's database layout on the real server: deploy/postgres-init.sh run as the superuser (twice: it
     is idempotent, and running it again is how a password is rotated), then `prepare`'s schema as the owner.
-    Returns each role's URL to a database of this test's own."""
+    Yields each role's URL to a database of this test's own. Roles are the server's, not the database's: the
+    reader role is the dev stack's too, so its dev password is put back afterwards (the browser tests that
+    run later sign in with it)."""
     secrets_dir = tmp_path_factory.mktemp("secrets")
     passwords = {role: secrets.token_urlsafe(16) for role in ROLES}
     for role, password in passwords.items():
@@ -184,7 +187,10 @@ def production_roles(settings: Settings, tmp_path_factory: pytest.TempPathFactor
     }
     with psycopg.connect(urls["owner"]) as conn:
         create_schema(conn)
-    return urls
+    try:
+        yield urls
+    finally:
+        bootstrap_roles(settings, sockdir, port)
 
 
 def test_no_production_role_is_a_superuser_or_makes_roles_or_databases(
@@ -222,6 +228,8 @@ def test_the_writer_does_what_workers_and_the_monitor_do_and_nothing_else(produc
             "RETURNING id"
         )
         conn.commit()
+        assert market.refresh(conn) is not None  # the monitor keeps the market rollups as the writer
+        assert conn.execute("SELECT count(*) FROM market_cells WHERE segment = 'all'").fetchone() == (2,)
         for refused in (
             "INSERT INTO model_events (kind, version, reason) VALUES ('promoted', 9, 'forged')",
             "DELETE FROM predictions",
