@@ -104,6 +104,12 @@ async def find(pool: AsyncConnectionPool, listing: Listing, site: str, count: in
         return []
     async with pool.connection() as conn:
         rows = await (await conn.execute(built[0], built[1])).fetchall()
+    return picked(rows, listing, site, count)
+
+
+def picked(rows: list[tuple[Any, ...]], listing: Listing, site: str, count: int) -> list[Comparable]:
+    """The first ``count`` of the ranked rows, one per stored listing, the listing itself left out (the
+    dashboard's look-up runs the same query on its own pool and picks with this too)."""
     found: dict[tuple[str, str], Comparable] = {}
     for row in rows:
         if (row[0], row[1]) not in found and (site, listing.id) != (row[0], row[1]):

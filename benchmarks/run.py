@@ -5,7 +5,8 @@
   per-message baseline in the same run, latency at 1,000 and 5,000 listings/s, memory and CPU, and
   conservation (lost, duplicated) in every run;
 - pricing (benchmarks/pricing.py): µs per listing of the pricing path against a point-price baseline;
-- dashboard: each page's refresh on 1,000,000 prediction rows against a 10,000-row baseline;
+- dashboard: each page's refresh on 1,000,000 and 5,000,000 prediction rows against a 10,000-row baseline,
+  and the market rollups' refresh;
 - api (benchmarks/api.py): the served valuation API under open-loop HTTP load over 1,000,000 stored
   predictions (baseline: 10,000), batches of 100, and the comparables query from 10,000 to 1,000,000 rows.
 
@@ -164,7 +165,12 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--naive-listings", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dashboard-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--dashboard-rows",
+        type=lambda t: tuple(int(x) for x in t.split(",")),
+        default=(1_000_000, 5_000_000),
+        help="stored predictions for the dashboard runs (each against a 10,000-row baseline)",
+    )
     parser.add_argument(
         "--api-rows",
         type=lambda t: tuple(int(x) for x in t.split(",")),
@@ -175,7 +181,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--only", choices=["stream", "pricing", "dashboard", "api", "metrics-latency", "guarantees",
                                            "shadow"],
                         help="one part (default: all but metrics-latency, which writes its own report; "
-                             "guarantees and api update their section of an existing bench report)")  # fmt: skip
+                             "guarantees, api, shadow, dashboard: their section only)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     return parser.parse_args()
 
@@ -315,7 +321,7 @@ def main() -> int:
         run_guarantees(args, base, folder, stamp, report)
     if args.only in (None, "shadow"):
         report["shadow"] = run_shadow(args, bench_of(base, folder, stamp), folder)
-    if args.only in ("guarantees", "api", "shadow") and (args.out_dir / "bench.json").exists():
+    if args.only in ("guarantees", "api", "shadow", "dashboard") and (args.out_dir / "bench.json").exists():
         report = json.loads((args.out_dir / "bench.json").read_text()) | {args.only: report[args.only]}
     write_report(args.out_dir, report)
     audited = [

@@ -37,12 +37,17 @@ def empty(figure: go.Figure, text: str) -> go.Figure:
     return figure
 
 
+def car(row: dict[str, Any]) -> str:
+    """Year, make and model as far as the listing gives them."""
+    return " ".join(str(row[k]) for k in ("year", "manufacturer", "make", "model") if row.get(k)) or "(not given)"
+
+
 def prediction_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "scored_at": stamp(r["scored_at"]),
             "source": r.get("source") or "—",
-            "car": " ".join(str(r[k]) for k in ("year", "manufacturer", "model") if r.get(k)) or "(not given)",
+            "car": car(r),
             "odometer": "—" if r["odometer"] is None else f"{float(r['odometer']):,.0f}",
             "state": (r["state"] or "—").upper(),
             "asking_price": money(r["asking_price"]),
@@ -99,6 +104,11 @@ def event_marks(requests: list[dict[str, Any]], events: list[dict[str, Any]], ro
     (dashed green). Built as plain shape dicts in one go: plotly's add_vline is slow per call."""
     marks = [(r["requested_at"], "dot", ORANGE) for r in requests]
     marks += [(e["at"], "dash", GREEN) for e in events if e["kind"] == "promoted"]
+    return vertical_lines(marks, rows)
+
+
+def vertical_lines(marks: list[tuple[Any, str, str]], rows: int) -> list[dict[str, Any]]:
+    """A line across each of ``rows`` stacked subplots at every (x, dash, colour) mark."""
     return [
         {"type": "line", "x0": at, "x1": at, "y0": 0, "y1": 1, "xref": "x" if row == 1 else f"x{row}",
          "yref": "y domain" if row == 1 else f"y{row} domain", "line": {"dash": dash, "color": color, "width": 1.5}}
@@ -140,34 +150,31 @@ def drift_timeline(
     return figure
 
 
-# What each model_events row means to an analyst: (kind, shadow role, shadow outcome) → the decision it records.
-DECISIONS: Final = {
-    ("promoted", None, None): "promoted",
-    ("rejected", None, None): "rejected offline",
-    ("rolled_back", None, None): "rolled back",
-    ("shadowed", "challenger", None): "passed offline → shadow",
-    ("shadowed", "watch", None): "old champion watches",
-    ("shadow_ended", "challenger", "promoted"): "live gate: better",
-    ("shadow_ended", "challenger", "rejected"): "live gate: rejected",
-    ("shadow_ended", "watch", "kept"): "watch: new one holds",
-    ("shadow_ended", "watch", "rolled_back"): "watch: worse live",
-}
+# A shadow's end, where no decision row says it already (promoted, rejected and rolled back have their own rows).
+SHADOW_ENDS: Final = {"kept": "watch: new one holds", "dropped": "shadow dropped", "replaced": "shadow replaced"}
 
 
 def event_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Models page's decisions, newest first, each named by what it decided (a shadow that ended some other
-    way — dropped by the workers, replaced — says so)."""
-    return [{"at": stamp(e["at"]), "kind": decision(e), "version": e["version"], "champion": e["champion"],
-             "reason": e["reason"]} for e in events]  # fmt: skip
+    """The Models page's decisions, newest first, each named by what it decided and at which gate; a shadow's end
+    is left out where the decision row that follows it says the same."""
+    named = ((e, decision(e)) for e in events)
+    return [{"at": stamp(e["at"]), "kind": kind, "version": e["version"], "champion": e["champion"],
+             "reason": e["reason"]} for e, kind in named if kind is not None]  # fmt: skip
 
 
-def decision(event: dict[str, Any]) -> str:
-    key = (event["kind"], event.get("role"), event.get("outcome"))
-    if key in DECISIONS:
-        return DECISIONS[key]
-    if event["kind"] == "shadow_ended":
-        return f"shadow ended: {event.get('outcome') or 'unknown'}"
-    return str(event["kind"])
+def decision(event: dict[str, Any]) -> str | None:
+    """``model_events`` kind, the shadow's role and outcome, and whether the live gate decided → its name."""
+    kind, role, outcome, live = (event.get(k) for k in ("kind", "role", "outcome", "live"))
+    if kind == "shadow_ended":
+        decided = outcome in ("promoted", "rejected", "rolled_back")
+        return None if decided else SHADOW_ENDS.get(str(outcome), f"shadow {outcome}")
+    if kind == "shadowed":
+        return "old champion watches" if role == "watch" else "passed offline → shadow"
+    if kind == "promoted":
+        return "promoted back" if role == "watch" else "promoted live" if live else "promoted"
+    if kind == "rejected":
+        return "rejected live" if live else "rejected"
+    return "rolled back" if kind == "rolled_back" else str(kind)
 
 
 def version_rows(versions: list[Any], counts: dict[int, int]) -> list[dict[str, Any]]:

@@ -35,6 +35,8 @@ REQUEST_SECONDS = Histogram(f"{PREFIX}dashboard_request_seconds", "Seconds to an
 def route_class(path: str) -> str:
     if path.startswith("/_dash-update-component"):
         return "callback"
+    if path.startswith("/export/"):
+        return "export"
     if path.startswith(("/assets/", "/_dash-component-suites/", "/_favicon")):
         return "asset"
     if path.startswith("/_dash-") or path.startswith("/_reload-hash"):

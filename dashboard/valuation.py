@@ -29,6 +29,14 @@ class Valuation:
     factors: list[Factor]
 
 
+def form_listing(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values → listing fields: a picked date becomes midnight UTC of that day."""
+    out = dict(values)
+    if out.get("posting_date"):
+        out["posting_date"] = datetime.fromisoformat(str(out["posting_date"])[:10]).replace(tzinfo=UTC).isoformat()
+    return out
+
+
 def listing_from_form(values: dict[str, Any]) -> Listing | dict[str, str]:
     """A Listing from the form's values (blank = not given); or, per field, why it is invalid."""
     given = {k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}

@@ -4,6 +4,9 @@ Run it with ``python -m monitoring worker -l info``. Each window is computed off
 thread runs Evidently), written to Postgres (``drift_windows`` + ``drift_features``), and when the
 policy fires for a new drift episode one ``RetrainRequest`` goes to ``retrain-requests``.
 
+The same process keeps the analysts' market rollups (``monitoring.market``) every
+``PRICEMYRIDE_MARKET_REFRESH_S``, on a thread, from the stored predictions.
+
 Predictions are read with ``isolation_level=read_committed`` (only what the workers' transactions
 committed), by an aiokafka consumer in the monitor's group: faust's own consumer reads committed records
 only when the app itself runs exactly-once transactions. A window's offsets are committed once it is recorded.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,6 +35,7 @@ from pydantic import ValidationError
 
 from monitoring import metrics
 from monitoring.drift import Episode, WindowResult, compute_window
+from monitoring.market import refresh_market
 from pricemyride.events import Prediction, RetrainRequest
 from pricemyride.faustapp import faust_app
 from pricemyride.kafka import aiokafka_options
@@ -267,6 +272,19 @@ def judged(policy: DriftPolicy, ref: Reference, batch: list[Prediction]) -> Wind
         return None
 
 
+def fold_market(settings: Settings) -> None:
+    """One market rollup refresh (``monitoring.market``); a failure is logged and counted, never a stopped monitor
+    (the next refresh folds in what this one missed)."""
+    try:
+        done = refresh_market(settings.database_url.get_secret_value())
+    except Exception:  # the rollups must never stop the drift monitor
+        log.exception("market rollups not refreshed; the next refresh tries again")
+        metrics.market_failed()
+        return
+    if done is not None:
+        metrics.market(done.seconds, time.time())
+
+
 def create_monitor_app(settings: Settings) -> faust.App:
     """Build the drift worker's faust app from settings (the policy is ``settings.drift``); wire its tasks."""
     app = faust_app(settings, "monitor", value_serializer="raw", key_serializer="raw", producer_acks=-1,
@@ -279,6 +297,12 @@ def create_monitor_app(settings: Settings) -> faust.App:
     @app.task
     async def serve_metrics() -> None:
         serve_or_exit(settings, "monitor", health)
+
+    @app.task
+    async def refresh_market_rollups() -> None:  # at start, then every PRICEMYRIDE_MARKET_REFRESH_S after each
+        while True:
+            await asyncio.get_running_loop().run_in_executor(None, fold_market, settings)
+            await asyncio.sleep(settings.market_refresh_s)
 
     @app.task
     async def monitor_predictions() -> None:

@@ -20,6 +20,9 @@ SKIPPED = Counter(
     f"{PREFIX}drift_skipped_predictions_total",
     "Records on the predictions topic the monitor skipped: not a Prediction, or in a window it could not compute.",
 )
+MARKET_REFRESHED = Gauge(f"{PREFIX}market_refreshed_timestamp_seconds", "When the market rollups were last refreshed.")
+MARKET_SECONDS = Gauge(f"{PREFIX}market_refresh_seconds", "How long the last market rollup refresh took.")
+MARKET_FAILURES = Counter(f"{PREFIX}market_refresh_failures_total", "Market rollup refreshes that failed (logged).")
 REFERENCE = Gauge(f"{PREFIX}drift_reference_version", "The champion version windows are compared against (0: none).")
 
 for each in ("true", "false"):
@@ -43,3 +46,12 @@ def window(result: WindowResult, version: int, requested: bool) -> None:
 
 def skipped(count: int = 1) -> None:
     SKIPPED.inc(count)
+
+
+def market(seconds: float, at: float) -> None:
+    MARKET_SECONDS.set(seconds)
+    MARKET_REFRESHED.set(at)
+
+
+def market_failed() -> None:
+    MARKET_FAILURES.inc()

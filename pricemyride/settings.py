@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     dead_letter_retention_days: float = Field(
         30.0, gt=0, description="Dead letters older than this are deleted from Postgres (workers check hourly)."
     )
+    market_refresh_s: float = Field(
+        60.0, ge=1, description="The drift monitor folds newly stored valuations into the market rollups this often."
+    )
 
     # Drift monitoring: what is compared, how windows are cut, when a retrain is requested (PRICEMYRIDE_DRIFT_*).
     drift: DriftPolicy = Field(default_factory=DriftPolicy)

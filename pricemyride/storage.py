@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from operator import attrgetter
 from typing import Any, Final, Protocol, TypeVar
 
@@ -180,6 +181,73 @@ CREATE INDEX IF NOT EXISTS dead_letters_failed_at ON dead_letters (failed_at DES
 -- costs every stored row ~6 µs of the workers' store step (a second, by make alone, was dropped for that).
 CREATE INDEX IF NOT EXISTS predictions_comparables ON predictions ({MAKE}, {FAMILY}, {YEAR} DESC, scored_at DESC);
 
+-- The analysts' market (``monitoring.market``): each listing's latest valuation in a narrow row, and rollups of
+-- them per day and week, per segment, recomputed for the periods that received valuations since the last
+-- refresh (the drift monitor, every PRICEMYRIDE_MARKET_REFRESH_S). The Market page reads market_cells only.
+CREATE TABLE IF NOT EXISTS market_listings (
+    source          text             NOT NULL,
+    listing_id      text             NOT NULL,
+    posted_on       date,                      -- the site's posting date (UTC day), when it gave one
+    arrived_on      date             NOT NULL, -- the day the listing reached the stream (UTC)
+    make            text,
+    family          text,                      -- the model's first word, as the comparables read it
+    model           text,
+    year            integer,
+    odometer        double precision,
+    body            text,
+    state           text,
+    asking_price    double precision,          -- only where it would be a training label
+    predicted_price double precision NOT NULL,
+    price_low       double precision NOT NULL,
+    price_high      double precision NOT NULL,
+    discount        double precision,          -- (fair − asking) ÷ fair: the deal finder's order
+    deal_rating     text,
+    model_version   integer          NOT NULL,
+    scored_at       timestamptz      NOT NULL,
+    PRIMARY KEY (source, listing_id)
+);
+CREATE INDEX IF NOT EXISTS market_listings_posted ON market_listings (posted_on);
+CREATE INDEX IF NOT EXISTS market_listings_arrived ON market_listings (arrived_on);
+CREATE INDEX IF NOT EXISTS market_listings_deals ON market_listings (discount DESC) WHERE discount IS NOT NULL;
+CREATE INDEX IF NOT EXISTS market_listings_make_deals ON market_listings (make, discount DESC)
+    WHERE discount IS NOT NULL;
+CREATE INDEX IF NOT EXISTS market_listings_model_deals ON market_listings (make, family, discount DESC)
+    WHERE discount IS NOT NULL;  -- a make and model chosen: read that model's listings only, best first
+CREATE TABLE IF NOT EXISTS market_cells (
+    axis          text             NOT NULL CHECK (axis IN ('posted', 'arrived')),
+    segment       text             NOT NULL CHECK (segment IN ('all', 'make', 'model', 'type', 'state')),
+    value         text             NOT NULL,   -- '' for the whole market
+    period_kind   text             NOT NULL CHECK (period_kind IN ('day', 'week')),
+    period        date             NOT NULL,   -- the day, or the Monday of the week
+    listings      integer          NOT NULL,
+    priced        integer          NOT NULL,   -- of them with an asking price
+    retention     double precision,            -- median asking ÷ fair price
+    asking_median double precision,
+    fair_median   double precision,
+    great         integer          NOT NULL,
+    good          integer          NOT NULL,
+    fair          integer          NOT NULL,
+    high          integer          NOT NULL,
+    overpriced    integer          NOT NULL,
+    unsure        integer          NOT NULL,   -- not enough information
+    model_version integer          NOT NULL,   -- the version that valued most of them
+    PRIMARY KEY (axis, segment, value, period_kind, period)
+);
+-- Stored predictions per model version, counted at each refresh (a count of the whole table costs ~0.1 s per
+-- million rows: too much for every page refresh, cheap once a minute). The Live and Models pages read it.
+CREATE TABLE IF NOT EXISTS market_versions (
+    model_version integer PRIMARY KEY,
+    predictions   bigint  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS market_refresh (
+    one           boolean          PRIMARY KEY DEFAULT true CHECK (one),
+    scored_through timestamptz     NOT NULL,   -- valuations scored up to here are folded in
+    refreshed_at  timestamptz      NOT NULL,
+    seconds       double precision NOT NULL,   -- how long the last refresh took
+    listings      integer          NOT NULL,   -- valuations it folded in
+    periods       integer          NOT NULL    -- (axis, kind, period) cells it recomputed
+);
+
 -- The valuation API's keys (``api.keys``): one row per key a site was given; only its hash is kept.
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id      text        PRIMARY KEY,
@@ -206,6 +274,8 @@ BEGIN
         GRANT SELECT ON model_events TO {WRITER_ROLE};
         GRANT SELECT, INSERT, UPDATE ON shadow_predictions TO {WRITER_ROLE};
         GRANT INSERT ON shadow_drops TO {WRITER_ROLE};
+        GRANT SELECT, INSERT, UPDATE, DELETE ON market_listings, market_cells, market_versions, market_refresh
+            TO {WRITER_ROLE};
         GRANT USAGE ON SEQUENCE drift_windows_id_seq TO {WRITER_ROLE};
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{TRAINER_ROLE}') THEN
@@ -242,26 +312,27 @@ class Staging:
     """How rows of one dataclass are written: binary COPY into a per-session temporary table, then one merge into
     ``table`` keyed by ``key`` (a replayed event changes nothing; a newer one of the same key replaces it). The
     SQL is derived from the row type's fields — each names its COPY type in ``metadata["copy"]`` — so it is
-    written once for every table stored this way."""
+    written once for every table stored this way. The table has ``event_time`` and ``stored_at`` columns; the
+    row type and the key have two fields or more (``attrgetter`` gives a tuple then)."""
 
     table: str
     row: type
     key: tuple[str, ...]
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self.row))
 
-    @property
+    @cached_property
     def types(self) -> list[str]:
         return [f.metadata["copy"] for f in fields(self.row)]
 
-    @property
+    @cached_property
     def create(self) -> str:
         typed = ", ".join(f"{c} {t}" for c, t in zip(self.columns, self.types, strict=True))
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.table}_staging ({typed}) ON COMMIT DELETE ROWS"
 
-    @property
+    @cached_property
     def copy(self) -> str:
         return f"COPY {self.table}_staging ({', '.join(self.columns)}) FROM STDIN (FORMAT BINARY)"
 
@@ -270,7 +341,7 @@ class Staging:
         values, key = attrgetter(*self.columns), attrgetter(*self.key)
         return [values(row) for row in newest_per_key(rows, key)]
 
-    @property
+    @cached_property
     def merge(self) -> str:
         """Built from the row type's field names only (no outside text): S608 does not apply."""
         selected = ", ".join(f.name + f.metadata.get("cast", "") for f in fields(self.row))
@@ -286,8 +357,6 @@ WHERE EXCLUDED.event_time > {self.table}.event_time
 
 
 PREDICTIONS: Final = Staging("predictions", PredictionRow, ("source", "listing_id", "model_version"))
-PREDICTION_COLUMNS: Final = PREDICTIONS.columns
-STAGING_TYPES: Final = tuple(PREDICTIONS.types)  # binary COPY types, in PREDICTION_COLUMNS order
 
 INSERT_DEAD_LETTERS: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, payload, reason, failed_at, payload_bytes)
@@ -364,21 +433,10 @@ def newest_per_key(rows: Sequence[Row], key: Callable[[Row], tuple[Any, ...]]) -
     return list(newest.values())
 
 
-def latest_per_listing(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
-    """The newest event per (source, listing, version)."""
-    return newest_per_key(rows, lambda r: (r.source, r.listing_id, r.model_version))
-
-
 def _columns(rows: Sequence[Any]) -> list[list[Any]]:
     """Row dataclasses → one list per field, in declaration order (the ``unnest`` parameters)."""
     names = [f.name for f in fields(rows[0])] if rows else []
     return [[getattr(row, name) for row in rows] for name in names]
-
-
-def staged_rows(rows: Sequence[PredictionRow]) -> list[tuple[Any, ...]]:
-    """The predictions to COPY: the newest per (source, listing, version), as tuples in ``PREDICTION_COLUMNS``
-    order."""
-    return PREDICTIONS.staged(rows)
 
 
 def dead_letter_params(rows: Sequence[DeadLetterRow]) -> list[list[Any]]:

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from monitoring import market
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
 from tests.conftest import isolated_env
@@ -31,6 +32,7 @@ from tests.integration.test_prefect_deployment import answers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+DOWNLOADS = ARTIFACTS / "downloads"  # what the exports' links download
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # This machine's closed network: no background traffic, no sandbox as root, fresh profile per run.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -63,8 +65,45 @@ def prediction_rows(version: int, count: int, now: datetime, start: int) -> list
     return rows
 
 
-def seed(settings: Settings, v1_rows: int, v2_rows: int) -> tuple[dict[str, int], tuple[str, ...], str]:
-    now = datetime.now(UTC)
+MARKET_WEEKS, MARKET_SURGE_WEEK = 8, 4  # posted weekly from MARKET_START; v2 values the surge weeks
+MARKET_START = datetime(2021, 3, 1, 12, tzinfo=UTC)  # a Monday
+MARKET_FAIR = {"toyota": 20_000.0, "ford": 30_000.0}
+
+
+def market_rows(now: datetime) -> list[tuple[Any, ...]]:
+    """Two listings a day for eight weeks (a Toyota sedan in California, a Ford pickup in Texas): asked at 0.9 of
+    the fair price and rated good for four weeks by v1, then at 1.2 and rated high by v2 (the surge)."""
+    rows = []
+    for day in range(7 * MARKET_WEEKS):
+        surge = day >= 7 * MARKET_SURGE_WEEK
+        for make, model, body, state in (("toyota", "camry", "sedan", "ca"), ("ford", "f-150", "pickup", "tx")):
+            fair, posted = MARKET_FAIR[make], MARKET_START + timedelta(days=day)
+            asking = fair * (1.2 if surge else 0.9)
+            listing = {"id": f"m-{make}-{day}", "manufacturer": make, "model": model, "type": body, "state": state,
+                       "price": asking, "posting_date": posted.isoformat()}  # fmt: skip
+            rows.append(("market-e2e", f"m-{make}-{day}", 2 if surge else 1, uuid.uuid4(), fair, fair * 0.8,
+                         fair * 1.25, "high" if surge else "good", asking, now - timedelta(seconds=201),
+                         now - timedelta(seconds=200), Jsonb(listing)))  # fmt: skip
+    first = rows[0]  # valued again by v2 a second later: the look-up shows both valuations
+    rows.append((*first[:2], 2, uuid.uuid4(), first[4] * 1.05, *first[5:10], now - timedelta(seconds=199), first[11]))
+    return rows
+
+
+def seed_market(settings: Settings, now: datetime) -> tuple[int, int]:
+    """The market listings, folded into the rollups as the drift monitor does; (v1, v2) rows added."""
+    rows = market_rows(now)
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO predictions (source, listing_id, model_version, event_id, predicted_price, price_low, "
+            "price_high, deal_rating, asking_price, event_time, scored_at, listing) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)  # fmt: skip
+        conn.commit()
+        assert market.refresh(conn) is not None
+    v2 = sum(1 for r in rows if r[2] == 2)
+    return len(rows) - v2, v2
+
+
+def seed(settings: Settings, v1_rows: int, v2_rows: int, now: datetime) -> tuple[dict[str, int], tuple[str, ...], str]:
     features = ("manufacturer", "odometer", "state", "year", "fuel")
     rejection = "MAE 4,100 does not beat the champion's 4,000 by 2% (needs ≤ 3,920)"
     dead = {"price": 4, "listing": 3}
@@ -140,8 +179,10 @@ def seeded(services: None, data_dir: Path, tmp_path_factory: pytest.TempPathFact
         pd.read_csv(data_dir / "craigslist_2021.csv", nrows=4000).to_csv(small, index=False)
         train(settings, small, params=TrainParams(max_rounds=120), promote=True)
         train(settings, small, params=TrainParams(max_rounds=60), promote=False)
-        dead, features, rejection = seed(settings, v1_rows=90, v2_rows=30)
-        yield Seeded(settings, 90, 30, dead, features, rejection)
+        now = datetime.now(UTC)  # the market rows are scored within the 10-second buckets of the others
+        dead, features, rejection = seed(settings, v1_rows=90, v2_rows=30, now=now)
+        v1_market, v2_market = seed_market(settings, now)
+        yield Seeded(settings, 90 + v1_market, 30 + v2_market, dead, features, rejection)
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +214,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, CSP refusals included
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    options.add_experimental_option("prefs", {"download.default_directory": str(DOWNLOADS),
+                                              "download.prompt_for_download": False})  # fmt: skip
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:

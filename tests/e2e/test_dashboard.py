@@ -11,8 +11,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard.app import PREDICTION_COLUMNS
 from dashboard.figures import money
+from dashboard.pages.live import PREDICTION_COLUMNS
 from dashboard.valuation import listing_from_form, value
 from pricemyride.errors import InvalidListing
 from pricemyride.parsing import parse_listing
@@ -97,7 +97,7 @@ def test_models_page_shows_versions_aliases_figures_and_decisions(
     assert rows["v2"][9] == f"{seeded.v2_rows:,}"
     assert re.fullmatch(r"\$[\d,]+", rows["v1"][3]), rows["v1"]
     events = table_cells(browser, "model-events")
-    assert ["rejected offline", "2", "1", seeded.rejection] == events[0][1:]
+    assert ["rejected", "2", "1", seeded.rejection] == events[0][1:]
     slices = {r[1]: r for r in table_cells(browser, "champion-slices")}
     assert {"all rows", "no year", "no model name", "site-lite", "minimal"} <= set(slices), sorted(slices)
     assert all(re.fullmatch(r"\d+\.\d%", r[6]) for r in slices.values()), slices

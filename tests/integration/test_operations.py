@@ -69,7 +69,8 @@ def test_the_served_dashboard_shows_nothing_before_login(dashboard: tuple[str, s
     layout_request = json.dumps({"output": "page.children", "outputs": {"id": "page", "property": "children"},
                                  "inputs": [{"id": "url", "property": "pathname", "value": "/"}]}).encode()  # fmt: skip
     for path, data in (("/", None), ("/models", None), ("/_dash-layout", None), ("/_dash-dependencies", None),
-                       ("/_dash-update-component", layout_request), ("/assets/style.css", None)):  # fmt: skip
+                       ("/_dash-update-component", layout_request), ("/assets/style.css", None),
+                       ("/export/latest.csv", None), ("/export/deals.parquet", None)):  # fmt: skip
         status, headers, body = fetch(url + path, data=data)
         assert (status, headers["www-authenticate"]) == (401, 'Basic realm="PriceMyRide", charset="UTF-8"'), path
         assert "_dash-config" not in body, path
@@ -82,6 +83,10 @@ def test_the_served_dashboard_shows_nothing_before_login(dashboard: tuple[str, s
     assert (status, headers["server"]) == (200, "PriceMyRide")  # Waitress, not Werkzeug's development server
     assert "_dash-config" in body
     assert fetch(url + "/_dash-layout", auth=("analyst", PASSWORD))[0] == 200
+    status, headers, body = fetch(url + "/export/latest.csv", auth=("analyst", PASSWORD))  # behind the same login
+    assert (status, body.splitlines()[0]) == (200, "source,listing_id,model_version,predicted_price,price_low,"
+                                              "price_high,deal_rating,asking_price,event_time,scored_at,stored_at,"
+                                              "year,manufacturer,model,odometer,state")  # fmt: skip
     scraped = fetch(metrics_url + "/metrics")[2]
     refused = [line for line in scraped.splitlines() if line.startswith("pricemyride_dashboard_login_failures_total")]
     assert float(refused[0].split()[-1]) >= 6

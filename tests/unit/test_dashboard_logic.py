@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 
-from dashboard.app import form_listing
 from dashboard.figures import dead_letter_rows, event_rows, reasons_figure, version_counts_figure
-from dashboard.valuation import FORM_ID, listing_from_form
+from dashboard.valuation import FORM_ID, form_listing, listing_from_form
 from pricemyride.listing import Listing
 from pricing.explain import top_factors
 
@@ -65,12 +64,21 @@ def test_a_senders_json_key_is_drawn_as_text_not_markup() -> None:
 
 
 def test_model_events_are_named_by_the_decision_they_record() -> None:
-    def event(kind: str, role: str | None = None, outcome: str | None = None) -> dict[str, object]:
-        return {"at": None, "kind": kind, "version": 2, "champion": 1, "reason": "r", "role": role, "outcome": outcome}
+    """With the metrics each writer records: the offline gate (none), the live gate (role, outcome, ``live``),
+    a rollback (the watch's role), a worker's drop (none)."""
 
-    events = [event("shadowed", "challenger"), event("shadow_ended", "challenger", "promoted"), event("promoted"),
-              event("shadowed", "watch"), event("shadow_ended", "watch", "rolled_back"), event("rolled_back"),
-              event("shadow_ended", "challenger", "dropped"), event("rejected")]  # fmt: skip
+    def event(kind: str, role: str | None = None, outcome: str | None = None, live: bool = False) -> dict[str, object]:
+        return {"at": None, "kind": kind, "version": 2, "champion": 1, "reason": "r", "role": role,
+                "outcome": outcome, "live": live}  # fmt: skip
+
+    events = [
+        event("shadowed", "challenger"), event("shadow_ended", "challenger", "promoted", True),
+        event("promoted", "challenger", live=True), event("shadowed", "watch"),
+        event("shadow_ended", "watch", "rolled_back", True), event("rolled_back", "watch", live=True),
+        event("promoted", "watch", live=True), event("shadow_ended", "watch", "kept", True),
+        event("shadow_ended", "challenger", "rejected", True), event("rejected", "challenger", live=True),
+        event("shadow_ended", "challenger", "dropped"), event("rejected"), event("promoted"),
+    ]  # fmt: skip
     assert [r["kind"] for r in event_rows(events)] == [
-        "passed offline → shadow", "live gate: better", "promoted", "old champion watches", "watch: worse live",
-        "rolled back", "shadow ended: dropped", "rejected offline"]  # fmt: skip
+        "passed offline → shadow", "promoted live", "old champion watches", "rolled back", "promoted back",
+        "watch: new one holds", "rejected live", "shadow dropped", "rejected", "promoted"]  # fmt: skip

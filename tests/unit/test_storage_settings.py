@@ -11,13 +11,12 @@ from pricemyride.settings import Settings
 from pricemyride.storage import (
     MAX_STORED_KEY,
     MAX_STORED_PAYLOAD,
-    PREDICTION_COLUMNS,
-    STAGING_TYPES,
+    PREDICTIONS,
+    SHADOWS,
     DeadLetterRow,
     PredictionRow,
+    ShadowRow,
     dead_letter_params,
-    latest_per_listing,
-    staged_rows,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -30,11 +29,20 @@ def row(listing_id: str, version: int, minutes: int, price: float = 1.0, source:
 
 def test_one_upsert_touches_each_listing_of_a_site_and_version_once_keeping_the_newest() -> None:
     rows = [row("a", 1, 0, 10), row("a", 1, 5, 20), row("a", 2, 1, 30), row("b", 1, 0, 40), row("a", 1, 9, 50, "other")]
-    kept = {(r.source, r.listing_id, r.model_version): r.predicted_price for r in latest_per_listing(rows)}
+    staged = PREDICTIONS.staged(rows)
+    kept = {(r[0], r[1], r[2]): r[4] for r in staged}
     assert kept == {("site", "a", 1): 20, ("site", "a", 2): 30, ("site", "b", 1): 40, ("other", "a", 1): 50}
-    staged = staged_rows(rows)
-    assert len(staged) == 4
-    assert all(len(r) == len(PREDICTION_COLUMNS) == len(STAGING_TYPES) for r in staged)
+    assert all(len(r) == len(PREDICTIONS.columns) == len(PREDICTIONS.types) for r in staged)
+
+
+def test_the_staged_sql_names_each_tables_columns_and_key_once() -> None:
+    shadow = ShadowRow("site", "a", 4, 3, 9_000.0, 8_000.0, 10_000.0, T0)
+    assert SHADOWS.staged([shadow, shadow]) == [("site", "a", 4, 3, 9_000.0, 8_000.0, 10_000.0, T0)]
+    assert "ON CONFLICT (shadow_version, source, listing_id) DO UPDATE" in SHADOWS.merge
+    assert "shadow_version = EXCLUDED" not in SHADOWS.merge, "a key column is never updated"
+    assert "listing = EXCLUDED.listing" in PREDICTIONS.merge
+    assert "SELECT source, listing_id, model_version" in PREDICTIONS.merge
+    assert "listing::jsonb" in PREDICTIONS.merge, "the listing is JSON text in the staging table, jsonb stored"
 
 
 def test_database_url_and_mlflow_uri_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
