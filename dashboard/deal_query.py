@@ -4,12 +4,16 @@ price first. Only the chosen filters enter the SQL, each value bound by psycopg,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from psycopg import sql
 
+from dashboard.inputs import choices_value, number_value, text_value
+
+RATINGS: Final = ("great", "good", "fair", "high", "overpriced", "not enough information")
 PAGE_SIZE: Final = 25
 COUNT_CAP: Final = 10_000  # matches are counted up to here ("10,000+"): a count never scans the whole table
 SHOWN: Final = (
@@ -45,6 +49,17 @@ class DealFilters:
                 value = tuple(value or ())
             kept[f.name] = value
         return cls(**kept)
+
+    @classmethod
+    def parsed(cls, values: Mapping[str, Any]) -> DealFilters:
+        """From the page's form or an export's query string, every value checked first (``InputError`` names
+        the first bad one); ``since``: arrived within that many days."""
+        number = {"year_from": (int, 1900, 2100), "year_to": (int, 1900, 2100), "price_from": (float, 0, 1e9),
+                  "price_to": (float, 0, 1e9), "since": (int, 0, 36_500)}  # fmt: skip
+        checked = {name: number_value(name, values.get(name), *rule) for name, rule in number.items()}
+        checked |= {name: text_value(name, values.get(name)) for name in ("make", "family", "state", "source")}
+        checked["ratings"] = choices_value("ratings", values.get("ratings"), RATINGS)
+        return cls.of(checked | {"since": since_day(checked["since"])})
 
     def described(self) -> str:
         """The filters in words, for a file's name or first line: "make=ford year_from=2015" or "all"."""

@@ -25,7 +25,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from dashboard import queries
-from dashboard.deal_query import DealFilters, page_query, since_day
+from dashboard.deal_query import DealFilters, page_query
+from dashboard.inputs import InputError, choice_value, text_value
 from dashboard.page import Context
 from pricemyride.errors import PriceMyRideError
 
@@ -58,51 +59,18 @@ class Export:
 
 
 def text_arg(args: Mapping[str, str], name: str, longest: int = 100) -> str | None:
-    value = args.get(name, "").strip()
-    if len(value) > longest:
-        raise ExportError(400, f"{name}: expected at most {longest} characters, got {len(value)}")
-    return value or None
-
-
-def number_arg(args: Mapping[str, str], name: str, kind: Callable[[str], Any], low: float, high: float) -> Any:
-    given = args.get(name, "").strip()
-    if not given:
-        return None
-    try:
-        value = kind(given)
-    except ValueError:
-        raise ExportError(400, f"{name}: expected a number {low:g} … {high:g}, got {given[:40]!r}") from None
-    if not low <= value <= high:
-        raise ExportError(400, f"{name}: expected a number {low:g} … {high:g}, got {given[:40]!r}")
-    return value
-
-
-RATINGS: Final = ("great", "good", "fair", "high", "overpriced", "not enough information")
+    return text_value(name, args.get(name), longest)
 
 
 def deals_export(args: Mapping[str, str]) -> Export:
     """The deal finder's view: the same filters as its page (``since``: arrived within that many days)."""
-    ratings = tuple(r.strip() for r in args.get("ratings", "").split(",") if r.strip())
-    unknown = [r for r in ratings if r not in RATINGS]
-    if unknown:
-        raise ExportError(400, f"ratings: expected some of {', '.join(RATINGS)}, got {unknown[0][:40]!r}")
-    since = since_day(number_arg(args, "since", int, 0, 36_500))
-    filters = DealFilters.of({
-        "make": text_arg(args, "make"), "family": text_arg(args, "family"), "state": text_arg(args, "state"),
-        "source": text_arg(args, "source"), "year_from": number_arg(args, "year_from", int, 1900, 2100),
-        "year_to": number_arg(args, "year_to", int, 1900, 2100), "ratings": ratings, "since": since,
-        "price_from": number_arg(args, "price_from", float, 0, 1e9),
-        "price_to": number_arg(args, "price_to", float, 0, 1e9),
-    })  # fmt: skip
+    filters = DealFilters.parsed(args)
     query, params = page_query(filters, EXPORT_CAP, 0)
     return Export("deals", query, params, filters.described())
 
 
 def choice_arg(args: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = args.get(name, default)
-    if value not in choices:
-        raise ExportError(400, f"{name}: expected one of {', '.join(choices)}, got {value[:40]!r}")
-    return value
+    return choice_value(name, args.get(name, default), choices)
 
 
 def market_export(args: Mapping[str, str]) -> Export:
@@ -268,9 +236,10 @@ def register(server: flask.Flask, ctx: Context) -> None:
         try:
             found = built(view, fmt, flask.request.args)
             rows = counted(ctx.pool, found)
-        except ExportError as exc:
+        except (ExportError, InputError) as exc:
             slot.release()
-            return flask.Response(f"{exc}\n", status=exc.status, mimetype="text/plain")
+            status = exc.status if isinstance(exc, ExportError) else 400
+            return flask.Response(f"{exc}\n", status=status, mimetype="text/plain")
         except BaseException:
             slot.release()
             raise

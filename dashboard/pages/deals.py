@@ -10,7 +10,8 @@ from typing import Any, Final
 from dash import Dash, Input, Output, callback_context, dcc, html
 
 from dashboard import figures, queries
-from dashboard.deal_query import COUNT_CAP, PAGE_SIZE, DealFilters, since_day
+from dashboard.deal_query import COUNT_CAP, PAGE_SIZE, DealFilters
+from dashboard.inputs import InputError
 from dashboard.page import Context, Page
 from dashboard.pages.live import deal_styles
 from dashboard.widgets import Columns, downloads, hint, table
@@ -88,12 +89,6 @@ def layout(ctx: Context) -> list[Any]:
     ]  # fmt: skip
 
 
-def filters_of(values: dict[str, Any]) -> DealFilters:
-    """The form's values as filters: "arrived within N days" becomes a day."""
-    days = values.get("since")
-    return DealFilters.of({**values, "since": since_day(int(days) if days else None)})
-
-
 def deal_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {"discount": f"{r['discount']:.0%}", "car": figures.car(r), "source": r["source"],
@@ -113,8 +108,12 @@ def export_links(values: dict[str, Any]) -> list[Any]:
 
 
 def refresh(ctx: Context, values: dict[str, Any], page: int) -> dict[str, Any]:
-    """One page of matches, their count, and the export links of the same filters."""
-    filters = filters_of(values)
+    """One page of matches, their count, and the export links of the same filters; for a value the finder
+    cannot use, no rows and one line saying which and why."""
+    try:
+        filters = DealFilters.parsed(values)
+    except InputError as exc:
+        return {"data": [], "page": 0, "page_count": 1, "matches": str(exc), "exports": ""}
     count = queries.deal_count(ctx.pool, filters)
     shown = f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
     return {

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from api import comparables
 from dashboard import figures, queries
+from dashboard.inputs import InputError, text_value
 from dashboard.page import Context, Page
 from dashboard.valuation import value
 from dashboard.widgets import Columns, downloads, hint, table
@@ -128,10 +129,13 @@ def nothing(status: str, valuations: list[dict[str, Any]] | None = None) -> dict
 
 def looked_up(ctx: Context, source: str | None, listing_id: str | None) -> dict[str, Any]:
     """Everything the page shows of one listing; a one-line reason when there is nothing to show."""
-    source, listing_id = (source or "").strip(), (listing_id or "").strip()
+    try:
+        source, listing_id = text_value("source", source), text_value("id", listing_id, longest=200)
+    except InputError as exc:
+        return nothing(str(exc))
     if not source or not listing_id:
         return nothing("Pick the listing's site and type its id.")
-    rows = queries.valuations(ctx.pool, source, listing_id[:200])
+    rows = queries.valuations(ctx.pool, source, listing_id)
     if not rows:
         return nothing(f"No valuation of listing {listing_id[:80]!r} from {source!r}.")
     try:

@@ -12,6 +12,7 @@ from typing import Any, Final
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard import figures, market_figures, queries
+from dashboard.inputs import InputError, choice_value, text_value
 from dashboard.page import Context, Outputs, Page
 from dashboard.widgets import Columns, downloads, graph, hint, table, tick
 
@@ -80,16 +81,28 @@ def status(found: dict[str, Any] | None, every_s: float) -> str:
 
 def refresh(ctx: Context, axis: str, kind: str, segment: str, value: str | None) -> dict[str, Any]:
     """The index, the deal shares and the table of one segment (the whole market without a value)."""
+    try:
+        axis, kind = choice_value("axis", axis, tuple(dict(AXES))), choice_value("period", kind, tuple(dict(PERIODS)))
+        segment, value = choice_value("segment", segment, tuple(dict(SEGMENTS))), text_value("value", value)
+    except InputError as exc:
+        return unusable(str(exc))
     if segment != "all" and not value:
         segment = "all"
     value = value if segment != "all" else ""
     rows = queries.market_periods(ctx.pool, axis, segment, value or "", kind)
     title = "whole market" if segment == "all" else f"{dict(SEGMENTS)[segment].lower()} {value}"
-    return {"index": market_figures.index_figure(rows, title), "deals": market_figures.deal_share_figure(rows),
+    return {"index": market_figures.index_figure(rows, title, kind),
+            "deals": market_figures.deal_share_figure(rows, kind),
             "table": market_figures.period_rows(rows),
             "status": status(queries.market_refresh(ctx.pool), ctx.settings.market_refresh_s),
             "exports": downloads("This segment's periods", "market", {"axis": axis, "period": kind, "segment": segment,
                                                                        "value": value}, Id.EXPORTS)}  # fmt: skip
+
+
+def unusable(why: str) -> dict[str, Any]:
+    """A choice the page cannot use (only a hand-made request sends one): nothing drawn, one line why."""
+    return {"index": market_figures.index_figure([], "—"), "deals": market_figures.deal_share_figure([]), "table": [],
+            "status": why, "exports": ""}  # fmt: skip
 
 
 def values(ctx: Context, axis: str, segment: str) -> dict[str, Any]:

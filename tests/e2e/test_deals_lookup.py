@@ -110,6 +110,8 @@ def test_a_listing_that_is_not_there_says_so(browser: WebDriver, dashboard_url: 
                                        "model-events, drift-windows, got 'passwords'"),
         ("/export/deals.csv?make=" + "x" * 5000, 400, "make: expected at most 100 characters, got 5000"),
         ("/export/market.csv?segment=make", 400, "value: expected the make to export, got nothing"),
+        ("/export/deals.csv?make=%00", 400, "make: expected printable text (no control or format characters), "
+                                            "got '\\x00'"),
     ],
 )  # fmt: skip
 def test_a_hostile_export_request_gets_one_line_and_the_dashboard_goes_on(
