@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import orjson
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pricemyride.listing import Listing
 from pricemyride.storage import FAMILY, MAKE, YEAR
@@ -107,9 +107,18 @@ async def find(pool: AsyncConnectionPool, listing: Listing, site: str, count: in
     return picked(rows, listing, site, count)
 
 
+def find_blocking(pool: ConnectionPool, listing: Listing, site: str, count: int) -> list[Comparable]:
+    """``find`` on a blocking pool (the dashboard's look-up, on its read-only pool)."""
+    built = query(listing, count) if count else None
+    if built is None:
+        return []
+    with pool.connection() as conn:
+        rows = conn.execute(built[0], built[1]).fetchall()
+    return picked(rows, listing, site, count)
+
+
 def picked(rows: list[tuple[Any, ...]], listing: Listing, site: str, count: int) -> list[Comparable]:
-    """The first ``count`` of the ranked rows, one per stored listing, the listing itself left out (the
-    dashboard's look-up runs the same query on its own pool and picks with this too)."""
+    """The first ``count`` of the ranked rows, one per stored listing, the listing itself left out."""
     found: dict[tuple[str, str], Comparable] = {}
     for row in rows:
         if (row[0], row[1]) not in found and (site, listing.id) != (row[0], row[1]):

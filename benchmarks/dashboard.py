@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 from plotly.io.json import to_json_plotly
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
@@ -25,7 +24,7 @@ from dashboard.page import Context
 from dashboard.pages import dead_letters, deals, drift, live, lookup, models
 from dashboard.pages import market as market_page
 from dashboard.registry import RegistryView
-from infra.harness import world_env
+from infra.harness import drop_database, world_env
 from monitoring import market
 from pricemyride.bootstrap import prepare
 from pricemyride.settings import Settings
@@ -169,9 +168,7 @@ def bench_dashboard(base: Settings, folder: Path, stamp: str, sizes: tuple[int, 
 
 def drop_world(base: Settings, world: Settings) -> None:
     """The large worlds take gigabytes: each is dropped once measured."""
-    name = conninfo_to_dict(world.database_url.get_secret_value())["dbname"]
-    with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+    drop_database(base, str(conninfo_to_dict(world.database_url.get_secret_value())["dbname"]))
 
 
 def markdown(d: dict[str, Any]) -> list[str]:

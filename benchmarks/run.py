@@ -50,6 +50,11 @@ log = logging.getLogger("bench")
 WORKER, MONITOR = "drift-worker", "drift-monitor"
 
 
+def int_list(text: str) -> tuple[int, ...]:
+    """ "1000000,5000000" → (1000000, 5000000), for the options that take sizes."""
+    return tuple(int(x) for x in text.split(","))
+
+
 def timed(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
@@ -167,13 +172,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--dashboard-rows",
-        type=lambda t: tuple(int(x) for x in t.split(",")),
+        type=int_list,
         default=(1_000_000, 5_000_000),
         help="stored predictions for the dashboard runs (each against a 10,000-row baseline)",
     )
     parser.add_argument(
         "--api-rows",
-        type=lambda t: tuple(int(x) for x in t.split(",")),
+        type=int_list,
         default=(10_000, 100_000, 1_000_000),
         help="stored predictions for the API runs",
     )

@@ -28,9 +28,9 @@ from dashboard import queries
 from dashboard.deal_query import DealFilters, page_query
 from dashboard.inputs import InputError, choice_value, text_value
 from dashboard.page import Context
-from pricemyride.errors import PriceMyRideError
+from dashboard.pages.market import AXES, PERIODS, SEGMENTS
+from dashboard.widgets import EXPORT_CAP
 
-EXPORT_CAP: Final = 100_000
 CHUNK: Final = 5_000
 FORMATS: Final = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 # Postgres type OID → Arrow type; any other type is written as text.
@@ -39,7 +39,7 @@ ARROW_TYPES: Final = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int
                       17: pa.binary()}  # fmt: skip
 
 
-class ExportError(PriceMyRideError):
+class ExportError(InputError):
     """A request the exports cannot answer: its status and one line saying what was expected."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -75,9 +75,9 @@ def choice_arg(args: Mapping[str, str], name: str, choices: tuple[str, ...], def
 
 def market_export(args: Mapping[str, str]) -> Export:
     """The Market page's table: one segment's periods."""
-    axis = choice_arg(args, "axis", ("posted", "arrived"), "posted")
-    kind = choice_arg(args, "period", ("week", "day"), "week")
-    segment = choice_arg(args, "segment", ("all", "make", "model", "type", "state"), "all")
+    axis = choice_arg(args, "axis", tuple(dict(AXES)), "posted")
+    kind = choice_arg(args, "period", tuple(dict(PERIODS)), "week")
+    segment = choice_arg(args, "segment", tuple(dict(SEGMENTS)), "all")
     value = "" if segment == "all" else (text_arg(args, "value") or "")
     if segment != "all" and not value:
         raise ExportError(400, f"value: expected the {segment} to export, got nothing")
@@ -236,10 +236,9 @@ def register(server: flask.Flask, ctx: Context) -> None:
         try:
             found = built(view, fmt, flask.request.args)
             rows = counted(ctx.pool, found)
-        except (ExportError, InputError) as exc:
+        except InputError as exc:
             slot.release()
-            status = exc.status if isinstance(exc, ExportError) else 400
-            return flask.Response(f"{exc}\n", status=status, mimetype="text/plain")
+            return flask.Response(f"{exc}\n", status=exc.status, mimetype="text/plain")
         except BaseException:
             slot.release()
             raise

@@ -14,7 +14,9 @@ from pricemyride.rules import UNPRINTABLE, shown
 
 
 class InputError(PriceMyRideError):
-    """A value from a form or a query string the dashboard cannot use."""
+    """A value from a form or a query string the dashboard cannot use (over HTTP: 400)."""
+
+    status: int = 400
 
 
 def text_value(name: str, value: Any, longest: int = 100) -> str | None:

@@ -7,7 +7,10 @@ from urllib.parse import urlencode
 
 from dash import dash_table, dcc, html
 
+from dashboard.figures import DEAL_COLORS
+
 REFRESH_MS: Final = 2_000
+EXPORT_CAP: Final = 100_000  # the most rows one export holds (dashboard.exports)
 CELL: Final = {"fontFamily": "inherit", "padding": "4px 8px", "textAlign": "left", "whiteSpace": "normal",
                "height": "auto", "maxWidth": "420px"}  # fmt: skip
 HEADER: Final = {"fontWeight": "600", "backgroundColor": "#eef1f5"}
@@ -20,6 +23,15 @@ def table(element_id: str, columns: Columns, page_size: int = 25, **extra: Any) 
         id=element_id, columns=[{"id": c, "name": n} for c, n in columns], page_size=page_size, style_cell=CELL,
         style_header=HEADER, **extra,
     )  # fmt: skip
+
+
+def deal_styles() -> list[dict[str, Any]]:
+    """A table's deal_rating cells in their rating's colour."""
+    return [
+        {"if": {"filter_query": f'{{deal_rating}} = "{rating}"', "column_id": "deal_rating"},
+         "backgroundColor": color, "color": "white", "fontWeight": "600"}
+        for rating, color in DEAL_COLORS.items()
+    ]  # fmt: skip
 
 
 def stat(label: str, element_id: str) -> html.Div:

@@ -52,7 +52,7 @@ from pricemyride.topics import read_topic, uncommitted
 from producers.replay import row_event
 from training.model import TrainParams
 from training.promotion import model_update, promote, publish_update, record_event
-from training.shadow import Role, active_shadow, end_shadow, start_shadow
+from training.shadow import Role, end_running_shadow, start_shadow
 from training.train import train
 
 log = logging.getLogger("chaos")
@@ -348,9 +348,7 @@ def shadow_crash(world: World, n: int, kills: int = 3) -> Outcome:
     start_shadow(world.settings, spare, world.champion, Role.CHALLENGER, "chaos: a version in shadow", {})
     outcome = killed_and_restarted(world, Outcome("worker crash in shadow"), n, kills, seed=9)
     world.stop_workers()
-    running = active_shadow(world.settings)
-    if running is not None:  # the registry is shared: its @shadow alias goes with the shadow
-        end_shadow(world.settings, running, "replaced", "chaos: the scenario is over", {})
+    end_running_shadow(world.settings, "replaced", "chaos: the scenario is over")  # the registry is shared
     shadow = rows(world.settings, "SELECT count(*), "
                                   "count(*) FILTER (WHERE shadow_version <> %s OR champion_version <> %s) "
                                   "FROM shadow_predictions", [spare, world.champion])[0]  # fmt: skip

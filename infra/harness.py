@@ -32,11 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER_ARGS = ["-m", "stream_workers", "worker", "-l", "info"]  # a scoring worker, as spawn starts it
 
 
+def drop_database(base: Settings, dbname: str) -> None:
+    """Drop a world's database (its sessions too), through the base settings' server."""
+    with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
 def world_env(base: Settings, name: str, folder: Path, **overrides: str) -> dict[str, str]:
     """Environment for an isolated world: a fresh database, its own topics, groups, registry and state."""
     dbname = f"pricemyride_{name.replace('-', '_')}"
+    drop_database(base, dbname)
     with psycopg.connect(base.database_url.get_secret_value(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
     def url(secret: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,13 +34,14 @@ from pydantic import ValidationError
 
 from monitoring import metrics
 from monitoring.drift import Episode, WindowResult, compute_window
-from monitoring.market import refresh_market
+from monitoring.market import refresh as refresh_market
 from pricemyride.events import Prediction, RetrainRequest
 from pricemyride.faustapp import faust_app
 from pricemyride.kafka import aiokafka_options
 from pricemyride.ops import Health, serve_or_exit
 from pricemyride.policy import DriftPolicy
 from pricemyride.process import exit_now
+from pricemyride.retry import every
 from pricemyride.settings import Settings
 from pricemyride.topics import METADATA_MAX_AGE_MS, SiteTopics
 from training.contracts import METRIC_MAE, REFERENCE_ARTIFACT
@@ -273,16 +273,19 @@ def judged(policy: DriftPolicy, ref: Reference, batch: list[Prediction]) -> Wind
 
 
 def fold_market(settings: Settings) -> None:
-    """One market rollup refresh (``monitoring.market``); a failure is logged and counted, never a stopped monitor
-    (the next refresh folds in what this one missed)."""
+    """One market rollup refresh (``monitoring.market``) on a connection of its own; a failure is counted and
+    raised (``every`` logs it, and the next refresh folds in what this one missed)."""
     try:
-        done = refresh_market(settings.database_url.get_secret_value())
-    except Exception:  # the rollups must never stop the drift monitor
-        log.exception("market rollups not refreshed; the next refresh tries again")
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            done = refresh_market(conn)
+    except Exception:
         metrics.market_failed()
-        return
+        raise
     if done is not None:
-        metrics.market(done.seconds, time.time())
+        metrics.market(done.seconds)
+        if done.listings:
+            log.info("market: %d valuation(s) folded in, %d period(s) recomputed in %.1f s", done.listings,
+                     done.periods, done.seconds)  # fmt: skip
 
 
 def create_monitor_app(settings: Settings) -> faust.App:
@@ -300,9 +303,7 @@ def create_monitor_app(settings: Settings) -> faust.App:
 
     @app.task
     async def refresh_market_rollups() -> None:  # at start, then every PRICEMYRIDE_MARKET_REFRESH_S after each
-        while True:
-            await asyncio.get_running_loop().run_in_executor(None, fold_market, settings)
-            await asyncio.sleep(settings.market_refresh_s)
+        await every(settings.market_refresh_s, lambda: fold_market(settings), "refreshing the market rollups")
 
     @app.task
     async def monitor_predictions() -> None:

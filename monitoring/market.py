@@ -9,8 +9,9 @@ state. Pages then read a few hundred cells by primary key, however many predicti
 counts the stored predictions per model version (``market_versions``) for the Live and Models pages.
 
 Cost: a refresh reads the new valuations and every listing of the periods they touch (for a live stream:
-today, this week, and the days its listings were posted), so it grows with the listings of a week, not with
-the table; ``make bench`` measures it.
+today, this week, and the days its listings were posted), which grows with the listings of a week; and it
+counts the predictions per model version, which grows with the table (an upsert moves a row's scored_at, so
+the count cannot be kept incrementally). ``make bench`` measures it.
 
 Staleness: a valuation shows on the Market page at most ``PRICEMYRIDE_MARKET_REFRESH_S`` plus one refresh
 after it is stored. Each refresh re-reads the last ``OVERLAP`` of scores, so a worker's transaction that
@@ -20,7 +21,6 @@ score). One refresh at a time across monitors (an advisory lock).
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,9 +29,9 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
+from pricemyride.storage import FAMILY, MAKE, YEAR
 from training.cleaning import ANCHOR_PRICES, MAX_PRICE, MIN_PRICE
 
-log = logging.getLogger(__name__)
 OVERLAP: Final = timedelta(minutes=2)
 LOCK: Final = 0x70_6D_6D_6B  # the advisory lock key of market refreshes ("pmmk")
 AXES: Final = {"posted": "posted_on", "arrived": "arrived_on"}
@@ -43,16 +43,16 @@ LABEL_RULES: Final = {"min_price": MIN_PRICE, "max_price": MAX_PRICE, "anchors":
 COLUMNS: Final = ("source", "listing_id", "posted_on", "arrived_on", "make", "family", "model", "year", "odometer",
                   "body", "state", "asking_price", "predicted_price", "price_low", "price_high", "discount",
                   "deal_rating", "model_version", "scored_at")  # fmt: skip
+DISCOUNT: Final = COLUMNS.index("discount")  # the one column FOLD computes from the others
 UPDATES: Final = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("source", "listing_id"))
 FOLD: Final = f"""
 WITH fresh AS (
-    SELECT {", ".join(COLUMNS[:15])}, (predicted_price - asking_price) / nullif(predicted_price, 0) AS discount,
-           deal_rating, model_version, scored_at
+    SELECT {", ".join(COLUMNS[:DISCOUNT])}, (predicted_price - asking_price) / nullif(predicted_price, 0) AS discount,
+           {", ".join(COLUMNS[DISCOUNT + 1 :])}
     FROM (SELECT DISTINCT ON (source, listing_id) source, listing_id,
                  ((listing->>'posting_date')::timestamptz AT TIME ZONE 'UTC')::date AS posted_on,
                  (event_time AT TIME ZONE 'UTC')::date AS arrived_on,
-                 lower(listing->>'manufacturer') AS make, lower(split_part(listing->>'model', ' ', 1)) AS family,
-                 listing->>'model' AS model, (listing->>'year')::int AS year,
+                 {MAKE} AS make, {FAMILY} AS family, listing->>'model' AS model, {YEAR} AS year,
                  (listing->>'odometer')::float8 AS odometer,
                  listing->>'type' AS body, listing->>'state' AS state,
                  CASE WHEN asking_price BETWEEN %(min_price)s AND %(max_price)s AND asking_price <> ALL(%(anchors)s)
@@ -170,13 +170,3 @@ def refresh(conn: psycopg.Connection[Any]) -> Refreshed | None:
         seconds = time.perf_counter() - started
         conn.execute(RECORD, [through, seconds, folded, periods])
     return Refreshed(int(folded), periods, seconds)
-
-
-def refresh_market(database_url: str) -> Refreshed | None:
-    """One refresh on a connection of its own (the drift monitor calls this on a thread)."""
-    with psycopg.connect(database_url) as conn:
-        done = refresh(conn)
-    if done is not None and done.listings:
-        log.info("market: %d valuation(s) folded in, %d period(s) recomputed in %.1f s", done.listings,
-                 done.periods, done.seconds)  # fmt: skip
-    return done

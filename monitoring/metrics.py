@@ -48,9 +48,9 @@ def skipped(count: int = 1) -> None:
     SKIPPED.inc(count)
 
 
-def market(seconds: float, at: float) -> None:
+def market(seconds: float) -> None:
     MARKET_SECONDS.set(seconds)
-    MARKET_REFRESHED.set(at)
+    MARKET_REFRESHED.set_to_current_time()
 
 
 def market_failed() -> None:

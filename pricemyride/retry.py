@@ -43,3 +43,14 @@ async def retried(
             if on_failure is not None:
                 await on_failure()
             await backoff.wait(exc)
+
+
+async def every(every_s: float, job: Callable[[], object], what: str) -> None:
+    """Run the blocking ``job`` now and then ``every_s`` after each run, on a thread (off the event loop). A
+    failure is logged and the next run tries again: housekeeping never stops a service."""
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, job)
+        except Exception:
+            log.exception("%s failed; the next run tries again", what)
+        await asyncio.sleep(every_s)

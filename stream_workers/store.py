@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from pricemyride.retry import retried
+from pricemyride.retry import every, retried
 from pricemyride.settings import Settings
 from pricemyride.storage import (
     ShadowDrop,
@@ -82,12 +82,7 @@ class Store:
 
 async def prune_every(settings: Settings, every_s: float = PRUNE_EVERY_S) -> None:
     """Prune the dead letters when the worker starts, then every ``every_s`` (off the event loop)."""
-    while True:
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, prune_dead_letters, settings)
-        except Exception:  # housekeeping never stops a worker; the next hour tries again
-            log.exception("dead letters not pruned")
-        await asyncio.sleep(every_s)
+    await every(every_s, lambda: prune_dead_letters(settings), "pruning the dead letters")
 
 
 def prune_dead_letters(settings: Settings) -> None:

@@ -89,15 +89,20 @@ def announce(settings: Settings, version: int, reason: str) -> None:
                                          promoted_at=datetime.now(UTC), reason=reason))  # fmt: skip
 
 
+def end_running_shadow(settings: Settings, outcome: str, reason: str) -> None:
+    """End the shadow that is running, if one is (its alias goes with it)."""
+    running = active_shadow(settings)
+    if running is not None:
+        end_shadow(settings, running, outcome, reason, {})
+
+
 def start_shadow(
     settings: Settings, version: int, champion: int | None, role: Role, reason: str, metrics: dict[str, Any]
 ) -> None:
     """Make ``version`` the shadow (ending any other first), record why and announce it."""
     client = configure(settings)
     require_version(client, settings, version)
-    running = active_shadow(settings)
-    if running is not None:
-        end_shadow(settings, running, "replaced", f"version {version} is shadowed instead", {})
+    end_running_shadow(settings, "replaced", f"version {version} is shadowed instead")
     record_event(settings, EventKind.SHADOWED, version, champion, reason, metrics | {"role": role.value},
                  then=lambda: client.set_registered_model_alias(settings.model_name, settings.shadow_alias,
                                                                 str(version)))  # fmt: skip

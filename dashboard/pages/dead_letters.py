@@ -8,7 +8,7 @@ from dash import Dash, Output, html
 
 from dashboard import figures, queries
 from dashboard.page import Context, Outputs, Page, on_tick
-from dashboard.widgets import Columns, downloads, graph, hint, table, tick
+from dashboard.widgets import EXPORT_CAP, Columns, downloads, graph, hint, table, tick
 
 
 class Id:
@@ -32,7 +32,7 @@ def layout(_: Context) -> list[Any]:
         graph(Id.REASONS),
         html.H2("Most recent"),
         table(Id.TABLE, COLUMNS, page_size=20),
-        html.Div(downloads("The newest 100,000 dead letters", "dead-letters"), className="exports"),
+        html.Div(downloads(f"The newest {EXPORT_CAP:,} dead letters", "dead-letters"), className="exports"),
         tick(Id.TICK, every=2),
     ]
 

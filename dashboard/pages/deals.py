@@ -13,8 +13,7 @@ from dashboard import figures, queries
 from dashboard.deal_query import COUNT_CAP, PAGE_SIZE, DealFilters
 from dashboard.inputs import InputError
 from dashboard.page import Context, Page
-from dashboard.pages.live import deal_styles
-from dashboard.widgets import Columns, downloads, hint, table
+from dashboard.widgets import Columns, deal_styles, downloads, hint, table
 from pricemyride.rules import US_STATES
 
 

@@ -8,7 +8,7 @@ from dash import Dash, Output, html
 
 from dashboard import figures, queries
 from dashboard.page import Context, Outputs, Page, on_tick
-from dashboard.widgets import Columns, downloads, graph, stat, table, tick
+from dashboard.widgets import EXPORT_CAP, Columns, deal_styles, downloads, graph, stat, table, tick
 
 MINUTES: Final = 10
 
@@ -35,14 +35,6 @@ OUTPUTS: Final[Outputs] = {
 }  # fmt: skip
 
 
-def deal_styles() -> list[dict[str, Any]]:
-    return [
-        {"if": {"filter_query": f'{{deal_rating}} = "{rating}"', "column_id": "deal_rating"},
-         "backgroundColor": color, "color": "white", "fontWeight": "600"}
-        for rating, color in figures.DEAL_COLORS.items()
-    ]  # fmt: skip
-
-
 def layout(_: Context) -> list[Any]:
     right = [{"if": {"column_id": c}, "textAlign": "right"} for c in ("odometer", "asking_price", "predicted_price")]
     tiles = [stat("Listings scored", Id.SCORED), stat("Dead-lettered", Id.DEAD_LETTERED),
@@ -53,7 +45,7 @@ def layout(_: Context) -> list[Any]:
         graph(Id.THROUGHPUT),
         html.H2("Latest valuations"),
         table(Id.LATEST, PREDICTION_COLUMNS, style_data_conditional=deal_styles(), style_cell_conditional=right),
-        html.Div(downloads("The newest 100,000 valuations", "latest"), className="exports"),
+        html.Div(downloads(f"The newest {EXPORT_CAP:,} valuations", "latest"), className="exports"),
         tick(Id.TICK),
     ]
 

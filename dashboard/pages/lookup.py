@@ -93,16 +93,6 @@ def comparable_rows(found: list[comparables.Comparable]) -> list[dict[str, Any]]
     ]  # fmt: skip
 
 
-def similar(ctx: Context, listing: Listing, source: str) -> list[comparables.Comparable]:
-    """The valuation API's comparables query, on the dashboard's read-only pool."""
-    built = comparables.query(listing, COMPARABLES)
-    if built is None:
-        return []
-    with ctx.pool.connection() as conn:
-        rows = conn.execute(built[0], built[1]).fetchall()
-    return comparables.picked(rows, listing, source, COMPARABLES)
-
-
 def explained(ctx: Context, listing: Listing, latest: int) -> tuple[Any, str]:
     """The factors chart by the champion, and which model it is (the latest valuation's, or not)."""
     loaded, why = ctx.registry.champion_or_reason()
@@ -146,7 +136,7 @@ def looked_up(ctx: Context, source: str | None, listing_id: str | None) -> dict[
     factors, note = explained(ctx, listing, rows[0]["model_version"])
     return {"status": "", "car": f"{figures.car(rows[0]['listing'])} · {source} · {listing_id}",
             "valuations": valuation_rows(rows), "factors": factors, "explained": note,
-            "comparables": comparable_rows(similar(ctx, listing, source)),
+            "comparables": comparable_rows(comparables.find_blocking(ctx.pool, listing, source, COMPARABLES)),
             "exports": exports_of(source, listing_id)}  # fmt: skip
 
 
